@@ -1,0 +1,268 @@
+// Package director loads the config and drives everything depot does with it:
+// plan, run, list and restore.
+package director
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/depot-backup/depot/backupitems"
+)
+
+// DefaultMaxRecent is holding.max_recent_backups when the config leaves it out.
+const DefaultMaxRecent = 10
+
+// DefaultConfigPaths are tried in order when --config is not given.
+var DefaultConfigPaths = []string{"depot.yaml", "/etc/depot/depot.yaml"}
+
+// Config is a loaded, valid config file.
+type Config struct {
+	Version    int              `yaml:"version"`
+	Repository RepositoryConfig `yaml:"repository"`
+	Sets       []SetConfig      `yaml:"sets"`
+
+	File   string `yaml:"-"` // path it was loaded from
+	Digest string `yaml:"-"` // "sha256:<hex>" of its bytes
+}
+
+// RepositoryConfig says where snapshots go and how many stay.
+type RepositoryConfig struct {
+	Path    string        `yaml:"path"`
+	Holding HoldingConfig `yaml:"holding"`
+}
+
+// HoldingConfig is the holding section's retention.
+type HoldingConfig struct {
+	MaxRecentBackups *int `yaml:"max_recent_backups"`
+}
+
+// MaxRecent returns max_recent_backups or its default.
+func (h HoldingConfig) MaxRecent() int {
+	if h.MaxRecentBackups == nil {
+		return DefaultMaxRecent
+	}
+	return *h.MaxRecentBackups
+}
+
+// SetConfig is one backup set: items backed up together into one snapshot.
+type SetConfig struct {
+	Name  string       `yaml:"name"`
+	Items []ItemConfig `yaml:"items"`
+}
+
+// ItemConfig holds a decoded item of any registered type, with the node it came from
+// for error positions.
+type ItemConfig struct {
+	backupitems.Item
+	node *yaml.Node
+}
+
+// Set returns the set named name.
+func (c *Config) Set(name string) (*SetConfig, bool) {
+	for i := range c.Sets {
+		if c.Sets[i].Name == name {
+			return &c.Sets[i], true
+		}
+	}
+	return nil, false
+}
+
+// FindConfig returns path, or the first default config path that exists.
+func FindConfig(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	for _, p := range DefaultConfigPaths {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no config file: neither ./%s nor %s exists; pass --config FILE", DefaultConfigPaths[0], DefaultConfigPaths[1])
+}
+
+// Load reads and validates the config at path. A config with problems returns
+// ConfigErrors listing all of them.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config %s does not exist", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates config bytes; file names them in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	sum := sha256.Sum256(data)
+	cfg := &Config{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, ConfigErrors{syntaxError(file, err)}
+	}
+	d := &decoder{file: file}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, ConfigErrors{{File: file, Line: 1, Col: 1, Msg: "the config is empty", Hint: "see examples/configs/ for a start"}}
+	}
+	doc := root.Content[0]
+	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
+	if len(d.errs) == 0 {
+		cfg.validate(d, doc)
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return cfg, nil
+}
+
+// decodeNode decodes an item: its type first, then the whole node strictly
+// into that type's config.
+func (it *ItemConfig) decodeNode(d *decoder, n *yaml.Node) {
+	it.node = n
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "", "item: want a mapping with name and type, got %s", describe(n))
+		return
+	}
+	typeNode := mappingValue(n, "type")
+	if typeNode == nil {
+		d.errorf(n, "valid types: "+typeNames(), "item: missing key \"type\"")
+		return
+	}
+	t, ok := backupitems.Lookup(typeNode.Value)
+	if !ok {
+		d.errorf(typeNode, "valid types: "+typeNames(), "item: unknown type %q", typeNode.Value)
+		return
+	}
+	item := t.New()
+	d.decode(n, reflect.ValueOf(item).Elem(), "item")
+	it.Item = item
+}
+
+func typeNames() string {
+	var names []string
+	for _, t := range backupitems.Types() {
+		names = append(names, t.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// mappingValue returns the value node of key in mapping n, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// validName is what a set or item may be called: each becomes a directory name.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*$`)
+
+const nameHint = "use letters, digits, '.', '_' and '-', not starting with '.'"
+
+// reservedNames are file names a snapshot uses for itself.
+var reservedNames = map[string]bool{"manifest.json": true, "manifest.json.tmp": true}
+
+func (c *Config) validate(d *decoder, doc *yaml.Node) {
+	at := func(parent *yaml.Node, key string) *yaml.Node {
+		if v := mappingValue(parent, key); v != nil {
+			return v
+		}
+		return parent
+	}
+	switch {
+	case mappingValue(doc, "version") == nil:
+		d.errorf(doc, "add `version: 1` at the top", "missing key \"version\"")
+	case c.Version != 1:
+		d.errorf(at(doc, "version"), "this depot reads version 1", "version: unsupported version %d", c.Version)
+	}
+	repo := mappingValue(doc, "repository")
+	switch {
+	case repo == nil:
+		d.errorf(doc, "add repository: {path: /srv/depot}", "missing key \"repository\"")
+	case c.Repository.Path == "":
+		d.errorf(at(repo, "path"), "the directory that holds the snapshots, e.g. /srv/depot", "repository: missing key \"path\"")
+	case !filepath.IsAbs(c.Repository.Path):
+		d.errorf(at(repo, "path"), "write it from the root, e.g. /srv/depot", "repository.path: %q is relative", c.Repository.Path)
+	}
+	if n := c.Repository.Holding.MaxRecentBackups; n != nil && *n < 1 {
+		d.errorf(at(at(repo, "holding"), "max_recent_backups"), "keep at least the newest snapshot", "repository.holding.max_recent_backups: must be at least 1, got %d", *n)
+	}
+	setsNode := mappingValue(doc, "sets")
+	if len(c.Sets) == 0 {
+		d.errorf(at(doc, "sets"), "add at least one set with items", "sets: no backup sets")
+		return
+	}
+	seenSets := map[string]*yaml.Node{}
+	for i := range c.Sets {
+		s := &c.Sets[i]
+		sn := setsNode.Content[i]
+		where := fmt.Sprintf("set %q", s.Name)
+		switch {
+		case s.Name == "":
+			d.errorf(sn, "", "sets[%d]: missing key \"name\"", i)
+			where = fmt.Sprintf("sets[%d]", i)
+		case !validName.MatchString(s.Name):
+			d.errorf(at(sn, "name"), nameHint, "set name %q is not a valid directory name", s.Name)
+		case seenSets[s.Name] != nil:
+			d.errorf(at(sn, "name"), fmt.Sprintf("first at line %d", seenSets[s.Name].Line), "set name %q is used twice", s.Name)
+		}
+		if s.Name != "" && seenSets[s.Name] == nil {
+			seenSets[s.Name] = at(sn, "name")
+		}
+		if len(s.Items) == 0 {
+			d.errorf(at(sn, "items"), "add at least one item, e.g. {name: files, type: filesystem, paths: [/etc]}", "%s: no items", where)
+			continue
+		}
+		seenItems := map[string]*yaml.Node{}
+		for _, it := range s.Items {
+			c.validateItem(d, it, where, seenItems)
+		}
+	}
+}
+
+func (c *Config) validateItem(d *decoder, it ItemConfig, set string, seen map[string]*yaml.Node) {
+	h := it.Header()
+	nameNode := mappingValue(it.node, "name")
+	switch {
+	case h.Name == "":
+		d.errorf(it.node, "", "%s: item of type %s: missing key \"name\"", set, h.Type)
+		return
+	case !validName.MatchString(h.Name) || reservedNames[h.Name]:
+		d.errorf(nameNode, nameHint, "%s: item name %q is not a valid directory name", set, h.Name)
+	case seen[h.Name] != nil:
+		d.errorf(nameNode, fmt.Sprintf("first at line %d", seen[h.Name].Line), "%s: item name %q is used twice", set, h.Name)
+	}
+	if seen[h.Name] == nil {
+		seen[h.Name] = nameNode
+	}
+	for _, fe := range it.Validate() {
+		n := it.node
+		if v := mappingValue(it.node, fe.Key); v != nil {
+			n = v
+			if fe.Index >= 0 && v.Kind == yaml.SequenceNode && fe.Index < len(v.Content) {
+				n = v.Content[fe.Index]
+			}
+		}
+		d.errorf(n, "", "%s: item %q: %s: %s", set, h.Name, fe.Key, fe.Message)
+	}
+}

@@ -1,0 +1,92 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/repository"
+)
+
+// Director carries out commands for one loaded config.
+type Director struct {
+	Config  *Config
+	Log     *slog.Logger
+	Out     io.Writer        // reports for people (plan, list)
+	Now     func() time.Time // the clock; tests inject their own
+	Version string           // depot's version, recorded in manifests
+}
+
+// repo returns the configured repository.
+func (d *Director) repo() repository.Repo {
+	return repository.Repo{Root: d.Config.Repository.Path}
+}
+
+// source returns the host a set's data lives on.
+func (d *Director) source(*SetConfig) hosts.Host { return hosts.Local{} }
+
+// selectSets returns the sets named in names, or all sets when names is empty.
+func (d *Director) selectSets(names []string) ([]*SetConfig, error) {
+	if len(names) == 0 {
+		out := make([]*SetConfig, len(d.Config.Sets))
+		for i := range d.Config.Sets {
+			out[i] = &d.Config.Sets[i]
+		}
+		return out, nil
+	}
+	var out []*SetConfig
+	for _, n := range names {
+		s, ok := d.Config.Set(n)
+		if !ok {
+			return nil, &UsageError{Msg: fmt.Sprintf("no set %q in %s (sets: %s)", n, d.Config.File, strings.Join(d.setNames(), ", "))}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (d *Director) setNames() []string {
+	names := make([]string, len(d.Config.Sets))
+	for i, s := range d.Config.Sets {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// UsageError is a mistake in how depot was called: exit status 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// crashEnv names a step at which depot kills itself, for the crash tests:
+// "STEP" sends SIGKILL, "STEP:TERM" sends SIGTERM and lets the run stop the way
+// it does on a real signal.
+const crashEnv = "DEPOT_TEST_CRASH_AT"
+
+// step marks a point between the steps of a run. It returns the context's error
+// once the run has been told to stop, so every step boundary is a place where a
+// signal takes effect; crash tests also kill depot here (see crashEnv).
+func step(ctx context.Context, name string) error {
+	if at, ok := os.LookupEnv(crashEnv); ok {
+		point, sig, _ := strings.Cut(at, ":")
+		if point == name {
+			if sig == "TERM" {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				select {
+				case <-ctx.Done():
+				case <-time.After(10 * time.Second):
+				}
+			} else {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,108 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/depot-backup/depot/repository"
+)
+
+// ListEntry is one snapshot in `depot list`.
+type ListEntry struct {
+	Section string `json:"section"`
+	Set     string `json:"set"`
+	Stamp   string `json:"stamp"`
+	State   string `json:"state"` // "complete", "warning" or "incomplete"
+	Files   int64  `json:"files"`
+	Bytes   int64  `json:"bytes"` // apparent size of its files
+	Frees   int64  `json:"frees"` // disk space deleting it would free
+	Path    string `json:"path"`
+}
+
+// List returns the snapshots of the named set, or of every set in the config
+// and the repository, oldest first within each set.
+func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
+	repo := d.repo()
+	names := []string{set}
+	if set == "" {
+		inRepo, err := repo.Sets()
+		if err != nil {
+			return nil, err
+		}
+		names = d.setNames()
+		for _, n := range inRepo {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	var out []ListEntry
+	for _, name := range names {
+		snaps, err := repo.Snapshots(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range snaps {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path}
+			if m, err := repository.ReadManifest(s.Path); err == nil {
+				e.State = "complete"
+				for _, it := range m.Items {
+					if it.Status != "ok" {
+						e.State = "warning"
+					}
+				}
+				t := m.Totals()
+				e.Files, e.Bytes = t.Files, t.Bytes
+			}
+			frees, err := repository.ExclusiveSize(s.Path)
+			if err != nil {
+				return nil, fmt.Errorf("size of %s: %w", s.Path, err)
+			}
+			e.Frees = frees
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// PrintList writes snapshots as a table or as JSON.
+func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
+	if asJSON {
+		if entries == nil {
+			entries = []ListEntry{}
+		}
+		enc := json.NewEncoder(d.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(d.Out, "no snapshots yet")
+		return err
+	}
+	tw := tabwriter.NewWriter(d.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SECTION\tSET\tSTAMP\tSTATE\tFILES\tSIZE\tFREES\t")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, e.State, e.Files, humanBytes(e.Bytes), humanBytes(e.Frees))
+	}
+	return tw.Flush()
+}
+
+// humanBytes writes n in binary units: 1.5 GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,138 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/repository"
+)
+
+// SetPlan is what the next run of a set will do.
+type SetPlan struct {
+	Set        string       `json:"set"`
+	Stamp      string       `json:"stamp"`       // the snapshot the run would create
+	BuildDir   string       `json:"build_dir"`   // where it is written
+	PublishDir string       `json:"publish_dir"` // where it appears when complete
+	Resumes    string       `json:"resumes,omitempty"`
+	Base       string       `json:"base,omitempty"` // the --link-dest base
+	Items      []ItemPlan   `json:"items"`
+	Retention  []PlanAction `json:"retention"`
+}
+
+// ItemPlan is one item of a SetPlan.
+type ItemPlan struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	Sources []string `json:"sources"`
+	Target  string   `json:"target"`
+	Base    string   `json:"base,omitempty"`
+	Command []string `json:"command,omitempty"`
+}
+
+// PlanAction is a retention decision after the next run.
+type PlanAction struct {
+	Snapshot string `json:"snapshot"` // section/set/stamp
+	Action   string `json:"action"`
+	Reason   string `json:"reason"`
+}
+
+// Plan computes the next run of the named sets without changing anything.
+func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) {
+	sets, err := d.selectSets(names)
+	if err != nil {
+		return nil, err
+	}
+	repo := d.repo()
+	var out []SetPlan
+	for _, set := range sets {
+		snaps, err := repo.Snapshots(set.Name)
+		if err != nil {
+			return nil, err
+		}
+		partials, err := repo.Partials(set.Name)
+		if err != nil {
+			return nil, err
+		}
+		stamp := repository.Stamp(d.Now())
+		p := SetPlan{
+			Set:        set.Name,
+			Stamp:      stamp,
+			BuildDir:   repo.PartialDir(set.Name, stamp),
+			PublishDir: repo.Dir(repository.Holding, set.Name, stamp),
+		}
+		if len(partials) > 0 {
+			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
+		}
+		base, hasBase, err := repo.Latest(set.Name)
+		if err != nil {
+			return nil, err
+		}
+		if hasBase {
+			p.Base = base.Path
+		}
+		for _, it := range set.Items {
+			h := it.Header()
+			env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(p.BuildDir, h.Name)}
+			if hasBase {
+				env.Base = filepath.Join(base.Path, h.Name)
+			}
+			ip := it.Plan(env)
+			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Command: ip.Command})
+		}
+		// Retention as it will stand after the run has added its snapshot.
+		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
+		for _, dec := range repository.Decide(next, d.policy()) {
+			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
+			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
+				name += " (this run)"
+			}
+			p.Retention = append(p.Retention, PlanAction{Snapshot: name, Action: dec.Action, Reason: dec.Reason})
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// PrintPlan writes plans for people, or as JSON.
+func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(d.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plans)
+	}
+	var b strings.Builder
+	for i, p := range plans {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "set %s: new snapshot %s\n", p.Set, p.Stamp)
+		fmt.Fprintf(&b, "  built in   %s\n", p.BuildDir)
+		if p.Resumes != "" {
+			fmt.Fprintf(&b, "  resumes    %s (left by an interrupted run)\n", p.Resumes)
+		}
+		fmt.Fprintf(&b, "  published  %s\n", p.PublishDir)
+		if p.Base != "" {
+			fmt.Fprintf(&b, "  base       %s (unchanged files become hard links)\n", p.Base)
+		} else {
+			fmt.Fprintf(&b, "  base       none: first snapshot, every file is copied\n")
+		}
+		for _, it := range p.Items {
+			fmt.Fprintf(&b, "  item %s (%s)\n", it.Name, it.Type)
+			fmt.Fprintf(&b, "    sources  %s\n", strings.Join(it.Sources, ", "))
+			fmt.Fprintf(&b, "    target   %s\n", it.Target)
+			if it.Command != nil {
+				fmt.Fprintf(&b, "    runs     %s\n", strings.Join(it.Command, " "))
+			}
+		}
+		fmt.Fprintf(&b, "  retention after the run (holding keeps %d):\n", d.Config.Repository.Holding.MaxRecent())
+		for _, a := range p.Retention {
+			fmt.Fprintf(&b, "    %-6s  %s: %s\n", a.Action, a.Snapshot, a.Reason)
+		}
+	}
+	_, err := fmt.Fprint(d.Out, b.String())
+	return err
+}

@@ -1,0 +1,126 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/repository"
+	"github.com/depot-backup/depot/rsync"
+)
+
+// RestoreOptions say what to restore where.
+type RestoreOptions struct {
+	Target string // SET or SET@STAMP (a unique prefix of a stamp will do)
+	Item   string // one item; all items when empty
+	To     string // directory to restore into
+	Force  bool   // restore into a non-empty directory
+}
+
+// Restore copies a snapshot's items out of the repository. With one item, its
+// content lands directly in To; with all items, each lands in To/<item>.
+// Modes, times, symlinks, hard links, ACLs and xattrs come back as stored.
+func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
+	snap, err := d.findSnapshot(o.Target)
+	if err != nil {
+		return err
+	}
+	m, err := repository.ReadManifest(snap.Path)
+	if err != nil {
+		return err
+	}
+	var items []string
+	for _, it := range m.Items {
+		if o.Item == "" || it.Name == o.Item {
+			items = append(items, it.Name)
+		}
+	}
+	if len(items) == 0 {
+		var names []string
+		for _, it := range m.Items {
+			names = append(names, it.Name)
+		}
+		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has no item %q (items: %s)", snap.Set, snap.Stamp, o.Item, strings.Join(names, ", "))}
+	}
+	if err := checkTarget(o.To, o.Force); err != nil {
+		return err
+	}
+	for _, name := range items {
+		dst := o.To
+		if o.Item == "" {
+			dst = filepath.Join(o.To, name)
+		}
+		opts := rsync.Options{
+			Sources:    []string{filepath.Join(snap.Path, name) + "/"},
+			Dest:       dst + "/",
+			HardLinks:  true,
+			ACLs:       true,
+			Xattrs:     true,
+			NumericIDs: true,
+		}
+		if _, err := rsync.Run(ctx, hosts.Local{}, opts, os.Stderr); err != nil {
+			return fmt.Errorf("restore item %s: %w", name, err)
+		}
+		d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", name, "to", dst)
+	}
+	return nil
+}
+
+// checkTarget refuses a restore into a directory that has content, unless forced.
+func checkTarget(dir string, force bool) error {
+	if dir == "" {
+		return &UsageError{Msg: "restore needs --to DIR"}
+	}
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("restore target: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err == io.EOF || force {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("restore target %s: %w", dir, err)
+	}
+	return &UsageError{Msg: fmt.Sprintf("restore target %s is not empty; choose an empty directory or pass --force to write over it", dir)}
+}
+
+// findSnapshot resolves SET or SET@STAMP to a complete snapshot: the newest
+// when no stamp is given, else the one whose stamp is or starts with STAMP.
+func (d *Director) findSnapshot(target string) (repository.Snapshot, error) {
+	set, stamp, _ := strings.Cut(target, "@")
+	if set == "" {
+		return repository.Snapshot{}, &UsageError{Msg: "name a set: SET or SET@STAMP"}
+	}
+	snaps, err := d.repo().Snapshots(set)
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	var match []repository.Snapshot
+	for _, s := range snaps {
+		if s.Complete && strings.HasPrefix(s.Stamp, stamp) {
+			match = append(match, s)
+		}
+	}
+	switch {
+	case len(match) == 0 && stamp == "":
+		return repository.Snapshot{}, fmt.Errorf("set %s has no complete snapshot in %s", set, d.repo().Root)
+	case len(match) == 0:
+		return repository.Snapshot{}, fmt.Errorf("set %s has no snapshot %s (see depot list %s)", set, stamp, set)
+	case stamp == "" || len(match) == 1:
+		return match[len(match)-1], nil
+	}
+	for _, s := range match {
+		if s.Stamp == stamp {
+			return s, nil
+		}
+	}
+	return repository.Snapshot{}, &UsageError{Msg: fmt.Sprintf("stamp %s matches %d snapshots of %s; give more of it", stamp, len(match), set)}
+}

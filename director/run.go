@@ -1,0 +1,270 @@
+package director
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/repository"
+)
+
+// ErrSetsFailed means at least one set failed; each failure has been logged.
+var ErrSetsFailed = errors.New("one or more sets failed")
+
+// RunOptions tune a run.
+type RunOptions struct {
+	Wait time.Duration // how long to wait for another run's lock
+}
+
+// Run backs up the named sets (all when none are named), one after another,
+// then prunes holding for each set that succeeded. A failed set does not stop
+// the others; Run returns ErrSetsFailed if any failed.
+func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) error {
+	sets, err := d.selectSets(names)
+	if err != nil {
+		return err
+	}
+	repo := d.repo()
+	lock, err := repo.Lock(ctx, opts.Wait)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := step(ctx, "locked"); err != nil {
+		return err
+	}
+	if err := repo.EmptyTrash(); err != nil {
+		d.Log.Warn("could not finish earlier deletions", "err", err)
+	}
+	failed := 0
+	for _, set := range sets {
+		start := d.Now()
+		snap, err := d.runSet(ctx, repo, set)
+		d.recordHistory(repo, set.Name, start, snap, err)
+		if err != nil {
+			failed++
+			d.Log.Error("set failed", "set", set.Name, "err", err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "took", d.Now().Sub(start).Round(time.Millisecond))
+	}
+	if failed > 0 {
+		return ErrSetsFailed
+	}
+	return nil
+}
+
+// runSet makes one snapshot of set and prunes holding.
+func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetConfig) (repository.Snapshot, error) {
+	started := d.Now()
+	base, hasBase, err := repo.Latest(set.Name)
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	build, err := repo.Begin(set.Name, started)
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	log := d.Log.With("set", set.Name, "stamp", build.Stamp)
+	if build.Resumed != "" {
+		log.Info("resuming interrupted run", "partial", build.Resumed)
+	}
+	if err := step(ctx, "begun"); err != nil {
+		return repository.Snapshot{}, err
+	}
+	m := &repository.Manifest{
+		Format:       repository.ManifestFormat,
+		Set:          set.Name,
+		Stamp:        build.Stamp,
+		Started:      started.UTC(),
+		DepotVersion: d.Version,
+		ConfigDigest: d.Config.Digest,
+	}
+	if hasBase {
+		m.Base = base.Section + "/" + base.Stamp
+	}
+	for _, it := range set.Items {
+		h := it.Header()
+		env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(build.Dir, h.Name), Log: log.With("item", h.Name), Stderr: os.Stderr}
+		if hasBase {
+			env.Base = filepath.Join(base.Path, h.Name)
+		}
+		rec, err := d.backupItem(ctx, it, env, build, base, hasBase)
+		if err != nil {
+			return repository.Snapshot{}, fmt.Errorf("item %s: %w", h.Name, err)
+		}
+		m.Items = append(m.Items, rec)
+	}
+	if err := step(ctx, "items-done"); err != nil {
+		return repository.Snapshot{}, err
+	}
+	m.Finished = d.Now().UTC()
+	if err := build.WriteManifest(m); err != nil {
+		return repository.Snapshot{}, err
+	}
+	if err := step(ctx, "manifest-written"); err != nil {
+		return repository.Snapshot{}, err
+	}
+	snap, err := build.Publish()
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	if err := step(ctx, "published"); err != nil {
+		return snap, err
+	}
+	return snap, d.prune(ctx, repo, set, log)
+}
+
+// backupItem runs one item into the build and records its file list.
+func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitems.Env, build *repository.Build, base repository.Snapshot, hasBase bool) (repository.ItemRecord, error) {
+	h := it.Header()
+	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: "ok"}
+	if _, err := os.Stat(env.Base); env.Base != "" && err != nil {
+		env.Base = "" // the base snapshot has no such item yet
+	}
+	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
+		return rec, err
+	}
+	env.Log.Info("backing up", "type", h.Type)
+	res, err := it.Backup(ctx, env)
+	if err != nil {
+		return rec, err
+	}
+	if err := step(ctx, "item-copied"); err != nil {
+		return rec, err
+	}
+	for _, w := range res.Warnings {
+		env.Log.Warn(w)
+	}
+	rec.Warnings = res.Warnings
+	if len(res.Warnings) > 0 {
+		rec.Status = "warning"
+	}
+	rec.Stats.FilesTransferred = res.FilesTransferred
+	rec.Stats.BytesTransferred = res.BytesTransferred
+
+	var baseList string
+	if hasBase {
+		if bm, err := repository.ReadManifest(base.Path); err == nil {
+			for _, bi := range bm.Items {
+				if bi.Name == h.Name && bi.FileList != "" {
+					baseList = filepath.Join(base.Path, bi.FileList)
+				}
+			}
+		}
+	}
+	rel := filepath.Join(repository.FileListDir, h.Name+".tsv.zst")
+	stats, sum, err := writeFileList(ctx, env.Dir, baseList, filepath.Join(build.Dir, rel))
+	if err != nil {
+		return rec, err
+	}
+	rec.FileList, rec.FileListSHA256 = rel, sum
+	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
+	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
+		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
+	return rec, step(ctx, "item-listed")
+}
+
+// writeFileList scans dir against the base's list (if any) into path and
+// returns the scan's figures and the SHA-256 of the written list.
+func writeFileList(ctx context.Context, dir, baseList, path string) (repository.ScanStats, string, error) {
+	var base *repository.FileListReader
+	if baseList != "" {
+		b, err := repository.OpenFileList(baseList)
+		if err == nil {
+			base = b
+			defer b.Close()
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return repository.ScanStats{}, "", err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return repository.ScanStats{}, "", fmt.Errorf("file list: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	w, err := repository.NewFileListWriter(io.MultiWriter(f, h))
+	if err != nil {
+		return repository.ScanStats{}, "", err
+	}
+	stats, err := repository.Scan(ctx, dir, base, w)
+	if err != nil {
+		return stats, "", err
+	}
+	if err := w.Close(); err != nil {
+		return stats, "", fmt.Errorf("file list: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return stats, "", fmt.Errorf("file list: %w", err)
+	}
+	return stats, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// prune applies holding retention to set after a successful run.
+func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConfig, log *slog.Logger) error {
+	snaps, err := repo.Snapshots(set.Name)
+	if err != nil {
+		return err
+	}
+	for _, dec := range repository.Decide(snaps, d.policy()) {
+		if dec.Action != repository.Delete {
+			continue
+		}
+		log.Info("pruning", "snapshot", dec.Snapshot.Section+"/"+set.Name+"/"+dec.Snapshot.Stamp, "reason", dec.Reason)
+		if err := repo.Delete(dec.Snapshot); err != nil {
+			return err
+		}
+		if err := step(ctx, "pruned-one"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Director) policy() repository.Policy {
+	return repository.Policy{MaxRecent: d.Config.Repository.Holding.MaxRecent()}
+}
+
+// historyRecord is one line of .depot/history.jsonl.
+type historyRecord struct {
+	Set      string    `json:"set"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Stamp    string    `json:"stamp,omitempty"`
+	Status   string    `json:"status"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// recordHistory appends the outcome of a set's run to the run history.
+func (d *Director) recordHistory(repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
+	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
+	if runErr != nil {
+		rec.Status, rec.Error = "failed", runErr.Error()
+	}
+	line, _ := json.Marshal(rec)
+	f, err := os.OpenFile(filepath.Join(repo.StateDir(), "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		d.Log.Warn("could not record run history", "err", err)
+		return
+	}
+	defer f.Close()
+	_, _ = f.Write(append(line, '\n'))
+}

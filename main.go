@@ -1,0 +1,177 @@
+// Command depot is a declarative backup orchestrator: one YAML file describes
+// what to back up; depot makes complete, hard-linked snapshots with rsync.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/depot-backup/depot/director"
+	"github.com/depot-backup/depot/repository"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a set failed
+	exitUsage  = 2 // usage or config error
+	exitLocked = 3 // another run holds the repository
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// globals are the flags every verb has.
+type globals struct {
+	config    string
+	logFormat string
+	stdout    io.Writer
+	stderr    io.Writer
+	log       *slog.Logger
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "depot",
+		Short: "Declarative backups: complete, hard-linked snapshots made with rsync",
+		Long: `depot backs up what one YAML file describes into a repository of snapshots.
+Every snapshot is complete and self-contained: unchanged files are hard links to
+the previous snapshot, so any snapshot can be browsed with ls, restored with cp
+and deleted without harming another.
+
+The config is --config, else ./depot.yaml, else /etc/depot/depot.yaml.
+Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var h slog.Handler
+			switch g.logFormat {
+			case "text":
+				h = slog.NewTextHandler(stderr, nil)
+			case "json":
+				h = slog.NewJSONHandler(stderr, nil)
+			default:
+				return &director.UsageError{Msg: fmt.Sprintf("--log-format %q: want text or json", g.logFormat)}
+			}
+			g.log = slog.New(h)
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cobraUsageError{err} })
+	root.SetVersionTemplate("depot {{.Version}}\n")
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.AddCommand(validateCmd(g), planCmd(g), runCmd(g), listCmd(g), restoreCmd(g))
+
+	err := root.ExecuteContext(ctx)
+	return report(err, stderr)
+}
+
+// report prints err as one line (a config's errors as one line each) and
+// returns the exit status for it.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var cfgErrs director.ConfigErrors
+	var usage *director.UsageError
+	switch {
+	case errors.As(err, &cfgErrs):
+		fmt.Fprintln(stderr, cfgErrs.Error())
+		fmt.Fprintf(stderr, "depot: %d error(s) in the config\n", len(cfgErrs))
+		return exitUsage
+	case errors.Is(err, repository.ErrLocked):
+		fmt.Fprintf(stderr, "depot: repository %v\n", err)
+		return exitLocked
+	case errors.As(err, &usage), isCobraUsage(err):
+		fmt.Fprintf(stderr, "depot: %v\n", err)
+		return exitUsage
+	case errors.Is(err, director.ErrSetsFailed):
+		fmt.Fprintf(stderr, "depot: %v\n", err)
+		return exitFailed
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "depot: interrupted; the next run resumes the unfinished snapshot")
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "depot: %v\n", err)
+	return exitFailed
+}
+
+// isCobraUsage recognises cobra's own command, argument and flag errors.
+func isCobraUsage(err error) bool {
+	var cerr *cobraUsageError
+	if errors.As(err, &cerr) {
+		return true
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag")
+}
+
+type cobraUsageError struct{ err error }
+
+func (e *cobraUsageError) Error() string { return e.err.Error() }
+func (e *cobraUsageError) Unwrap() error { return e.err }
+
+// args wraps a cobra argument validator so its errors count as usage errors.
+func args(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := v(cmd, a); err != nil {
+			return &cobraUsageError{err}
+		}
+		return nil
+	}
+}
+
+// load finds and loads the config and makes a director for it.
+func (g *globals) load() (*director.Director, error) {
+	path, err := director.FindConfig(g.config)
+	if err != nil {
+		return nil, &director.UsageError{Msg: err.Error()}
+	}
+	cfg, err := director.Load(path)
+	if err != nil {
+		var cfgErrs director.ConfigErrors
+		if errors.As(err, &cfgErrs) {
+			return nil, err
+		}
+		return nil, &director.UsageError{Msg: err.Error()}
+	}
+	return &director.Director{Config: cfg, Log: g.log, Out: g.stdout, Now: time.Now, Version: versionString()}, nil
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,158 @@
+// Package repository owns the on-disk layout of a depot repository: snapshots in
+// holding/ and permanent/, work in progress in .partial/, the lock and run history
+// in .depot/. A snapshot is published by one rename after its manifest is
+// written, so a directory under holding/ or permanent/ is always complete.
+package repository
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Sections of a repository. Snapshots live in holding or permanent; work in
+// progress lives in partial and is never read as a snapshot.
+const (
+	Holding   = "holding"
+	Permanent = "permanent"
+	partial   = ".partial"
+	stateDir  = ".depot"
+	trashDir  = "trash" // inside .depot: snapshots being deleted
+)
+
+// StampLayout formats a snapshot's start time in UTC: sortable, no colons.
+const StampLayout = "2006-01-02T150405Z"
+
+// Stamp returns the stamp for t.
+func Stamp(t time.Time) string { return t.UTC().Format(StampLayout) }
+
+// ParseStamp parses a stamp made by Stamp.
+func ParseStamp(s string) (time.Time, error) { return time.Parse(StampLayout, s) }
+
+// Repo is a repository on a local path.
+type Repo struct {
+	Root string
+}
+
+// Snapshot is a published snapshot of a set.
+type Snapshot struct {
+	Section string // Holding or Permanent
+	Set     string
+	Stamp   string
+	Path    string // absolute directory
+	// Complete is true when the snapshot has its manifest. Everything depot
+	// publishes is complete; an incomplete one was put there by hand or damaged.
+	Complete bool
+}
+
+// Time is the snapshot's start time.
+func (s Snapshot) Time() time.Time {
+	t, _ := ParseStamp(s.Stamp)
+	return t
+}
+
+// Dir returns the directory of a snapshot in a section.
+func (r Repo) Dir(section, set, stamp string) string {
+	return filepath.Join(r.Root, section, set, stamp)
+}
+
+// PartialDir returns the directory where a snapshot of set is built.
+func (r Repo) PartialDir(set, stamp string) string {
+	return filepath.Join(r.Root, partial, set, stamp)
+}
+
+// StateDir is the directory for the lock, run history and trash.
+func (r Repo) StateDir() string { return filepath.Join(r.Root, stateDir) }
+
+// Snapshots lists the published snapshots of set in both sections, oldest first.
+// Directories whose name is not a stamp are ignored. A repository that does not
+// exist yet has no snapshots.
+func (r Repo) Snapshots(set string) ([]Snapshot, error) {
+	var out []Snapshot
+	for _, section := range []string{Holding, Permanent} {
+		dir := filepath.Join(r.Root, section, set)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list snapshots: %w", err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if _, err := ParseStamp(e.Name()); err != nil {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			_, err := os.Lstat(filepath.Join(path, ManifestName))
+			out = append(out, Snapshot{Section: section, Set: set, Stamp: e.Name(), Path: path, Complete: err == nil})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Stamp < out[j].Stamp })
+	return out, nil
+}
+
+// Sets lists the set names that have snapshots or partials in the repository.
+func (r Repo) Sets() ([]string, error) {
+	seen := map[string]bool{}
+	for _, section := range []string{Holding, Permanent, partial} {
+		entries, err := os.ReadDir(filepath.Join(r.Root, section))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list sets: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Latest returns the newest complete snapshot of set in either section, the
+// base for --link-dest, and false when the set has none.
+func (r Repo) Latest(set string) (Snapshot, bool, error) {
+	snaps, err := r.Snapshots(set)
+	if err != nil {
+		return Snapshot{}, false, err
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if snaps[i].Complete {
+			return snaps[i], true, nil
+		}
+	}
+	return Snapshot{}, false, nil
+}
+
+// Partials lists the stamps of set's snapshots in progress, oldest first.
+func (r Repo) Partials(set string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(r.Root, partial, set))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list partials: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if _, err := ParseStamp(e.Name()); err == nil && e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

@@ -1,0 +1,124 @@
+package repository
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ManifestName is the file that makes a snapshot complete. It is written last.
+const ManifestName = "manifest.json"
+
+// ManifestFormat is the version of the manifest and file list formats.
+const ManifestFormat = 1
+
+// Manifest is everything depot knows about a snapshot, stored inside it so the
+// repository can be read without depot.
+type Manifest struct {
+	Format       int          `json:"format"`
+	Set          string       `json:"set"`
+	Stamp        string       `json:"stamp"`
+	Started      time.Time    `json:"started"`
+	Finished     time.Time    `json:"finished"`
+	DepotVersion string       `json:"depot_version"`
+	ConfigDigest string       `json:"config_digest"`  // "sha256:<hex>" of the config file's bytes
+	Base         string       `json:"base,omitempty"` // stamp of the --link-dest base, if any
+	Items        []ItemRecord `json:"items"`
+}
+
+// ItemRecord is one item's outcome in a snapshot.
+type ItemRecord struct {
+	Name     string   `json:"name"`
+	Type     string   `json:"type"`
+	Status   string   `json:"status"` // "ok" or "warning"
+	Warnings []string `json:"warnings,omitempty"`
+	Stats    Stats    `json:"stats"`
+	// FileList is the item's file list, relative to the snapshot directory.
+	FileList       string `json:"file_list,omitempty"`
+	FileListSHA256 string `json:"file_list_sha256,omitempty"`
+}
+
+// Stats are an item's figures for one run.
+type Stats struct {
+	Files            int64 `json:"files"`             // regular files in the snapshot
+	Bytes            int64 `json:"bytes"`             // their apparent size
+	FilesTransferred int64 `json:"files_transferred"` // files whose data was copied this run
+	BytesTransferred int64 `json:"bytes_transferred"`
+}
+
+// Totals sums the stats of all items.
+func (m *Manifest) Totals() Stats {
+	var t Stats
+	for _, it := range m.Items {
+		t.Files += it.Stats.Files
+		t.Bytes += it.Stats.Bytes
+		t.FilesTransferred += it.Stats.FilesTransferred
+		t.BytesTransferred += it.Stats.BytesTransferred
+	}
+	return t
+}
+
+// ReadManifest reads the manifest of the snapshot in dir.
+func ReadManifest(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	if m.Format > ManifestFormat {
+		return nil, fmt.Errorf("read manifest %s: format %d is newer than this depot understands (%d)", dir, m.Format, ManifestFormat)
+	}
+	return &m, nil
+}
+
+// writeManifest writes m into dir durably: a temporary file, fsync, rename.
+func writeManifest(dir string, m *Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, ManifestName), append(data, '\n'))
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a
+// rename, then syncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or create in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

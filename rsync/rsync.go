@@ -1,0 +1,228 @@
+// Package rsync builds rsync command lines, runs them on a host and classifies
+// the outcome: exit 0 is success, exit 24 (files vanished during the transfer,
+// normal on a live system) is a warning, everything else is an error.
+package rsync
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/depot-backup/depot/hosts"
+)
+
+// Options describe one rsync transfer.
+type Options struct {
+	Sources  []string // transferred with --relative when Relative is set
+	Dest     string
+	LinkDest string // unchanged files become hard links into this directory
+
+	Relative      bool
+	HardLinks     bool // -H
+	ACLs          bool // -A
+	Xattrs        bool // -X
+	NumericIDs    bool
+	OneFileSystem bool // -x
+	Delete        bool // remove from Dest what the sources no longer have
+	Excludes      []string
+}
+
+// Args returns rsync's argv (without the program name) for o.
+func (o Options) Args() []string {
+	flags := "-a"
+	if o.HardLinks {
+		flags += "H"
+	}
+	if o.ACLs {
+		flags += "A"
+	}
+	if o.Xattrs {
+		flags += "X"
+	}
+	if o.OneFileSystem {
+		flags += "x"
+	}
+	if o.Relative {
+		flags += "R"
+	}
+	args := []string{flags}
+	if o.NumericIDs {
+		args = append(args, "--numeric-ids")
+	}
+	if o.Delete {
+		args = append(args, "--delete", "--delete-excluded")
+	}
+	for _, e := range o.Excludes {
+		args = append(args, "--exclude="+e)
+	}
+	if o.LinkDest != "" {
+		args = append(args, "--link-dest="+o.LinkDest)
+	}
+	args = append(args, "--stats", "--")
+	args = append(args, o.Sources...)
+	return append(args, o.Dest)
+}
+
+// Stats are the figures rsync prints with --stats.
+type Stats struct {
+	Files            int64 // regular files in the source
+	FilesTransferred int64 // regular files whose data was sent
+	Bytes            int64 // total size of the source files
+	BytesTransferred int64 // total size of the files sent
+}
+
+// Result is a finished transfer.
+type Result struct {
+	Stats    Stats
+	Warnings []string // e.g. vanished files (exit 24)
+}
+
+// ExitVanished is rsync's exit status when source files vanished mid-transfer.
+const ExitVanished = 24
+
+// Run runs rsync with o on host. Stderr lines are passed to stderr when it is
+// not nil.
+func Run(ctx context.Context, host hosts.Host, o Options, stderr io.Writer) (Result, error) {
+	var out bytes.Buffer
+	var errLines lineCollector
+	cmd := hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdout: &out, Stderr: &errLines}
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(&errLines, stderr)
+	}
+	err := host.Run(ctx, cmd)
+	res := Result{Stats: parseStats(out.Bytes())}
+	var exit *hosts.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.Code == ExitVanished:
+		res.Warnings = append(res.Warnings, "rsync exit 24: some source files vanished during the transfer")
+		res.Warnings = append(res.Warnings, errLines.matching("vanished", 20)...)
+	case errors.As(err, &exit):
+		return res, fmt.Errorf("rsync to %s: %s (exit %d): %w", o.Dest, Meaning(exit.Code), exit.Code, err)
+	default:
+		return res, fmt.Errorf("rsync to %s: %w", o.Dest, err)
+	}
+	return res, nil
+}
+
+// Meaning explains an rsync exit status in a few words (from rsync(1)).
+func Meaning(code int) string {
+	switch code {
+	case 1:
+		return "syntax or usage error"
+	case 2:
+		return "protocol incompatibility"
+	case 3:
+		return "errors selecting input/output files or dirs"
+	case 4:
+		return "requested action not supported"
+	case 5:
+		return "error starting client-server protocol"
+	case 10:
+		return "error in socket I/O"
+	case 11:
+		return "error in file I/O"
+	case 12:
+		return "error in rsync protocol data stream"
+	case 13:
+		return "errors with program diagnostics"
+	case 14:
+		return "error in IPC code"
+	case 20:
+		return "received SIGUSR1 or SIGINT"
+	case 21:
+		return "some error returned by waitpid()"
+	case 22:
+		return "error allocating core memory buffers"
+	case 23:
+		return "partial transfer due to error"
+	case 24:
+		return "partial transfer due to vanished source files"
+	case 25:
+		return "the --max-delete limit stopped deletions"
+	case 30:
+		return "timeout in data send/receive"
+	case 35:
+		return "timeout waiting for daemon connection"
+	case 127:
+		return "rsync not found"
+	case 255:
+		return "ssh connection failed"
+	}
+	return "unknown error"
+}
+
+// parseStats reads the --stats block. Lines look like
+// "Number of regular files transferred: 1,234" and "Total file size: 5,678 bytes".
+func parseStats(out []byte) Stats {
+	var s Stats
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ": ")
+		if !ok {
+			continue
+		}
+		n := leadingNumber(val)
+		switch key {
+		case "Number of regular files transferred":
+			s.FilesTransferred = n
+		case "Total file size":
+			s.Bytes = n
+		case "Total transferred file size":
+			s.BytesTransferred = n
+		case "Number of files":
+			// "Number of files: 12 (reg: 10, dir: 2)"
+			if _, reg, ok := strings.Cut(val, "reg: "); ok {
+				s.Files = leadingNumber(reg)
+			}
+		}
+	}
+	return s
+}
+
+// leadingNumber parses "1,234 bytes" as 1234.
+func leadingNumber(s string) int64 {
+	s = strings.TrimSpace(s)
+	end := 0
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || s[end] == ',') {
+		end++
+	}
+	n, _ := strconv.ParseInt(strings.ReplaceAll(s[:end], ",", ""), 10, 64)
+	return n
+}
+
+// lineCollector keeps the lines written to it, up to a limit.
+type lineCollector struct {
+	partial []byte
+	lines   []string
+}
+
+func (l *lineCollector) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if len(l.lines) < 1000 {
+			l.lines = append(l.lines, string(l.partial[:i]))
+		}
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (l *lineCollector) matching(substr string, max int) []string {
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) && len(out) < max {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
