@@ -114,13 +114,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, where string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if prev, dup := seen[k.Value]; dup {
-			d.errorf(k, fmt.Sprintf("first at line %d", prev.Line), "%s: key %q appears twice", where, k.Value)
+			d.errorf(k, fmt.Sprintf("first at line %d", prev.Line), "%skey %q appears twice", prefix(where), k.Value)
 			continue
 		}
 		seen[k.Value] = k
 		f, ok := fields[k.Value]
 		if !ok {
-			d.errorf(k, keyHint(k.Value, fields), "%s: unknown key %q", where, k.Value)
+			d.errorf(k, keyHint(k.Value, fields), "%sunknown key %q", prefix(where), k.Value)
 			continue
 		}
 		d.decode(val, f, join(where, k.Value))
@@ -200,6 +200,14 @@ func describe(n *yaml.Node) string {
 		return strconv.Quote(n.Value)
 	}
 	return n.Value
+}
+
+// prefix returns "where: ", or nothing at the top level.
+func prefix(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
 }
 
 func join(where, key string) string {

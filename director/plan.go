@@ -57,7 +57,10 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if err != nil {
 			return nil, err
 		}
-		stamp := repository.Stamp(d.Now())
+		stamp, err := repo.NextStamp(set.Name, d.Now())
+		if err != nil {
+			return nil, err
+		}
 		p := SetPlan{
 			Set:        set.Name,
 			Stamp:      stamp,

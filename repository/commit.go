@@ -20,10 +20,9 @@ type Build struct {
 
 // Begin starts a snapshot of set at time now. If an earlier run left a
 // .partial, the newest one is renamed to the new stamp and resumed, so rsync
-// sends only what is missing; older partials are deleted. The stamp is the
-// start time, moved on by whole seconds if a snapshot already has it.
+// sends only what is missing; older partials are deleted.
 func (r Repo) Begin(set string, now time.Time) (*Build, error) {
-	stamp, err := r.freeStamp(set, now)
+	stamp, err := r.NextStamp(set, now)
 	if err != nil {
 		return nil, err
 	}
@@ -56,20 +55,20 @@ func (r Repo) Begin(set string, now time.Time) (*Build, error) {
 	return b, syncDir(filepath.Dir(b.Dir))
 }
 
-// freeStamp returns the stamp for now, or the first later second that no
-// snapshot of set uses.
-func (r Repo) freeStamp(set string, now time.Time) (string, error) {
+// NextStamp returns the stamp a snapshot of set started at now gets: the start
+// time, or one second after the newest existing snapshot if that is later.
+// Stamps order snapshots, so a new one must sort last even when two runs start
+// in the same second or the clock was set back.
+func (r Repo) NextStamp(set string, now time.Time) (string, error) {
 	snaps, err := r.Snapshots(set)
 	if err != nil {
 		return "", err
 	}
-	used := map[string]bool{}
-	for _, s := range snaps {
-		used[s.Stamp] = true
-	}
 	t := now.UTC().Truncate(time.Second)
-	for used[Stamp(t)] {
-		t = t.Add(time.Second)
+	if n := len(snaps); n > 0 {
+		if next := snaps[n-1].Time().Add(time.Second); next.After(t) {
+			t = next
+		}
 	}
 	return Stamp(t), nil
 }

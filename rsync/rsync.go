@@ -30,6 +30,7 @@ type Options struct {
 	OneFileSystem bool // -x
 	Delete        bool // remove from Dest what the sources no longer have
 	Excludes      []string
+	BwLimit       string // --bwlimit, e.g. "10M"; empty for none
 }
 
 // Args returns rsync's argv (without the program name) for o.
@@ -59,6 +60,9 @@ func (o Options) Args() []string {
 	}
 	for _, e := range o.Excludes {
 		args = append(args, "--exclude="+e)
+	}
+	if o.BwLimit != "" {
+		args = append(args, "--bwlimit="+o.BwLimit)
 	}
 	if o.LinkDest != "" {
 		args = append(args, "--link-dest="+o.LinkDest)

@@ -1,0 +1,197 @@
+package rsync
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/depot-backup/depot/hosts"
+)
+
+func TestArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"plain", Options{Sources: []string{"/src/"}, Dest: "/dst/"},
+			[]string{"-a", "--stats", "--", "/src/", "/dst/"}},
+		{"snapshot", Options{Sources: []string{"/a", "/b"}, Dest: "/d/", LinkDest: "/base", Relative: true, HardLinks: true, ACLs: true, Xattrs: true, NumericIDs: true, OneFileSystem: true, Delete: true, Excludes: []string{"*.log", "cache/"}},
+			[]string{"-aHAXxR", "--numeric-ids", "--delete", "--delete-excluded", "--exclude=*.log", "--exclude=cache/", "--link-dest=/base", "--stats", "--", "/a", "/b", "/d/"}},
+		{"source that looks like a flag", Options{Sources: []string{"-rf"}, Dest: "/d"},
+			[]string{"-a", "--stats", "--", "-rf", "/d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.o.Args(); !slices.Equal(got, tt.want) {
+				t.Fatalf("Args() = %q\nwant     %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseStats(t *testing.T) {
+	out := `
+Number of files: 1,205 (reg: 1,200, dir: 5)
+Number of created files: 3 (reg: 3)
+Number of regular files transferred: 3
+Total file size: 12,345,678 bytes
+Total transferred file size: 2,048 bytes
+Literal data: 2,048 bytes
+`
+	got := parseStats([]byte(out))
+	want := Stats{Files: 1200, FilesTransferred: 3, Bytes: 12345678, BytesTransferred: 2048}
+	if got != want {
+		t.Fatalf("parseStats = %+v, want %+v", got, want)
+	}
+}
+
+func requireRsync(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/rsync"); err != nil {
+		t.Fatal("rsync is not installed: run scripts/test.sh, which installs it")
+	}
+}
+
+func TestRunCopiesAndLinks(t *testing.T) {
+	requireRsync(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := filepath.Join(dir, "1")
+	res, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: first}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.FilesTransferred != 1 || res.Stats.Bytes != 4 {
+		t.Fatalf("first copy stats %+v", res.Stats)
+	}
+	second := filepath.Join(dir, "2")
+	res, err = Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: second, LinkDest: first}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.FilesTransferred != 0 {
+		t.Fatalf("no-change copy transferred %d files", res.Stats.FilesTransferred)
+	}
+	a, _ := os.Stat(filepath.Join(first, "f"))
+	b, _ := os.Stat(filepath.Join(second, "f"))
+	if !os.SameFile(a, b) {
+		t.Fatal("unchanged file is not a hard link to the base")
+	}
+}
+
+func TestRunFailsWithMeaning(t *testing.T) {
+	requireRsync(t)
+	dir := t.TempDir()
+	_, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{filepath.Join(dir, "missing") + "/"}, Dest: filepath.Join(dir, "d")}, nil)
+	var exit *hosts.ExitError
+	if !errors.As(err, &exit) || exit.Code != 23 {
+		t.Fatalf("err = %v, want exit 23", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"partial transfer due to error", "exit 23", "missing"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error spans lines: %q", msg)
+	}
+}
+
+// TestRunVanishedIsWarning deletes a source file while rsync is still busy
+// with an earlier, bandwidth-limited one: rsync exits 24, which is a warning.
+func TestRunVanishedIsWarning(t *testing.T) {
+	requireRsync(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	dst := filepath.Join(dir, "dst")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a-slow"), make([]byte, 192<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "z-vanishes"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// rsync creates dst once the file list is built; then a-slow takes
+		// seconds at 64 KiB/s, long before z-vanishes is opened.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(dst); err == nil {
+				os.Remove(filepath.Join(src, "z-vanishes"))
+				return
+			}
+		}
+	}()
+	res, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: dst, BwLimit: "64"}, nil)
+	<-done
+	if err != nil {
+		t.Fatalf("vanished file failed the transfer: %v", err)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), "vanished") {
+		t.Fatalf("warnings %q, want a vanished-file warning", res.Warnings)
+	}
+}
+
+func TestRunCancelKillsRsync(t *testing.T) {
+	requireRsync(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "slow"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: filepath.Join(dir, "dst"), BwLimit: "64"}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's error", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("cancel took %v", took)
+	}
+	if pids := processesMentioning(t, dir); len(pids) > 0 {
+		t.Fatalf("rsync processes survive the cancel: %v", pids)
+	}
+}
+
+// processesMentioning returns the pids whose command line contains s.
+func processesMentioning(t testing.TB, s string) []string {
+	t.Helper()
+	var out []string
+	// The group is killed; give the kernel a moment to reap.
+	for range 50 {
+		out = out[:0]
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && strings.Contains(string(cmdline), s) {
+				out = append(out, e.Name())
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out
+}
