@@ -41,8 +41,10 @@ func (r Repo) Begin(set string, now time.Time) (*Build, error) {
 			}
 		}
 		b.Resumed = partials[n-1]
-		if err := os.Rename(r.PartialDir(set, b.Resumed), b.Dir); err != nil {
-			return nil, fmt.Errorf("resume partial %s: %w", b.Resumed, err)
+		if b.Resumed != b.Stamp {
+			if err := os.Rename(r.PartialDir(set, b.Resumed), b.Dir); err != nil {
+				return nil, fmt.Errorf("resume partial %s: %w", b.Resumed, err)
+			}
 		}
 		// A manifest left by a run killed just before publishing describes
 		// the old run; the new one writes its own.

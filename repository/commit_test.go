@@ -223,3 +223,18 @@ func TestExclusiveSize(t *testing.T) {
 		t.Fatalf("exclusive size %d counts a file shared with another snapshot", shared)
 	}
 }
+
+func TestBeginResumesWithinTheSameSecond(t *testing.T) {
+	r := Repo{Root: t.TempDir()}
+	first, err := r.Begin("web", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := r.Begin("web", t0.Add(400*time.Millisecond))
+	if err != nil {
+		t.Fatalf("resume in the same second: %v", err)
+	}
+	if again.Resumed != first.Stamp || again.Dir != first.Dir {
+		t.Fatalf("resumed %+v, want the build of %s", again, first.Stamp)
+	}
+}
