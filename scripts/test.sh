@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Prepares everything the tests need on a fresh Debian machine (as root it
+# installs what is missing), then runs go vet and the race-enabled test suite.
+# Extra arguments go to `go test`, e.g. scripts/test.sh -run TestCrash -v
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+need_go
+# rsync does the copying; acl and attr give getfacl/setfattr for inspecting
+# what a snapshot preserved.
+need_packages rsync acl attr
+
+echo "== go vet" >&2
+go vet ./...
+echo "== go test -race" >&2
+go test -race -count=1 "$@" ./...
