@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/director"
 	"github.com/depot-backup/depot/repository"
@@ -235,4 +238,45 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir for the test. It needs root;
+// under CI=true not having it fails the test rather than skipping it.
+func mountTmpfs(t testing.TB, dir string, size int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount tmpfs: %v (the tests run as root in CI)", err)
+		}
+		t.Skipf("mount tmpfs: %v (needs root)", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+}
+
+func TestDiskFullFailsCleanlyAndResumes(t *testing.T) {
+	e := newSizedEnv(t, 3, 64, 64<<10) // about 4 MiB
+	mountTmpfs(t, e.repo, 1<<20)
+	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 1 {
+		t.Fatalf("run into a full disk: exit %d, want 1\n%s", code, errs)
+	}
+	if !strings.Contains(errs, "No space left on device") || !strings.Contains(errs, "item site: rsync to") {
+		t.Errorf("the error does not say the disk is full:\n%s", errs)
+	}
+	if snaps := e.snapshots(t); len(snaps) != 0 {
+		t.Fatalf("published %v from a run that filled the disk", snaps)
+	}
+	// Room again: the next run resumes and completes.
+	if err := unix.Mount("tmpfs", e.repo, "tmpfs", unix.MS_REMOUNT, "size=64m"); err != nil {
+		t.Fatal(err)
+	}
+	mustDepot(t, "--config", e.config, "run")
+	snaps := e.snapshots(t)
+	if len(snaps) != 1 {
+		t.Fatalf("%d snapshots after freeing space", len(snaps))
+	}
+	sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
 }

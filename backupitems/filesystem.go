@@ -91,7 +91,7 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 			return Result{}, fmt.Errorf("source path %s: %w", p, err)
 		}
 	}
-	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env), env.Stderr)
+	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env))
 	if err != nil {
 		return Result{}, err
 	}

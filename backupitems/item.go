@@ -7,7 +7,6 @@ package backupitems
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 
@@ -44,7 +43,6 @@ type Env struct {
 	Dir    string     // the item's directory in the snapshot being built
 	Base   string     // the item's directory in the base snapshot, or "" for none
 	Log    *slog.Logger
-	Stderr io.Writer // where child processes' stderr goes, besides errors
 }
 
 // Plan is what an item will read and how.

@@ -63,7 +63,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			Xattrs:     true,
 			NumericIDs: true,
 		}
-		if _, err := rsync.Run(ctx, hosts.Local{}, opts, os.Stderr); err != nil {
+		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
 			return fmt.Errorf("restore item %s: %w", name, err)
 		}
 		d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", name, "to", dst)

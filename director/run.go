@@ -98,7 +98,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	}
 	for _, it := range set.Items {
 		h := it.Header()
-		env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(build.Dir, h.Name), Log: log.With("item", h.Name), Stderr: os.Stderr}
+		env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(build.Dir, h.Name), Log: log.With("item", h.Name)}
 		if hasBase {
 			env.Base = filepath.Join(base.Path, h.Name)
 		}

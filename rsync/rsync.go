@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -89,16 +88,12 @@ type Result struct {
 // ExitVanished is rsync's exit status when source files vanished mid-transfer.
 const ExitVanished = 24
 
-// Run runs rsync with o on host. Stderr lines are passed to stderr when it is
-// not nil.
-func Run(ctx context.Context, host hosts.Host, o Options, stderr io.Writer) (Result, error) {
+// Run runs rsync with o on host. A failure's error carries the tail of rsync's
+// stderr, on one line.
+func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 	var out bytes.Buffer
 	var errLines lineCollector
-	cmd := hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdout: &out, Stderr: &errLines}
-	if stderr != nil {
-		cmd.Stderr = io.MultiWriter(&errLines, stderr)
-	}
-	err := host.Run(ctx, cmd)
+	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdout: &out, Stderr: &errLines})
 	res := Result{Stats: parseStats(out.Bytes())}
 	var exit *hosts.ExitError
 	switch {

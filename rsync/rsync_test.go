@@ -70,7 +70,7 @@ func TestRunCopiesAndLinks(t *testing.T) {
 	}
 	ctx := context.Background()
 	first := filepath.Join(dir, "1")
-	res, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: first}, nil)
+	res, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: first})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestRunCopiesAndLinks(t *testing.T) {
 		t.Fatalf("first copy stats %+v", res.Stats)
 	}
 	second := filepath.Join(dir, "2")
-	res, err = Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: second, LinkDest: first}, nil)
+	res, err = Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: second, LinkDest: first})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRunCopiesAndLinks(t *testing.T) {
 func TestRunFailsWithMeaning(t *testing.T) {
 	requireRsync(t)
 	dir := t.TempDir()
-	_, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{filepath.Join(dir, "missing") + "/"}, Dest: filepath.Join(dir, "d")}, nil)
+	_, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{filepath.Join(dir, "missing") + "/"}, Dest: filepath.Join(dir, "d")})
 	var exit *hosts.ExitError
 	if !errors.As(err, &exit) || exit.Code != 23 {
 		t.Fatalf("err = %v, want exit 23", err)
@@ -139,7 +139,7 @@ func TestRunVanishedIsWarning(t *testing.T) {
 			}
 		}
 	}()
-	res, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: dst, BwLimit: "64"}, nil)
+	res, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: dst, BwLimit: "64"})
 	<-done
 	if err != nil {
 		t.Fatalf("vanished file failed the transfer: %v", err)
@@ -162,7 +162,7 @@ func TestRunCancelKillsRsync(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: filepath.Join(dir, "dst"), BwLimit: "64"}, nil)
+	_, err := Run(ctx, hosts.Local{}, Options{Sources: []string{src + "/"}, Dest: filepath.Join(dir, "dst"), BwLimit: "64"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's error", err)
 	}
