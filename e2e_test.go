@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -279,4 +280,62 @@ func TestDiskFullFailsCleanlyAndResumes(t *testing.T) {
 		t.Fatalf("%d snapshots after freeing space", len(snaps))
 	}
 	sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
+}
+
+func TestACLsAndXattrsArePreserved(t *testing.T) {
+	if _, err := exec.LookPath("setfacl"); err != nil {
+		t.Fatal("setfacl is missing: scripts/test.sh installs the acl package")
+	}
+	tests := []struct {
+		name       string
+		extra      string // item keys added to the config
+		wantACL    bool
+		wantXattrs bool
+	}{
+		{"default keeps both", "", true, true},
+		{"acls false", "acls: false", false, true},
+		{"xattrs false", "xattrs: false", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, 3)
+			if tt.extra != "" {
+				appendToItem(t, e, tt.extra)
+			}
+			f := filepath.Join(e.src, "secret")
+			if err := unix.Setxattr(f, "user.origin", []byte("depot-test"), 0); err != nil {
+				t.Fatalf("setxattr: %v", err)
+			}
+			if out, err := exec.Command("setfacl", "-m", "u:65534:r", f).CombinedOutput(); err != nil {
+				t.Fatalf("setfacl: %v: %s", err, out)
+			}
+			mustDepot(t, "--config", e.config, "run")
+			to := filepath.Join(e.dir, "restored")
+			mustDepot(t, "--config", e.config, "restore", "web", "--item", "site", "--to", to)
+			for _, copy := range []string{filepath.Join(e.snapshots(t)[0].Path, "site", f), filepath.Join(to, f)} {
+				buf := make([]byte, 64)
+				n, err := unix.Getxattr(copy, "user.origin", buf)
+				if gotX := err == nil && string(buf[:n]) == "depot-test"; gotX != tt.wantXattrs {
+					t.Errorf("%s: xattr kept = %v, want %v (%v)", copy, gotX, tt.wantXattrs, err)
+				}
+				acl, _ := exec.Command("getfacl", "-cn", copy).Output()
+				if gotACL := strings.Contains(string(acl), "user:65534:r"); gotACL != tt.wantACL {
+					t.Errorf("%s: ACL kept = %v, want %v:\n%s", copy, gotACL, tt.wantACL, acl)
+				}
+			}
+		})
+	}
+}
+
+// appendToItem adds YAML lines to the env's only item.
+func appendToItem(t testing.TB, e *testEnv, lines string) {
+	t.Helper()
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, []byte("        "+lines+"\n")...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
