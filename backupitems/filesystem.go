@@ -42,7 +42,7 @@ func (f *Filesystem) Validate() []FieldError {
 	}
 	for i, p := range f.Paths {
 		if !filepath.IsAbs(p) {
-			errs = append(errs, FieldError{Key: "paths", Index: i, Message: fmt.Sprintf("path %q is relative; write it from the root, e.g. /srv/%s", p, p)})
+			errs = append(errs, FieldError{Key: "paths", Index: i, Message: fmt.Sprintf("path %q is relative; write it from the root, e.g. /%s", p, p)})
 		}
 	}
 	for i, e := range f.Exclude {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -113,43 +114,51 @@ func Parse(file string, data []byte) (*Config, error) {
 	cfg := &Config{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:])}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, ConfigErrors{syntaxError(file, err)}
+		return nil, ConfigErrors{syntaxError(file, data, err)}
 	}
-	d := &decoder{file: file}
-	if root.Kind == 0 || len(root.Content) == 0 {
+	d := newDecoder(file)
+	if root.Kind == 0 || len(root.Content) == 0 || isNull(root.Content[0]) {
 		return nil, ConfigErrors{{File: file, Line: 1, Col: 1, Msg: "the config is empty", Hint: "see examples/configs/ for a start"}}
 	}
 	doc := root.Content[0]
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
-	if len(d.errs) == 0 {
+	if doc.Kind == yaml.MappingNode {
 		cfg.validate(d, doc)
 	}
 	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool {
+			a, b := d.errs[i], d.errs[j]
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
 		return nil, d.errs
 	}
 	return cfg, nil
 }
 
 // decodeNode decodes an item: its type first, then the whole node strictly
-// into that type's config.
+// into that type's config. Messages name the item when it has a name.
 func (it *ItemConfig) decodeNode(d *decoder, n *yaml.Node) {
 	it.node = n
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "", "item: want a mapping with name and type, got %s", describe(n))
 		return
 	}
+	where := "item"
+	if name := mappingValue(n, "name"); name != nil && name.Kind == yaml.ScalarNode && name.Value != "" {
+		where = fmt.Sprintf("item %q", name.Value)
+	}
 	typeNode := mappingValue(n, "type")
 	if typeNode == nil {
-		d.errorf(n, "valid types: "+typeNames(), "item: missing key \"type\"")
+		d.errorf(n, "valid types: "+typeNames(), "%s: missing key \"type\"", where)
 		return
 	}
 	t, ok := backupitems.Lookup(typeNode.Value)
 	if !ok {
-		d.errorf(typeNode, "valid types: "+typeNames(), "item: unknown type %q", typeNode.Value)
+		d.errorf(typeNode, "valid types: "+typeNames(), "%s: unknown type %q", where, typeNode.Value)
 		return
 	}
 	item := t.New()
-	d.decode(n, reflect.ValueOf(item).Elem(), "item")
+	d.decode(n, reflect.ValueOf(item).Elem(), where)
 	it.Item = item
 }
 
@@ -190,6 +199,8 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 		return parent
 	}
 	switch {
+	case !d.ok(mappingValue(doc, "version")), d.misspelt(doc, "version"):
+		// reported by the decoder
 	case mappingValue(doc, "version") == nil:
 		d.errorf(doc, "add `version: 1` at the top", "missing key \"version\"")
 	case c.Version != 1:
@@ -197,6 +208,9 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	}
 	repo := mappingValue(doc, "repository")
 	switch {
+	case repo != nil && repo.Kind != yaml.MappingNode, !d.ok(mappingValue(repo, "path")),
+		repo == nil && d.misspelt(doc, "repository"), c.Repository.Path == "" && d.misspelt(repo, "path"):
+		// reported by the decoder
 	case repo == nil:
 		d.errorf(doc, "add repository: {path: /srv/depot}", "missing key \"repository\"")
 	case c.Repository.Path == "":
@@ -204,23 +218,35 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	case !filepath.IsAbs(c.Repository.Path):
 		d.errorf(at(repo, "path"), "write it from the root, e.g. /srv/depot", "repository.path: %q is relative", c.Repository.Path)
 	}
-	if n := c.Repository.Holding.MaxRecentBackups; n != nil && *n < 1 {
+	if n := c.Repository.Holding.MaxRecentBackups; n != nil && *n < 1 && d.ok(mappingValue(mappingValue(repo, "holding"), "max_recent_backups")) {
 		d.errorf(at(at(repo, "holding"), "max_recent_backups"), "keep at least the newest snapshot", "repository.holding.max_recent_backups: must be at least 1, got %d", *n)
 	}
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {
-		d.errorf(at(doc, "sets"), "add at least one set with items", "sets: no backup sets")
+		if d.ok(setsNode) && (setsNode != nil || !d.misspelt(doc, "sets")) {
+			d.errorf(at(doc, "sets"), "add at least one set with items", "sets: no backup sets")
+		}
 		return
+	}
+	if setsNode.Kind == yaml.AliasNode {
+		setsNode = setsNode.Alias
 	}
 	seenSets := map[string]*yaml.Node{}
 	for i := range c.Sets {
 		s := &c.Sets[i]
 		sn := setsNode.Content[i]
+		if sn.Kind != yaml.MappingNode && sn.Kind != yaml.AliasNode {
+			continue // reported by the decoder
+		}
 		where := fmt.Sprintf("set %q", s.Name)
-		switch {
-		case s.Name == "":
-			d.errorf(sn, "", "sets[%d]: missing key \"name\"", i)
+		if s.Name == "" {
 			where = fmt.Sprintf("sets[%d]", i)
+		}
+		switch {
+		case !d.ok(mappingValue(sn, "name")), s.Name == "" && d.misspelt(sn, "name"):
+			// reported by the decoder
+		case s.Name == "":
+			d.errorf(sn, "", "%s: missing key \"name\"", where)
 		case !validName.MatchString(s.Name):
 			d.errorf(at(sn, "name"), nameHint, "set name %q is not a valid directory name", s.Name)
 		case seenSets[s.Name] != nil:
@@ -230,6 +256,9 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 			seenSets[s.Name] = at(sn, "name")
 		}
 		if len(s.Items) == 0 {
+			if !d.ok(mappingValue(sn, "items")) || d.misspelt(sn, "items") {
+				continue // reported by the decoder
+			}
 			d.errorf(at(sn, "items"), "add at least one item, e.g. {name: files, type: filesystem, paths: [/etc]}", "%s: no items", where)
 			continue
 		}
@@ -241,13 +270,18 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 }
 
 func (c *Config) validateItem(d *decoder, it ItemConfig, set string, seen map[string]*yaml.Node) {
+	if !d.ok(it.node) {
+		return
+	}
 	h := it.Header()
 	nameNode := mappingValue(it.node, "name")
 	switch {
 	case h.Name == "":
 		d.errorf(it.node, "", "%s: item of type %s: missing key \"name\"", set, h.Type)
 		return
-	case !validName.MatchString(h.Name) || reservedNames[h.Name]:
+	case reservedNames[h.Name]:
+		d.errorf(nameNode, "choose another name", "%s: item name %q is reserved for the snapshot's own files", set, h.Name)
+	case !validName.MatchString(h.Name):
 		d.errorf(nameNode, nameHint, "%s: item name %q is not a valid directory name", set, h.Name)
 	case seen[h.Name] != nil:
 		d.errorf(nameNode, fmt.Sprintf("first at line %d", seen[h.Name].Line), "%s: item name %q is used twice", set, h.Name)

@@ -45,7 +45,28 @@ func (es ConfigErrors) Error() string {
 type decoder struct {
 	file string
 	errs ConfigErrors
+	// failed holds the nodes whose value, or part of it, did not decode, so
+	// that validation skips them instead of reporting the same mistake again.
+	failed map[*yaml.Node]bool
+	// typos holds the keys suggested for unknown keys, with their mapping, so
+	// that a misspelt key is not reported as missing too.
+	typos map[typo]bool
 }
+
+type typo struct {
+	mapping *yaml.Node
+	key     string
+}
+
+func newDecoder(file string) *decoder {
+	return &decoder{file: file, failed: map[*yaml.Node]bool{}, typos: map[typo]bool{}}
+}
+
+// ok reports whether n decoded without errors; a missing node is ok.
+func (d *decoder) ok(n *yaml.Node) bool { return n == nil || !d.failed[n] }
+
+// misspelt reports whether mapping n has an unknown key that was taken for key.
+func (d *decoder) misspelt(n *yaml.Node, key string) bool { return d.typos[typo{n, key}] }
 
 func (d *decoder) errorf(n *yaml.Node, hint, format string, args ...any) {
 	d.errs = append(d.errs, ConfigError{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...), Hint: hint})
@@ -58,6 +79,12 @@ type nodeDecoder interface {
 
 // decode fills v (a pointer) from n. where names the value in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, where string) {
+	before := len(d.errs)
+	defer func() {
+		if len(d.errs) > before {
+			d.failed[n] = true
+		}
+	}()
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -69,8 +96,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, where string) {
 	case reflect.Struct:
 		d.decodeStruct(n, v, where)
 	case reflect.Slice:
+		if isNull(n) {
+			return // an empty list; validation says whether one is required
+		}
 		if n.Kind != yaml.SequenceNode {
-			d.errorf(n, fmt.Sprintf("write a list, e.g. %s: [%s]", lastKey(where), n.Value), "%s: want a list, got %s", where, describe(n))
+			hint := `start each entry with "- "`
+			if n.Kind == yaml.ScalarNode {
+				hint = fmt.Sprintf("write a list, e.g. %s: [%s]", lastKey(where), n.Value)
+			}
+			d.errorf(n, hint, "%s: want a list, got %s", where, describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -97,19 +131,24 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, where string) {
 		return
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.errorf(n, "", "%s: want %s, got %q", where, want, n.Value)
+		hint := ""
+		unquoted := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && unquoted.Decode(v.Addr().Interface()) == nil {
+			hint = "remove the quotes"
+		}
+		d.errorf(n, hint, "%s: want %s, got %q", where, want, n.Value)
 	}
 }
 
 // decodeStruct decodes a mapping into a struct whose fields carry yaml tags;
 // ",inline" fields are flattened.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, where string) {
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "", "%s: want a mapping of keys, got %s", where, describe(n))
-		return
-	}
 	fields := map[string]reflect.Value{}
 	collectFields(v, fields)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "valid keys: "+strings.Join(sortedKeys(fields), ", "), "%swant a mapping of keys, got %s", prefix(where), describe(n))
+		return
+	}
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -120,7 +159,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, where string) {
 		seen[k.Value] = k
 		f, ok := fields[k.Value]
 		if !ok {
-			d.errorf(k, keyHint(k.Value, fields), "%sunknown key %q", prefix(where), k.Value)
+			hint, best := keyHint(k.Value, fields)
+			if best != "" {
+				d.typos[typo{n, best}] = true
+			}
+			d.errorf(k, hint, "%sunknown key %q", prefix(where), k.Value)
 			continue
 		}
 		d.decode(val, f, join(where, k.Value))
@@ -145,23 +188,28 @@ func collectFields(v reflect.Value, into map[string]reflect.Value) {
 	}
 }
 
-// keyHint suggests the closest valid key, or lists them all.
-func keyHint(key string, fields map[string]reflect.Value) string {
+func sortedKeys(fields map[string]reflect.Value) []string {
 	names := make([]string, 0, len(fields))
 	for k := range fields {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	best, bestDist := "", 3
+	return names
+}
+
+// keyHint suggests the closest valid key, returned as best, or lists them all.
+func keyHint(key string, fields map[string]reflect.Value) (hint, best string) {
+	names := sortedKeys(fields)
+	bestDist := 3
 	for _, k := range names {
 		if dist := editDistance(key, k); dist < bestDist {
 			best, bestDist = k, dist
 		}
 	}
 	if best != "" {
-		return fmt.Sprintf("did you mean %q?", best)
+		return fmt.Sprintf("did you mean %q?", best), best
 	}
-	return "valid keys: " + strings.Join(names, ", ")
+	return "valid keys: " + strings.Join(names, ", "), ""
 }
 
 // editDistance is the Levenshtein distance between a and b.
@@ -210,27 +258,77 @@ func prefix(where string) string {
 	return where + ": "
 }
 
+// join names key inside where: repository.path, or item "site": paths after
+// a named item.
 func join(where, key string) string {
-	if where == "" {
+	switch {
+	case where == "":
 		return key
+	case strings.HasSuffix(where, `"`):
+		return where + ": " + key
 	}
 	return where + "." + key
 }
 
 func lastKey(where string) string {
+	if i := strings.LastIndex(where, ": "); i >= 0 {
+		where = where[i+2:]
+	}
 	return where[strings.LastIndexByte(where, '.')+1:]
 }
 
 // yamlLine finds the line number in a yaml.v3 syntax error message.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// syntaxError converts a yaml.v3 parse error into a ConfigError.
-func syntaxError(file string, err error) ConfigError {
+// syntaxHints explain yaml.v3's most common complaints in a sysadmin's terms.
+var syntaxHints = map[string]string{
+	"did not find expected key":                             "check the indentation: the keys of one mapping start in the same column",
+	"did not find expected '-' indicator":                   "check the indentation: the entries of one list start in the same column",
+	"mapping values are not allowed in this context":        `check the indentation, and quote a value that contains ": "`,
+	"did not find expected ',' or ']'":                      "a list opened with [ needs a closing ]",
+	"did not find expected ',' or '}'":                      "a mapping opened with { needs a closing }",
+	"did not find expected alphabetic or numeric character": `quote a value that starts with * or &, e.g. "*.log"`,
+	"found unexpected end of stream":                        "is a quote left open?",
+}
+
+// syntaxError converts a yaml.v3 parse error into a ConfigError. yaml.v3 often
+// names the line before the enclosing block instead of the offending line, so
+// the line reported is found by bisection: the first one, from yaml.v3's on, at
+// which a prefix of the file fails with the same complaint. The column is where
+// the text of that line starts.
+func syntaxError(file string, data []byte, err error) ConfigError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimPrefix(strings.Replace(msg, m[0]+": ", "", 1), m[0])
 	}
-	return ConfigError{File: file, Line: line, Col: 1, Msg: "YAML syntax: " + strings.TrimSpace(msg)}
+	msg = strings.TrimSpace(msg)
+	lines := strings.SplitAfter(string(data), "\n")
+	failsAt := func(k int) bool { // whether lines 1..k fail with msg
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
+		return err != nil && strings.HasSuffix(err.Error(), ": "+msg)
+	}
+	if lo, hi := max(line, 1)-1, len(lines); lo < hi { // the whole file fails at hi
+		for hi-lo > 1 {
+			if mid := (lo + hi) / 2; failsAt(mid) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		line = hi
+	}
+	col, hint := 1, syntaxHints[msg]
+	if line <= len(lines) {
+		text := lines[line-1]
+		if i := strings.IndexFunc(text, func(r rune) bool { return r != ' ' }); i >= 0 {
+			col = i + 1
+		}
+		if strings.HasPrefix(text[col-1:], "\t") {
+			hint = "indent with spaces: YAML does not allow tabs"
+		}
+	}
+	return ConfigError{File: file, Line: line, Col: col, Msg: "YAML syntax: " + msg, Hint: hint}
 }
