@@ -108,15 +108,20 @@ give back (the files no other snapshot shares).`,
 func restoreCmd(g *globals) *cobra.Command {
 	var o director.RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore SET[@STAMP] --to DIR",
-		Short: "Restore a snapshot (the newest by default) into a directory",
+		Use:   "restore SET[@STAMP] --to DIR | --to-database DB | --to-svn PATH",
+		Short: "Restore a snapshot (the newest by default) into a directory, database or svn repository",
 		Long: `Restore a snapshot into DIR: the newest complete snapshot of SET, or the one
 whose stamp is or starts with STAMP. With --item, that item's content lands in
 DIR itself (a filesystem item keeps full paths: /var/www comes back as
 DIR/var/www); without it, every item lands in DIR/<item>. Modes, times,
 symlinks, hard links, ACLs and xattrs are restored. DIR must be empty or new
-unless --force is given.`,
-		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web",
+unless --force is given.
+
+--to-database loads a database item's dump into a new database (one that
+exists and is not empty is refused unless --force); --to-svn creates a
+Subversion repository and loads every dumped revision range in order. Both use
+the item's connection settings from the config.`,
+		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			d, err := g.load()
@@ -124,12 +129,23 @@ unless --force is given.`,
 				return err
 			}
 			o.Target = a[0]
+			targets := 0
+			for _, t := range []string{o.To, o.Database, o.SVNPath} {
+				if t != "" {
+					targets++
+				}
+			}
+			if targets != 1 {
+				return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB and --to-svn PATH"}
+			}
 			return d.Restore(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVar(&o.Item, "item", "", "restore only this item")
-	cmd.Flags().StringVar(&o.To, "to", "", "directory to restore into (required)")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory that is not empty")
-	_ = cmd.MarkFlagRequired("to")
+	cmd.Flags().StringVar(&o.To, "to", "", "directory to copy the snapshot's files into")
+	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database")
+	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
+
 	return cmd
 }

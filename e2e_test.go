@@ -227,7 +227,9 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown set", []string{"--config", e.config, "run", "nope"}, 2, `no set "nope"`},
 		{"unknown flag", []string{"--config", e.config, "run", "--bogus"}, 2, "unknown flag"},
 		{"unknown verb", []string{"frobnicate"}, 2, "unknown command"},
-		{"restore without --to", []string{"--config", e.config, "restore", "web"}, 2, "required flag"},
+		{"restore without --to", []string{"--config", e.config, "restore", "web"}, 2, "exactly one of --to DIR"},
+		{"restore with two targets", []string{"--config", e.config, "restore", "web", "--to", e.dir, "--to-database", "x"}, 2, "exactly one of --to DIR"},
+		{"restore a tree into a database", []string{"--config", e.config, "restore", "web", "--to-database", "x"}, 1, "no complete snapshot"},
 		{"bad log format", []string{"--log-format", "xml", "--config", e.config, "list"}, 2, "want text or json"},
 		{"restore from empty repo", []string{"--config", e.config, "restore", "web", "--to", filepath.Join(e.dir, "x")}, 1, "no complete snapshot"},
 	}
@@ -337,5 +339,14 @@ func appendToItem(t testing.TB, e *testEnv, lines string) {
 	cfg = append(cfg, []byte("        "+lines+"\n")...)
 	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRestoreTreeIntoDatabaseIsRefused(t *testing.T) {
+	e := newEnv(t, 3)
+	mustDepot(t, "--config", e.config, "run")
+	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--to-database", "x")
+	if code != 2 || !strings.Contains(errs, "item site is a filesystem item, which restores with --to DIR only") {
+		t.Fatalf("exit %d, %q", code, errs)
 	}
 }

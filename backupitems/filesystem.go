@@ -16,6 +16,8 @@ func init() {
 		Name:    "filesystem",
 		Summary: "directory trees, copied by rsync; unchanged files are hard links to the previous snapshot",
 		New:     func() Item { return &Filesystem{} },
+		// rsync into the .partial sends only what is missing.
+		Resumable: true,
 	})
 }
 

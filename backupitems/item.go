@@ -7,6 +7,7 @@ package backupitems
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 
@@ -39,10 +40,48 @@ func (c *Common) Header() *Common { return c }
 // Env is where an item runs: the same for every mode, so an item does not care
 // whether depot runs on the source or on the repository host.
 type Env struct {
-	Source hosts.Host // the host that has the data
-	Dir    string     // the item's directory in the snapshot being built
+	Source hosts.Host // the host that has the data; dumps run here
+	Dir    string     // the item's directory in the snapshot being built, on the repository host
 	Base   string     // the item's directory in the base snapshot, or "" for none
-	Log    *slog.Logger
+	// Out writes files into Dir, wherever Dir is, and stores a file that is
+	// identical to the base snapshot's file of the same name as a hard link.
+	Out Output
+	// BaseMeta is what the item recorded in the base snapshot (Result.Meta),
+	// or nil.
+	BaseMeta map[string]string
+	Log      *slog.Logger
+}
+
+// Output writes the files of an item into the snapshot being built.
+type Output interface {
+	// Create starts the file name (slash-separated, relative to the item's
+	// directory). Its data goes to a temporary file until Commit.
+	Create(ctx context.Context, name string) (OutputFile, error)
+	// LinkBase makes name a hard link to the base snapshot's file of the
+	// same name, for data known to be unchanged (an svn range dumped earlier).
+	LinkBase(ctx context.Context, name string) error
+	// BaseFiles lists the base snapshot's files of this item, sorted;
+	// none when there is no base.
+	BaseFiles(ctx context.Context) ([]string, error)
+}
+
+// OutputFile is a file being written. Exactly one of Commit or Abort must be
+// called; after either, further calls do nothing.
+type OutputFile interface {
+	io.Writer
+	// Commit makes the file final under its name. If the base snapshot has
+	// a file of that name with the same content, the new file becomes a hard
+	// link to it, so unchanged data is stored once.
+	Commit() (FileInfo, error)
+	// Abort discards the temporary file.
+	Abort()
+}
+
+// FileInfo describes a committed file.
+type FileInfo struct {
+	Size   int64
+	SHA256 string
+	Linked bool // a hard link to the base's identical file
 }
 
 // Plan is what an item will read and how.
@@ -56,6 +95,36 @@ type Result struct {
 	Warnings         []string
 	FilesTransferred int64
 	BytesTransferred int64
+	// Meta is kept in the manifest and handed to the next run as
+	// Env.BaseMeta, e.g. the youngest revision an svn item dumped.
+	Meta map[string]string
+}
+
+// Restorer is an item type that can load its data back into a service, not
+// only copy its files out (which depot does for every type).
+type Restorer interface {
+	Restore(ctx context.Context, env RestoreEnv) error
+}
+
+// RestoreEnv is where a restore reads from and writes to.
+type RestoreEnv struct {
+	Source hosts.Host // the host the set backs up, where the service runs
+	In     Input      // the item's files in the chosen snapshot
+	Meta   map[string]string
+	// Exactly one target is set.
+	Database string // --to-database: load a dump into this new database
+	SVNPath  string // --to-svn: create a repository here and load every range
+	Force    bool   // write into a database that exists and is not empty
+	Log      *slog.Logger
+}
+
+// Input reads an item's files from a snapshot.
+type Input interface {
+	// Files lists the item's regular files (slash-separated, relative to the
+	// item's directory), sorted.
+	Files(ctx context.Context) ([]string, error)
+	// Open streams one file; the caller closes it.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
 // FieldError is a config error in one key of an item.
@@ -72,6 +141,10 @@ type Type struct {
 	Name    string
 	Summary string      // one line for help texts
 	New     func() Item // a zero value to decode a config into
+	// Resumable types reuse what an interrupted attempt left in the item's
+	// directory (rsync sends only what is missing); the others start each
+	// attempt from an empty directory.
+	Resumable bool
 }
 
 var registry = map[string]Type{}

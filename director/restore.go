@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 	"github.com/depot-backup/depot/rsync"
@@ -18,8 +19,12 @@ import (
 type RestoreOptions struct {
 	Target string // SET or SET@STAMP (a unique prefix of a stamp will do)
 	Item   string // one item; all items when empty
-	To     string // directory to restore into
-	Force  bool   // restore into a non-empty directory
+	To     string // directory to copy the files into
+	// Database and SVNPath load an item back into its service instead:
+	// a new database, or a new Subversion repository at a path.
+	Database string
+	SVNPath  string
+	Force    bool // restore into a non-empty directory or database
 }
 
 // Restore copies a snapshot's items out of the repository. With one item, its
@@ -47,6 +52,9 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has no item %q (items: %s)", snap.Set, snap.Stamp, o.Item, strings.Join(names, ", "))}
 	}
+	if o.Database != "" || o.SVNPath != "" {
+		return d.restoreInto(ctx, snap, m, o)
+	}
 	if err := checkTarget(o.To, o.Force); err != nil {
 		return err
 	}
@@ -68,6 +76,50 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 		d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", name, "to", dst)
 	}
+	return nil
+}
+
+// restoreInto loads one item back into its service with the item type's
+// Restorer, using the connection settings of the item in the current config.
+func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m *repository.Manifest, o RestoreOptions) error {
+	var rec *repository.ItemRecord
+	for i := range m.Items {
+		if m.Items[i].Name == o.Item || o.Item == "" && len(m.Items) == 1 {
+			rec = &m.Items[i]
+		}
+	}
+	if rec == nil {
+		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has several items: name one with --item", snap.Set, snap.Stamp)}
+	}
+	set, ok := d.Config.Set(snap.Set)
+	var item ItemConfig
+	if ok {
+		for _, it := range set.Items {
+			if it.Header().Name == rec.Name {
+				item = it
+			}
+		}
+	}
+	if item.Item == nil || item.Header().Type != rec.Type {
+		return fmt.Errorf("item %s (%s) is not in the config as a %s item: its connection settings are needed to load it back; restore its files with --to DIR instead", rec.Name, rec.Type, rec.Type)
+	}
+	restorer, ok := item.Item.(backupitems.Restorer)
+	if !ok {
+		return &UsageError{Msg: fmt.Sprintf("item %s is a %s item, which restores with --to DIR only", rec.Name, rec.Type)}
+	}
+	env := backupitems.RestoreEnv{
+		Source:   d.source(set),
+		In:       localInput{dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
+		Meta:     rec.Meta,
+		Database: o.Database,
+		SVNPath:  o.SVNPath,
+		Force:    o.Force,
+		Log:      d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
+	}
+	if err := restorer.Restore(ctx, env); err != nil {
+		return fmt.Errorf("restore item %s: %w", rec.Name, err)
+	}
+	d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", rec.Name, "database", o.Database, "svn", o.SVNPath)
 	return nil
 }
 

@@ -93,16 +93,15 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		DepotVersion: d.Version,
 		ConfigDigest: d.Config.Digest,
 	}
+	var baseItems map[string]baseItem
 	if hasBase {
 		m.Base = base.Section + "/" + base.Stamp
+		baseItems = readBaseItems(base, log)
 	}
 	for _, it := range set.Items {
 		h := it.Header()
 		env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(build.Dir, h.Name), Log: log.With("item", h.Name)}
-		if hasBase {
-			env.Base = filepath.Join(base.Path, h.Name)
-		}
-		rec, err := d.backupItem(ctx, it, env, build, base, hasBase)
+		rec, err := d.backupItem(ctx, it, env, build, baseItems[h.Name])
 		if err != nil {
 			return repository.Snapshot{}, fmt.Errorf("item %s: %w", h.Name, err)
 		}
@@ -128,12 +127,48 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	return snap, d.prune(ctx, repo, set, log)
 }
 
+// baseItem is what the base snapshot holds of an item.
+type baseItem struct {
+	typ      string
+	dir      string // the item's directory
+	fileList string // its file list
+	meta     map[string]string
+}
+
+// readBaseItems reads the base snapshot's manifest. A base whose manifest
+// cannot be read only costs the hard links: everything is copied afresh.
+func readBaseItems(base repository.Snapshot, log *slog.Logger) map[string]baseItem {
+	bm, err := repository.ReadManifest(base.Path)
+	if err != nil {
+		log.Warn("base snapshot unreadable; copying everything", "base", base.Path, "err", err)
+		return nil
+	}
+	items := map[string]baseItem{}
+	for _, bi := range bm.Items {
+		b := baseItem{typ: bi.Type, dir: filepath.Join(base.Path, bi.Name), meta: bi.Meta}
+		if bi.FileList != "" {
+			b.fileList = filepath.Join(base.Path, bi.FileList)
+		}
+		items[bi.Name] = b
+	}
+	return items
+}
+
 // backupItem runs one item into the build and records its file list.
-func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitems.Env, build *repository.Build, base repository.Snapshot, hasBase bool) (repository.ItemRecord, error) {
+func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitems.Env, build *repository.Build, base baseItem) (repository.ItemRecord, error) {
 	h := it.Header()
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: "ok"}
-	if _, err := os.Stat(env.Base); env.Base != "" && err != nil {
-		env.Base = "" // the base snapshot has no such item yet
+	if base.typ != h.Type {
+		base = baseItem{} // a new item, or a name reused for another type
+	}
+	env.Base, env.BaseMeta = base.dir, base.meta
+	env.Out = &localOutput{dir: env.Dir, baseDir: base.dir, baseList: base.fileList}
+	if t, _ := backupitems.Lookup(h.Type); !t.Resumable {
+		// What an interrupted attempt dumped is redone anyway; stale files
+		// (a database dropped since) must not slip into the snapshot.
+		if err := os.RemoveAll(env.Dir); err != nil {
+			return rec, err
+		}
 	}
 	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
 		return rec, err
@@ -155,19 +190,10 @@ func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitem
 	}
 	rec.Stats.FilesTransferred = res.FilesTransferred
 	rec.Stats.BytesTransferred = res.BytesTransferred
+	rec.Meta = res.Meta
 
-	var baseList string
-	if hasBase {
-		if bm, err := repository.ReadManifest(base.Path); err == nil {
-			for _, bi := range bm.Items {
-				if bi.Name == h.Name && bi.FileList != "" {
-					baseList = filepath.Join(base.Path, bi.FileList)
-				}
-			}
-		}
-	}
 	rel := filepath.Join(repository.FileListDir, h.Name+".tsv.zst")
-	stats, sum, err := writeFileList(ctx, env.Dir, baseList, filepath.Join(build.Dir, rel))
+	stats, sum, err := writeFileList(ctx, env.Dir, base.fileList, filepath.Join(build.Dir, rel))
 	if err != nil {
 		return rec, err
 	}

@@ -38,6 +38,9 @@ type ItemRecord struct {
 	// FileList is the item's file list, relative to the snapshot directory.
 	FileList       string `json:"file_list,omitempty"`
 	FileListSHA256 string `json:"file_list_sha256,omitempty"`
+	// Meta is what the item type keeps for its next run, e.g. the youngest
+	// revision an svn item dumped.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // Stats are an item's figures for one run.
