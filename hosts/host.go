@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 )
 
@@ -28,6 +29,10 @@ type Host interface {
 	// any other exit, or the context's error when ctx was cancelled (the
 	// process group is killed before Run returns).
 	Run(ctx context.Context, cmd Command) error
+	// Dial connects to addr as seen from the host ("tcp" to
+	// "127.0.0.1:3306", or "unix" to a socket path), so a database that only
+	// listens locally on a remote source can still be reached.
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // ExitError is a command that ran and exited non-zero.

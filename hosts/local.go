@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -17,6 +18,12 @@ var _ Host = Local{}
 
 // Name implements Host.
 func (Local) Name() string { return "local" }
+
+// Dial implements Host.
+func (Local) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // Run implements Host. The child runs in its own process group, which is killed
 // with SIGKILL when ctx is cancelled; Pdeathsig kills the child if depot itself
