@@ -1,0 +1,227 @@
+// Package sshtest starts a real OpenSSH sshd on 127.0.0.1 for tests, with
+// throwaway host and user keys, for the user running the tests.
+package sshtest
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Server is a running sshd.
+type Server struct {
+	Host         string // 127.0.0.1
+	Port         int
+	User         string
+	Dir          string // holds keys, config and logs
+	IdentityFile string // the user's private key, accepted by the server
+	KnownHosts   string // a known_hosts file that trusts the server's host key
+	HostKey      ssh.PublicKey
+	cmd          *exec.Cmd
+}
+
+// Addr is "user@127.0.0.1:port", the form depot's config takes.
+func (s *Server) Addr() string { return fmt.Sprintf("%s@%s:%d", s.User, s.Host, s.Port) }
+
+// Options change the server's set-up.
+type Options struct {
+	// Config lines appended to sshd_config, e.g. "SetEnv PATH=/nowhere".
+	Config []string
+}
+
+// Start runs sshd until the test ends. Without sshd it fails the test under
+// CI=true (a missing install step must not hide as a skip) and skips it
+// otherwise.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	sshd, err := exec.LookPath("/usr/sbin/sshd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sshd is not installed: scripts/test.sh installs openssh-server")
+		}
+		t.Skip("sshd is not installed; run scripts/test.sh")
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir}
+	hostKey := writeKey(t, filepath.Join(dir, "host_ed25519"))
+	userKey := writeKey(t, filepath.Join(dir, "id_ed25519"))
+	s.IdentityFile = filepath.Join(dir, "id_ed25519")
+	s.HostKey = hostKey
+	writeFile(t, filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(userKey)))
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatalf("sshd needs /run/sshd: %v", err)
+	}
+
+	var lastErr error
+	for range 5 { // a free port can be taken between finding and binding it
+		s.Port = freePort(t)
+		config := []string{
+			"Port " + strconv.Itoa(s.Port),
+			"ListenAddress 127.0.0.1",
+			"HostKey " + filepath.Join(dir, "host_ed25519"),
+			"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+			"PidFile " + filepath.Join(dir, "sshd.pid"),
+			"StrictModes no",
+			"UsePAM no",
+			"PasswordAuthentication no",
+			"KbdInteractiveAuthentication no",
+			"PermitRootLogin prohibit-password",
+			"LogLevel ERROR",
+			"Subsystem sftp internal-sftp",
+		}
+		config = append(config, opts.Config...)
+		writeFile(t, filepath.Join(dir, "sshd_config"), strings.Join(config, "\n")+"\n")
+		log, err := os.Create(filepath.Join(dir, "sshd.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start sshd: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); log.Close(); close(exited) }()
+		if lastErr = waitReady(s, exited); lastErr == nil {
+			s.cmd = cmd
+			t.Cleanup(func() {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			})
+			break
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	if s.cmd == nil {
+		out, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+		t.Fatalf("sshd did not start: %v\n%s", lastErr, out)
+	}
+	s.KnownHosts = filepath.Join(dir, "known_hosts")
+	writeFile(t, s.KnownHosts, KnownHostsLine(s.Host, s.Port, hostKey)+"\n")
+	return s
+}
+
+// KnownHostsLine is the known_hosts line for a key of host:port.
+func KnownHostsLine(host string, port int, key ssh.PublicKey) string {
+	return fmt.Sprintf("[%s]:%d %s", host, port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))))
+}
+
+// NewKey writes a fresh ed25519 private key to path and returns its public key.
+func NewKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	return writeKey(t, path)
+}
+
+// KillConnections kills the per-connection sshd processes and everything
+// they run, as a cut network would, and leaves the listener running.
+func (s *Server) KillConnections(t testing.TB) int {
+	t.Helper()
+	killed := 0
+	for _, pid := range children(s.cmd.Process.Pid) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	return killed
+}
+
+// children returns the pids whose parent is ppid.
+func children(ppid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at ")".
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(ppid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func waitReady(s *Server, exited <-chan struct{}) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("sshd exited")
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), time.Second)
+		if err == nil {
+			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			banner, err := bufio.NewReader(conn).ReadString('\n')
+			conn.Close()
+			if err == nil && strings.HasPrefix(banner, "SSH-") {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("sshd not answering on port %d", s.Port)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func writeKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "depot test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
