@@ -42,6 +42,7 @@ retention would then delete and why. Nothing is changed.`,
 			if err != nil {
 				return err
 			}
+			defer d.Close()
 			plans, err := d.Plan(cmd.Context(), sets)
 			if err != nil {
 				return err
@@ -69,6 +70,7 @@ at a time: another exits 3, or waits with --wait.`,
 			if err != nil {
 				return err
 			}
+			defer d.Close()
 			return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
 		},
 	}
@@ -90,6 +92,7 @@ give back (the files no other snapshot shares).`,
 			if err != nil {
 				return err
 			}
+			defer d.Close()
 			set := ""
 			if len(a) == 1 {
 				set = a[0]
@@ -128,6 +131,7 @@ the item's connection settings from the config.`,
 			if err != nil {
 				return err
 			}
+			defer d.Close()
 			o.Target = a[0]
 			targets := 0
 			for _, t := range []string{o.To, o.Database, o.SVNPath} {

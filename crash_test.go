@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -112,7 +113,7 @@ func TestCrashAnywhere(t *testing.T) {
 			}
 			sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
 			checkNoHalfSnapshots(t, e)
-			if p, _ := (repository.Repo{Root: e.repo}).Partials("web"); len(p) != 0 {
+			if p, _ := (repository.Repo{Root: e.repo}).Partials(context.Background(), "web"); len(p) != 0 {
 				t.Errorf("partials left after a successful run: %v", p)
 			}
 			if trash, _ := os.ReadDir(filepath.Join(e.repo, ".depot", "trash")); len(trash) != 0 {
@@ -151,7 +152,7 @@ func checkNoHalfSnapshots(t testing.TB, e *testEnv) {
 		if strings.Contains(dir, "/.partial/") {
 			continue
 		}
-		m, err := repository.ReadManifest(dir)
+		m, err := repository.Repo{}.ReadManifest(context.Background(), dir)
 		if err != nil {
 			t.Fatalf("%s is published without a complete manifest: %v", dir, err)
 		}

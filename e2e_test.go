@@ -55,7 +55,7 @@ func TestRunTwiceListRestore(t *testing.T) {
 	for _, entry := range want {
 		treeBytes += entry.Size
 	}
-	added, err := repository.ExclusiveSize(second.Path)
+	added, err := repository.LocalFS{}.ExclusiveSize(context.Background(), second.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestChangedFilesAreCopiedAndHashed(t *testing.T) {
 
 func fileList(t testing.TB, s repository.Snapshot, it repository.ItemRecord) map[string]repository.Entry {
 	t.Helper()
-	r, err := repository.OpenFileList(filepath.Join(s.Path, it.FileList))
+	r, err := repository.Repo{}.OpenFileList(context.Background(), filepath.Join(s.Path, it.FileList))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -159,7 +158,7 @@ func (g *globals) load() (*director.Director, error) {
 		}
 		return nil, &director.UsageError{Msg: err.Error()}
 	}
-	return &director.Director{Config: cfg, Log: g.log, Out: g.stdout, Now: time.Now, Version: versionString()}, nil
+	return director.New(cfg, g.log, g.stdout, versionString()), nil
 }
 
 func versionString() string {

@@ -119,7 +119,7 @@ func mustDepot(t testing.TB, args ...string) string {
 // snapshots returns the published snapshots of set "web".
 func (e *testEnv) snapshots(t testing.TB) []repository.Snapshot {
 	t.Helper()
-	s, err := repository.Repo{Root: e.repo}.Snapshots("web")
+	s, err := repository.Repo{Root: e.repo}.Snapshots(context.Background(), "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func (e *testEnv) snapshotTree(t testing.TB, s repository.Snapshot) map[string]t
 
 func readManifest(t testing.TB, s repository.Snapshot) *repository.Manifest {
 	t.Helper()
-	m, err := repository.ReadManifest(s.Path)
+	m, err := repository.Repo{}.ReadManifest(context.Background(), s.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

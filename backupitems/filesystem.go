@@ -1,13 +1,13 @@
 package backupitems
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
 )
 
@@ -62,9 +62,10 @@ func (f *Filesystem) Validate() []FieldError {
 	return errs
 }
 
-// rsyncOptions returns the transfer for env.
+// rsyncOptions returns the transfer for env: sources on env.Source, the
+// destination on env.Repo, at most one of them remote.
 func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
-	return rsync.Options{
+	o := rsync.Options{
 		Sources:       f.Paths,
 		Dest:          env.Dir + "/",
 		LinkDest:      env.Base,
@@ -76,7 +77,26 @@ func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
 		OneFileSystem: f.OneFileSystem,
 		Delete:        true,
 		Excludes:      f.Exclude,
+		ListAll:       env.ListPaths,
 	}
+	if src, ok := env.Source.(remote); ok {
+		o.Shell = src.RsyncShell()
+		o.Sources = make([]string, len(f.Paths))
+		for i, p := range f.Paths {
+			o.Sources[i] = src.RsyncPath(p)
+		}
+	}
+	if repo, ok := env.Repo.(remote); ok {
+		o.Shell = repo.RsyncShell()
+		o.Dest = repo.RsyncPath(o.Dest)
+	}
+	return o
+}
+
+// remote is a host rsync reaches through a remote shell.
+type remote interface {
+	RsyncShell() string
+	RsyncPath(path string) string
 }
 
 // Plan implements Item.
@@ -86,20 +106,41 @@ func (f *Filesystem) Plan(env Env) Plan {
 
 // Backup implements Item.
 func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
-	for _, p := range f.Paths {
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			return Result{}, fmt.Errorf("source path %s does not exist", p)
-		} else if err != nil {
-			return Result{}, fmt.Errorf("source path %s: %w", p, err)
-		}
+	if err := f.checkSources(ctx, env.Source); err != nil {
+		return Result{}, err
 	}
 	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env))
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{
+	out := Result{
 		Warnings:         res.Warnings,
 		FilesTransferred: res.Stats.FilesTransferred,
 		BytesTransferred: res.Stats.BytesTransferred,
-	}, nil
+	}
+	if env.ListPaths {
+		// With --relative, /var/www lands in Dir/var/www: the local tree
+		// that matches Dir is the source's root.
+		out.Listing = &Listing{Root: "/", Paths: res.Paths}
+	}
+	return out, nil
+}
+
+// checkSources fails on a source path that does not exist, so a typo or an
+// unmounted disk never makes an empty snapshot.
+func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) error {
+	script := `for p; do if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done`
+	var out bytes.Buffer
+	argv := append([]string{"sh", "-c", script, "sh"}, f.Paths...)
+	if err := h.Run(ctx, hosts.Command{Argv: argv, Stdout: &out}); err != nil {
+		return fmt.Errorf("check source paths on %s: %w", h.Name(), err)
+	}
+	if missing, _, _ := strings.Cut(out.String(), "\n"); missing != "" {
+		where := ""
+		if _, ok := h.(remote); ok {
+			where = " on " + h.Name()
+		}
+		return fmt.Errorf("source path %s does not exist%s", missing, where)
+	}
+	return nil
 }

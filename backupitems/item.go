@@ -41,7 +41,8 @@ func (c *Common) Header() *Common { return c }
 // whether depot runs on the source or on the repository host.
 type Env struct {
 	Source hosts.Host // the host that has the data; dumps run here
-	Dir    string     // the item's directory in the snapshot being built, on the repository host
+	Repo   hosts.Host // the host the repository is on; Dir and Base are paths there
+	Dir    string     // the item's directory in the snapshot being built
 	Base   string     // the item's directory in the base snapshot, or "" for none
 	// Out writes files into Dir, wherever Dir is, and stores a file that is
 	// identical to the base snapshot's file of the same name as a hard link.
@@ -49,7 +50,11 @@ type Env struct {
 	// BaseMeta is what the item recorded in the base snapshot (Result.Meta),
 	// or nil.
 	BaseMeta map[string]string
-	Log      *slog.Logger
+	// ListPaths asks Backup to fill Result.Listing: the repository is on
+	// another host, so depot cannot walk Dir to list the snapshot's files.
+	// Items that write only through Out need not: Out keeps the list.
+	ListPaths bool
+	Log       *slog.Logger
 }
 
 // Output writes the files of an item into the snapshot being built.
@@ -64,6 +69,8 @@ type Output interface {
 	// none when there is no base.
 	BaseFiles(ctx context.Context) ([]string, error)
 }
+
+// Output names are plain file names: an item's output is one flat directory.
 
 // OutputFile is a file being written. Exactly one of Commit or Abort must be
 // called; after either, further calls do nothing.
@@ -98,6 +105,16 @@ type Result struct {
 	// Meta is kept in the manifest and handed to the next run as
 	// Env.BaseMeta, e.g. the youngest revision an svn item dumped.
 	Meta map[string]string
+	// Listing answers Env.ListPaths.
+	Listing *Listing
+}
+
+// Listing describes what Backup put in a remote Dir by a local tree that
+// holds the same files: Root is a local directory and Paths the paths under
+// it (relative, slash-separated) that Dir now holds, directories included.
+type Listing struct {
+	Root  string
+	Paths map[string]bool
 }
 
 // Restorer is an item type that can load its data back into a service, not

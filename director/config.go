@@ -14,10 +14,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/hosts"
 )
 
 // DefaultMaxRecent is holding.max_recent_backups when the config leaves it out.
@@ -30,6 +32,7 @@ var DefaultConfigPaths = []string{"depot.yaml", "/etc/depot/depot.yaml"}
 type Config struct {
 	Version    int              `yaml:"version"`
 	Repository RepositoryConfig `yaml:"repository"`
+	SSH        SSHConfig        `yaml:"ssh"`
 	Sets       []SetConfig      `yaml:"sets"`
 
 	File   string `yaml:"-"` // path it was loaded from
@@ -38,8 +41,41 @@ type Config struct {
 
 // RepositoryConfig says where snapshots go and how many stay.
 type RepositoryConfig struct {
-	Path    string        `yaml:"path"`
+	Path string `yaml:"path"`
+	// Host is "user@host[:port]" of a remote repository (push mode); empty
+	// for a repository on this machine.
+	Host    string        `yaml:"host"`
 	Holding HoldingConfig `yaml:"holding"`
+}
+
+// SSHConfig is how depot reaches remote hosts, for its own connections and
+// for the ssh that rsync runs alike.
+type SSHConfig struct {
+	IdentityFile      string `yaml:"identity_file"` // default ~/.ssh/id_ed25519, id_ecdsa, id_rsa
+	KnownHosts        string `yaml:"known_hosts"`   // default ~/.ssh/known_hosts
+	AcceptNewHostKeys bool   `yaml:"accept_new_host_keys"`
+	ConnectTimeout    string `yaml:"connect_timeout"` // a duration, default 10s
+}
+
+// Options returns the settings for hosts.NewSSH.
+func (s SSHConfig) Options() hosts.SSHOptions {
+	timeout, _ := time.ParseDuration(s.ConnectTimeout)
+	return hosts.SSHOptions{
+		IdentityFile:      expandHome(s.IdentityFile),
+		KnownHosts:        expandHome(s.KnownHosts),
+		AcceptNewHostKeys: s.AcceptNewHostKeys,
+		ConnectTimeout:    timeout,
+	}
+}
+
+// expandHome turns a leading ~/ into the home directory.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 // HoldingConfig is the holding section's retention.
@@ -57,8 +93,11 @@ func (h HoldingConfig) MaxRecent() int {
 
 // SetConfig is one backup set: items backed up together into one snapshot.
 type SetConfig struct {
-	Name  string       `yaml:"name"`
-	Items []ItemConfig `yaml:"items"`
+	Name string `yaml:"name"`
+	// Source is "user@host[:port]" of the host whose data the set backs up
+	// (pull mode); empty for this machine.
+	Source string       `yaml:"source"`
+	Items  []ItemConfig `yaml:"items"`
 }
 
 // ItemConfig holds a decoded item of any registered type, with the node it came from
@@ -218,6 +257,16 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	case !filepath.IsAbs(c.Repository.Path):
 		d.errorf(at(repo, "path"), "write it from the root, e.g. /srv/depot", "repository.path: %q is relative", c.Repository.Path)
 	}
+	if c.Repository.Host != "" {
+		if _, _, _, err := hosts.ParseAddress(c.Repository.Host); err != nil {
+			d.errorf(at(repo, "host"), "e.g. backup@repo.example.com or backup@repo.example.com:2222", "repository.host: %v", err)
+		}
+	}
+	if t := c.SSH.ConnectTimeout; t != "" {
+		if dur, err := time.ParseDuration(t); err != nil || dur <= 0 {
+			d.errorf(at(mappingValue(doc, "ssh"), "connect_timeout"), "a duration such as 10s or 1m", "ssh.connect_timeout: %q is not a positive duration", t)
+		}
+	}
 	if n := c.Repository.Holding.MaxRecentBackups; n != nil && *n < 1 && d.ok(mappingValue(mappingValue(repo, "holding"), "max_recent_backups")) {
 		d.errorf(at(at(repo, "holding"), "max_recent_backups"), "keep at least the newest snapshot", "repository.holding.max_recent_backups: must be at least 1, got %d", *n)
 	}
@@ -254,6 +303,13 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 		}
 		if s.Name != "" && seenSets[s.Name] == nil {
 			seenSets[s.Name] = at(sn, "name")
+		}
+		if s.Source != "" {
+			if _, _, _, err := hosts.ParseAddress(s.Source); err != nil {
+				d.errorf(at(sn, "source"), "e.g. www@web1.example.com or www@web1.example.com:2222", "%s: source: %v", where, err)
+			} else if c.Repository.Host != "" {
+				d.errorf(at(sn, "source"), "run depot on the repository host (pull) or on the source (push)", "%s: a remote source needs a local repository, and repository.host is set: rsync cannot copy between two remote hosts", where)
+			}
 		}
 		if len(s.Items) == 0 {
 			if !d.ok(mappingValue(sn, "items")) || d.misspelt(sn, "items") {

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/depot-backup/depot/hosts"
-	"github.com/depot-backup/depot/repository"
 )
 
 // Director carries out commands for one loaded config.
@@ -21,15 +18,13 @@ type Director struct {
 	Out     io.Writer        // reports for people (plan, list)
 	Now     func() time.Time // the clock; tests inject their own
 	Version string           // depot's version, recorded in manifests
+	hosts   *hostSet
 }
 
-// repo returns the configured repository.
-func (d *Director) repo() repository.Repo {
-	return repository.Repo{Root: d.Config.Repository.Path}
+// New returns a director for cfg. Close it to close its SSH connections.
+func New(cfg *Config, log *slog.Logger, out io.Writer, version string) *Director {
+	return &Director{Config: cfg, Log: log, Out: out, Now: time.Now, Version: version, hosts: &hostSet{opts: cfg.SSH.Options()}}
 }
-
-// source returns the host a set's data lives on.
-func (d *Director) source(*SetConfig) hosts.Host { return hosts.Local{} }
 
 // selectSets returns the sets named in names, or all sets when names is empty.
 func (d *Director) selectSets(names []string) ([]*SetConfig, error) {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"text/tabwriter"
-
-	"github.com/depot-backup/depot/repository"
 )
 
 // ListEntry is one snapshot in `depot list`.
@@ -28,7 +26,7 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 	repo := d.repo()
 	names := []string{set}
 	if set == "" {
-		inRepo, err := repo.Sets()
+		inRepo, err := repo.Sets(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -41,7 +39,7 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 	}
 	var out []ListEntry
 	for _, name := range names {
-		snaps, err := repo.Snapshots(name)
+		snaps, err := repo.Snapshots(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +48,7 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 				return nil, err
 			}
 			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path}
-			if m, err := repository.ReadManifest(s.Path); err == nil {
+			if m, err := repo.ReadManifest(ctx, s.Path); err == nil {
 				e.State = "complete"
 				for _, it := range m.Items {
 					if it.Status != "ok" {
@@ -60,9 +58,10 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 				t := m.Totals()
 				e.Files, e.Bytes = t.Files, t.Bytes
 			}
-			frees, err := repository.ExclusiveSize(s.Path)
+			frees, err := repo.Files().ExclusiveSize(ctx, s.Path)
 			if err != nil {
-				return nil, fmt.Errorf("size of %s: %w", s.Path, err)
+				d.Log.Warn("cannot tell what deleting a snapshot frees", "snapshot", s.Path, "err", err)
+				frees = -1
 			}
 			e.Frees = frees
 			out = append(out, e)
@@ -88,7 +87,11 @@ func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 	tw := tabwriter.NewWriter(d.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SECTION\tSET\tSTAMP\tSTATE\tFILES\tSIZE\tFREES\t")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, e.State, e.Files, humanBytes(e.Bytes), humanBytes(e.Frees))
+		frees := "?"
+		if e.Frees >= 0 {
+			frees = humanBytes(e.Frees)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, e.State, e.Files, humanBytes(e.Bytes), frees)
 	}
 	return tw.Flush()
 }

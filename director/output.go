@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/repository"
@@ -23,171 +22,200 @@ import (
 // directory afresh.
 const tmpPrefix = ".depot-tmp-"
 
-// localOutput writes an item's files into a snapshot on this machine.
-type localOutput struct {
-	dir      string // the item's directory in the build
-	baseDir  string // the item's directory in the base snapshot, or ""
-	baseList string // the base's file list for the item, or ""
-	hashes   map[string]string
+// fsOutput writes an item's files into the snapshot being built, on the
+// repository's file system, wherever that is. It remembers what it wrote, so
+// a snapshot on another host gets its file list without being walked.
+type fsOutput struct {
+	repo     repository.Repo
+	dir      string    // the item's directory in the build
+	baseDir  string    // the item's directory in the base snapshot, or ""
+	baseList string    // the base's file list for the item, or ""
+	mtime    time.Time // every new file gets this time: the run's start
+	base     map[string]repository.Entry
+	written  map[string]repository.Entry
 }
 
-var _ backupitems.Output = (*localOutput)(nil)
+var _ backupitems.Output = (*fsOutput)(nil)
 
-// baseHashes reads the base's file list once: path → SHA-256 of regular files.
-func (o *localOutput) baseHashes() (map[string]string, error) {
-	if o.hashes != nil || o.baseList == "" {
-		return o.hashes, nil
+// baseEntries reads the base's file list once: the regular files by name.
+func (o *fsOutput) baseEntries(ctx context.Context) (map[string]repository.Entry, error) {
+	if o.base != nil {
+		return o.base, nil
 	}
-	r, err := repository.OpenFileList(o.baseList)
+	o.base = map[string]repository.Entry{}
+	if o.baseList == "" {
+		return o.base, nil
+	}
+	r, err := o.repo.OpenFileList(ctx, o.baseList)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	o.hashes = map[string]string{}
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return o.hashes, nil
+			return o.base, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		if e.IsRegular() {
-			o.hashes[e.Path] = e.Hash
+			o.base[e.Path] = e
 		}
 	}
 }
 
-func (o *localOutput) path(name string) (string, error) {
-	clean := filepath.Clean(filepath.FromSlash(name))
-	if filepath.IsAbs(clean) || clean == "." || strings.HasPrefix(clean, "..") {
-		return "", fmt.Errorf("output file %q: not a relative path inside the item", name)
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || strings.HasPrefix(name, tmpPrefix) {
+		return fmt.Errorf("output file %q: want a plain file name", name)
 	}
-	return filepath.Join(o.dir, clean), nil
+	return nil
 }
 
 // Create implements backupitems.Output.
-func (o *localOutput) Create(_ context.Context, name string) (backupitems.OutputFile, error) {
-	final, err := o.path(name)
+func (o *fsOutput) Create(ctx context.Context, name string) (backupitems.OutputFile, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	tmp := path.Join(o.dir, tmpPrefix+name)
+	w, err := o.repo.Files().Create(ctx, tmp)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(filepath.Dir(final), tmpPrefix+"*")
-	if err != nil {
-		return nil, err
-	}
-	return &localFile{out: o, name: name, final: final, f: f, h: sha256.New()}, nil
+	return &outputFile{ctx: ctx, out: o, name: name, tmp: tmp, w: w, h: sha256.New()}, nil
 }
 
 // LinkBase implements backupitems.Output.
-func (o *localOutput) LinkBase(_ context.Context, name string) error {
-	final, err := o.path(name)
+func (o *fsOutput) LinkBase(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	base, err := o.baseEntries(ctx)
 	if err != nil {
 		return err
 	}
-	if o.baseDir == "" {
-		return fmt.Errorf("link %s: no base snapshot", name)
+	e, ok := base[name]
+	if !ok {
+		return fmt.Errorf("link %s: the base snapshot has no such file", name)
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return err
+	if err := o.repo.Files().Link(ctx, path.Join(o.baseDir, name), path.Join(o.dir, name)); err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
 	}
-	return replaceWithLink(filepath.Join(o.baseDir, filepath.FromSlash(name)), final)
+	o.record(e)
+	return nil
 }
 
 // BaseFiles implements backupitems.Output.
-func (o *localOutput) BaseFiles(context.Context) ([]string, error) {
-	hashes, err := o.baseHashes()
+func (o *fsOutput) BaseFiles(ctx context.Context) ([]string, error) {
+	base, err := o.baseEntries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(hashes))
-	for n := range hashes {
+	names := make([]string, 0, len(base))
+	for n := range base {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
-// replaceWithLink makes dst a hard link to src, replacing a file left at dst
-// by an interrupted attempt.
-func replaceWithLink(src, dst string) error {
-	if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+func (o *fsOutput) record(e repository.Entry) {
+	if o.written == nil {
+		o.written = map[string]repository.Entry{}
 	}
-	return os.Link(src, dst)
+	o.written[e.Path] = e
 }
 
-// localFile is an OutputFile on this machine.
-type localFile struct {
-	out   *localOutput
-	name  string
-	final string
-	f     *os.File
-	h     hash.Hash
-	size  int64
-	done  bool
+// entries returns what was written, in file list order.
+func (o *fsOutput) entries() []repository.Entry {
+	out := make([]repository.Entry, 0, len(o.written))
+	for _, e := range o.written {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return repository.PathLess(out[i].Path, out[j].Path) })
+	return out
 }
 
-func (f *localFile) Write(p []byte) (int, error) {
-	n, err := f.f.Write(p)
+// outputFile is a file being written through an fsOutput.
+type outputFile struct {
+	ctx  context.Context
+	out  *fsOutput
+	name string
+	tmp  string
+	w    io.WriteCloser
+	h    hash.Hash
+	size int64
+	done bool
+}
+
+func (f *outputFile) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
 	f.h.Write(p[:n])
 	f.size += int64(n)
 	return n, err
 }
 
 // Commit implements backupitems.OutputFile.
-func (f *localFile) Commit() (backupitems.FileInfo, error) {
+func (f *outputFile) Commit() (backupitems.FileInfo, error) {
 	if f.done {
 		return backupitems.FileInfo{}, errors.New("commit: file already finished")
 	}
 	f.done = true
-	tmp := f.f.Name()
+	fsys := f.out.repo.Files()
 	info := backupitems.FileInfo{Size: f.size, SHA256: hex.EncodeToString(f.h.Sum(nil))}
-	if err := f.f.Close(); err != nil {
-		os.Remove(tmp)
+	if err := f.w.Close(); err != nil {
+		fsys.Remove(context.WithoutCancel(f.ctx), f.tmp)
 		return info, fmt.Errorf("write %s: %w", f.name, err)
 	}
-	hashes, err := f.out.baseHashes()
+	base, err := f.out.baseEntries(f.ctx)
 	if err != nil {
-		os.Remove(tmp)
 		return info, err
 	}
-	if hashes[f.name] == info.SHA256 && info.SHA256 != "" {
-		os.Remove(tmp)
+	final := path.Join(f.out.dir, f.name)
+	if e, ok := base[f.name]; ok && e.Hash == info.SHA256 {
 		info.Linked = true
-		return info, replaceWithLink(filepath.Join(f.out.baseDir, filepath.FromSlash(f.name)), f.final)
+		if err := fsys.Link(f.ctx, path.Join(f.out.baseDir, f.name), final); err != nil {
+			return info, fmt.Errorf("link %s: %w", f.name, err)
+		}
+		f.out.record(e)
+		return info, fsys.Remove(f.ctx, f.tmp)
 	}
-	if err := os.Rename(tmp, f.final); err != nil {
-		os.Remove(tmp)
+	if err := fsys.SetMtime(f.ctx, f.tmp, f.out.mtime); err != nil {
 		return info, fmt.Errorf("write %s: %w", f.name, err)
 	}
+	if err := fsys.Rename(f.ctx, f.tmp, final); err != nil {
+		return info, fmt.Errorf("write %s: %w", f.name, err)
+	}
+	f.out.record(repository.Entry{Path: f.name, Mode: 0o100644, Size: f.size, Mtime: f.out.mtime.Truncate(time.Second).UnixNano(), Hash: info.SHA256})
 	return info, nil
 }
 
 // Abort implements backupitems.OutputFile.
-func (f *localFile) Abort() {
+func (f *outputFile) Abort() {
 	if f.done {
 		return
 	}
 	f.done = true
-	f.f.Close()
-	os.Remove(f.f.Name())
+	if pw, ok := f.w.(interface{ CloseWithError(error) error }); ok {
+		pw.CloseWithError(errors.New("aborted"))
+	}
+	f.w.Close()
+	f.out.repo.Files().Remove(context.WithoutCancel(f.ctx), f.tmp)
 }
 
-// localInput reads an item's files from a snapshot on this machine.
-type localInput struct {
+// fsInput reads an item's files from a snapshot on the repository's file
+// system.
+type fsInput struct {
+	repo     repository.Repo
 	dir      string // the item's directory in the snapshot
 	fileList string // its file list
 }
 
-var _ backupitems.Input = localInput{}
+var _ backupitems.Input = fsInput{}
 
 // Files implements backupitems.Input.
-func (in localInput) Files(context.Context) ([]string, error) {
-	r, err := repository.OpenFileList(in.fileList)
+func (in fsInput) Files(ctx context.Context) ([]string, error) {
+	r, err := in.repo.OpenFileList(ctx, in.fileList)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +237,9 @@ func (in localInput) Files(context.Context) ([]string, error) {
 }
 
 // Open implements backupitems.Input.
-func (in localInput) Open(_ context.Context, name string) (io.ReadCloser, error) {
-	return os.Open(filepath.Join(in.dir, filepath.FromSlash(name)))
+func (in fsInput) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return in.repo.Files().Open(ctx, path.Join(in.dir, name))
 }

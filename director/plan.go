@@ -49,15 +49,15 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 	repo := d.repo()
 	var out []SetPlan
 	for _, set := range sets {
-		snaps, err := repo.Snapshots(set.Name)
+		snaps, err := repo.Snapshots(ctx, set.Name)
 		if err != nil {
 			return nil, err
 		}
-		partials, err := repo.Partials(set.Name)
+		partials, err := repo.Partials(ctx, set.Name)
 		if err != nil {
 			return nil, err
 		}
-		stamp, err := repo.NextStamp(set.Name, d.Now())
+		stamp, err := repo.NextStamp(ctx, set.Name, d.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +70,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if len(partials) > 0 {
 			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
 		}
-		base, hasBase, err := repo.Latest(set.Name)
+		base, hasBase, err := repo.Latest(ctx, set.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -79,7 +79,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		for _, it := range set.Items {
 			h := it.Header()
-			env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(p.BuildDir, h.Name)}
+			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
 			if hasBase {
 				env.Base = filepath.Join(base.Path, h.Name)
 			}

@@ -31,11 +31,11 @@ type RestoreOptions struct {
 // content lands directly in To; with all items, each lands in To/<item>.
 // Modes, times, symlinks, hard links, ACLs and xattrs come back as stored.
 func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
-	snap, err := d.findSnapshot(o.Target)
+	snap, err := d.findSnapshot(ctx, o.Target)
 	if err != nil {
 		return err
 	}
-	m, err := repository.ReadManifest(snap.Path)
+	m, err := d.repo().ReadManifest(ctx, snap.Path)
 	if err != nil {
 		return err
 	}
@@ -70,6 +70,10 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			ACLs:       true,
 			Xattrs:     true,
 			NumericIDs: true,
+		}
+		if h, ok := d.repoHost().(*hosts.SSH); ok {
+			opts.Shell = h.RsyncShell()
+			opts.Sources[0] = h.RsyncPath(opts.Sources[0])
 		}
 		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
 			return fmt.Errorf("restore item %s: %w", name, err)
@@ -109,7 +113,7 @@ func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m 
 	}
 	env := backupitems.RestoreEnv{
 		Source:   d.source(set),
-		In:       localInput{dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
+		In:       fsInput{repo: d.repo(), dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
 		Meta:     rec.Meta,
 		Database: o.Database,
 		SVNPath:  o.SVNPath,
@@ -146,12 +150,12 @@ func checkTarget(dir string, force bool) error {
 
 // findSnapshot resolves SET or SET@STAMP to a complete snapshot: the newest
 // when no stamp is given, else the one whose stamp is or starts with STAMP.
-func (d *Director) findSnapshot(target string) (repository.Snapshot, error) {
+func (d *Director) findSnapshot(ctx context.Context, target string) (repository.Snapshot, error) {
 	set, stamp, _ := strings.Cut(target, "@")
 	if set == "" {
 		return repository.Snapshot{}, &UsageError{Msg: "name a set: SET or SET@STAMP"}
 	}
-	snaps, err := d.repo().Snapshots(set)
+	snaps, err := d.repo().Snapshots(ctx, set)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
+	"path"
 	"path/filepath"
 	"time"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -34,6 +34,11 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	if err != nil {
 		return err
 	}
+	if h, ok := d.repoHost().(*hosts.SSH); ok {
+		if err := h.Connect(ctx); err != nil {
+			return fmt.Errorf("repository host: %w", err)
+		}
+	}
 	repo := d.repo()
 	lock, err := repo.Lock(ctx, opts.Wait)
 	if err != nil {
@@ -43,14 +48,14 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	if err := step(ctx, "locked"); err != nil {
 		return err
 	}
-	if err := repo.EmptyTrash(); err != nil {
+	if err := repo.EmptyTrash(ctx); err != nil {
 		d.Log.Warn("could not finish earlier deletions", "err", err)
 	}
 	failed := 0
 	for _, set := range sets {
 		start := d.Now()
 		snap, err := d.runSet(ctx, repo, set)
-		d.recordHistory(repo, set.Name, start, snap, err)
+		d.recordHistory(ctx, repo, set.Name, start, snap, err)
 		if err != nil {
 			failed++
 			d.Log.Error("set failed", "set", set.Name, "err", err)
@@ -69,12 +74,15 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 
 // runSet makes one snapshot of set and prunes holding.
 func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetConfig) (repository.Snapshot, error) {
+	if err := d.connect(ctx, set); err != nil {
+		return repository.Snapshot{}, err
+	}
 	started := d.Now()
-	base, hasBase, err := repo.Latest(set.Name)
+	base, hasBase, err := repo.Latest(ctx, set.Name)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
-	build, err := repo.Begin(set.Name, started)
+	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
@@ -96,14 +104,12 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	var baseItems map[string]baseItem
 	if hasBase {
 		m.Base = base.Section + "/" + base.Stamp
-		baseItems = readBaseItems(base, log)
+		baseItems = readBaseItems(ctx, repo, base, log)
 	}
 	for _, it := range set.Items {
-		h := it.Header()
-		env := backupitems.Env{Source: d.source(set), Dir: filepath.Join(build.Dir, h.Name), Log: log.With("item", h.Name)}
-		rec, err := d.backupItem(ctx, it, env, build, baseItems[h.Name])
+		rec, err := d.backupItem(ctx, repo, set, it, build, baseItems[it.Header().Name], log)
 		if err != nil {
-			return repository.Snapshot{}, fmt.Errorf("item %s: %w", h.Name, err)
+			return repository.Snapshot{}, fmt.Errorf("item %s: %w", it.Header().Name, err)
 		}
 		m.Items = append(m.Items, rec)
 	}
@@ -111,13 +117,13 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		return repository.Snapshot{}, err
 	}
 	m.Finished = d.Now().UTC()
-	if err := build.WriteManifest(m); err != nil {
+	if err := build.WriteManifest(ctx, m); err != nil {
 		return repository.Snapshot{}, err
 	}
 	if err := step(ctx, "manifest-written"); err != nil {
 		return repository.Snapshot{}, err
 	}
-	snap, err := build.Publish()
+	snap, err := build.Publish(ctx)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
@@ -137,17 +143,17 @@ type baseItem struct {
 
 // readBaseItems reads the base snapshot's manifest. A base whose manifest
 // cannot be read only costs the hard links: everything is copied afresh.
-func readBaseItems(base repository.Snapshot, log *slog.Logger) map[string]baseItem {
-	bm, err := repository.ReadManifest(base.Path)
+func readBaseItems(ctx context.Context, repo repository.Repo, base repository.Snapshot, log *slog.Logger) map[string]baseItem {
+	bm, err := repo.ReadManifest(ctx, base.Path)
 	if err != nil {
 		log.Warn("base snapshot unreadable; copying everything", "base", base.Path, "err", err)
 		return nil
 	}
 	items := map[string]baseItem{}
 	for _, bi := range bm.Items {
-		b := baseItem{typ: bi.Type, dir: filepath.Join(base.Path, bi.Name), meta: bi.Meta}
+		b := baseItem{typ: bi.Type, dir: path.Join(base.Path, bi.Name), meta: bi.Meta}
 		if bi.FileList != "" {
-			b.fileList = filepath.Join(base.Path, bi.FileList)
+			b.fileList = path.Join(base.Path, bi.FileList)
 		}
 		items[bi.Name] = b
 	}
@@ -155,22 +161,34 @@ func readBaseItems(base repository.Snapshot, log *slog.Logger) map[string]baseIt
 }
 
 // backupItem runs one item into the build and records its file list.
-func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitems.Env, build *repository.Build, base baseItem) (repository.ItemRecord, error) {
+func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: "ok"}
 	if base.typ != h.Type {
 		base = baseItem{} // a new item, or a name reused for another type
 	}
-	env.Base, env.BaseMeta = base.dir, base.meta
-	env.Out = &localOutput{dir: env.Dir, baseDir: base.dir, baseList: base.fileList}
-	if t, _ := backupitems.Lookup(h.Type); !t.Resumable {
+	dir := path.Join(build.Dir, h.Name)
+	out := &fsOutput{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList, mtime: build.Time()}
+	pushed := remote(d.repoHost())
+	env := backupitems.Env{
+		Source:    d.source(set),
+		Repo:      d.repoHost(),
+		Dir:       dir,
+		Base:      base.dir,
+		Out:       out,
+		BaseMeta:  base.meta,
+		ListPaths: pushed,
+		Log:       log.With("item", h.Name),
+	}
+	t, _ := backupitems.Lookup(h.Type)
+	if !t.Resumable {
 		// What an interrupted attempt dumped is redone anyway; stale files
 		// (a database dropped since) must not slip into the snapshot.
-		if err := os.RemoveAll(env.Dir); err != nil {
+		if err := repo.Files().RemoveAll(ctx, dir); err != nil {
 			return rec, err
 		}
 	}
-	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
+	if err := repo.Files().MkdirAll(ctx, dir); err != nil {
 		return rec, err
 	}
 	env.Log.Info("backing up", "type", h.Type)
@@ -192,43 +210,72 @@ func (d *Director) backupItem(ctx context.Context, it ItemConfig, env backupitem
 	rec.Stats.BytesTransferred = res.BytesTransferred
 	rec.Meta = res.Meta
 
-	rel := filepath.Join(repository.FileListDir, h.Name+".tsv.zst")
-	stats, sum, err := writeFileList(ctx, env.Dir, base.fileList, filepath.Join(build.Dir, rel))
+	// The file list: walk the item's directory where it is on this machine;
+	// otherwise walk the local tree the item says matches it, or take what
+	// the item wrote through Out.
+	list := listing{root: dir}
+	switch {
+	case !pushed:
+	case res.Listing != nil:
+		list = listing{root: res.Listing.Root, include: res.Listing.Paths}
+	default:
+		list = listing{entries: out.entries()}
+	}
+	rec.FileList = path.Join(repository.FileListDir, h.Name+".tsv.zst")
+	stats, sum, err := writeFileList(ctx, repo, list, base.fileList, path.Join(build.Dir, rec.FileList))
 	if err != nil {
 		return rec, err
 	}
-	rec.FileList, rec.FileListSHA256 = rel, sum
+	rec.FileListSHA256 = sum
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
 }
 
-// writeFileList scans dir against the base's list (if any) into path and
-// returns the scan's figures and the SHA-256 of the written list.
-func writeFileList(ctx context.Context, dir, baseList, path string) (repository.ScanStats, string, error) {
-	var base *repository.FileListReader
-	if baseList != "" {
-		b, err := repository.OpenFileList(baseList)
-		if err == nil {
-			base = b
-			defer b.Close()
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// listing is where an item's file list comes from: a local tree (all of it,
+// or the paths in include), or entries known without a walk.
+type listing struct {
+	root    string
+	include map[string]bool
+	entries []repository.Entry
+}
+
+// writeFileList writes an item's file list to dst in the repository, carrying
+// hashes over from the base's list (if any), and returns the figures and the
+// SHA-256 of the written list.
+func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseList, dst string) (repository.ScanStats, string, error) {
+	if err := repo.Files().MkdirAll(ctx, path.Dir(dst)); err != nil {
 		return repository.ScanStats{}, "", err
 	}
-	f, err := os.Create(path)
+	h := sha256.New()
+	f, err := repo.Files().Create(ctx, dst)
 	if err != nil {
 		return repository.ScanStats{}, "", fmt.Errorf("file list: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
 	w, err := repository.NewFileListWriter(io.MultiWriter(f, h))
 	if err != nil {
 		return repository.ScanStats{}, "", err
 	}
-	stats, err := repository.Scan(ctx, dir, base, w)
+	var stats repository.ScanStats
+	if l.entries != nil || l.root == "" {
+		stats, err = writeEntries(w, l.entries)
+	} else {
+		var base *repository.FileListReader
+		if baseList != "" {
+			if base, err = repo.OpenFileList(ctx, baseList); err == nil {
+				defer base.Close()
+			} else {
+				base = nil // an unreadable base list costs only hashing
+			}
+		}
+		var include func(string) bool
+		if l.include != nil {
+			include = func(p string) bool { return l.include[p] }
+		}
+		stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w, include)
+	}
 	if err != nil {
 		return stats, "", err
 	}
@@ -241,9 +288,23 @@ func writeFileList(ctx context.Context, dir, baseList, path string) (repository.
 	return stats, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (repository.ScanStats, error) {
+	var stats repository.ScanStats
+	for _, e := range entries {
+		if err := w.Write(e); err != nil {
+			return stats, err
+		}
+		if e.IsRegular() {
+			stats.Files++
+			stats.Bytes += e.Size
+		}
+	}
+	return stats, nil
+}
+
 // prune applies holding retention to set after a successful run.
 func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConfig, log *slog.Logger) error {
-	snaps, err := repo.Snapshots(set.Name)
+	snaps, err := repo.Snapshots(ctx, set.Name)
 	if err != nil {
 		return err
 	}
@@ -252,7 +313,7 @@ func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConf
 			continue
 		}
 		log.Info("pruning", "snapshot", dec.Snapshot.Section+"/"+set.Name+"/"+dec.Snapshot.Stamp, "reason", dec.Reason)
-		if err := repo.Delete(dec.Snapshot); err != nil {
+		if err := repo.Delete(ctx, dec.Snapshot); err != nil {
 			return err
 		}
 		if err := step(ctx, "pruned-one"); err != nil {
@@ -277,20 +338,13 @@ type historyRecord struct {
 }
 
 // recordHistory appends the outcome of a set's run to the run history.
-func (d *Director) recordHistory(repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
+func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
 	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
 	if runErr != nil {
 		rec.Status, rec.Error = "failed", runErr.Error()
 	}
 	line, _ := json.Marshal(rec)
-	f, err := os.OpenFile(filepath.Join(repo.StateDir(), "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	if err != nil {
+	if err := repo.AppendHistory(context.WithoutCancel(ctx), append(line, '\n')); err != nil {
 		d.Log.Warn("could not record run history", "err", err)
-		return
 	}
-	defer f.Close()
-	_, _ = f.Write(append(line, '\n'))
 }

@@ -1,11 +1,11 @@
 package repository
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -18,51 +18,63 @@ type Build struct {
 	Resumed string // stamp of the interrupted run this build continues, if any
 }
 
+// Time is the build's start time, from its stamp.
+func (b *Build) Time() time.Time {
+	t, _ := ParseStamp(b.Stamp)
+	return t
+}
+
+// AppendHistory adds a line to the run history, .depot/history.jsonl.
+func (r Repo) AppendHistory(ctx context.Context, line []byte) error {
+	return r.Files().Append(ctx, filepath.Join(r.StateDir(), "history.jsonl"), line)
+}
+
 // Begin starts a snapshot of set at time now. If an earlier run left a
 // .partial, the newest one is renamed to the new stamp and resumed, so rsync
 // sends only what is missing; older partials are deleted.
-func (r Repo) Begin(set string, now time.Time) (*Build, error) {
-	stamp, err := r.NextStamp(set, now)
+func (r Repo) Begin(ctx context.Context, set string, now time.Time) (*Build, error) {
+	stamp, err := r.NextStamp(ctx, set, now)
 	if err != nil {
 		return nil, err
 	}
 	b := &Build{Repo: r, Set: set, Stamp: stamp, Dir: r.PartialDir(set, stamp)}
-	partials, err := r.Partials(set)
+	partials, err := r.Partials(ctx, set)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(b.Dir), 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", filepath.Dir(b.Dir), err)
+	fsys := r.Files()
+	n := len(partials)
+	if n == 0 {
+		if err := fsys.MkdirAll(ctx, b.Dir); err != nil {
+			return nil, fmt.Errorf("create %s: %w", b.Dir, err)
+		}
+		return b, nil
 	}
-	if n := len(partials); n > 0 {
-		for _, old := range partials[:n-1] {
-			if err := r.removeDir(r.PartialDir(set, old)); err != nil {
-				return nil, err
-			}
+	for _, old := range partials[:n-1] {
+		if err := r.removeDir(ctx, r.PartialDir(set, old)); err != nil {
+			return nil, err
 		}
-		b.Resumed = partials[n-1]
-		if b.Resumed != b.Stamp {
-			if err := os.Rename(r.PartialDir(set, b.Resumed), b.Dir); err != nil {
-				return nil, fmt.Errorf("resume partial %s: %w", b.Resumed, err)
-			}
-		}
-		// A manifest left by a run killed just before publishing describes
-		// the old run; the new one writes its own.
-		if err := os.Remove(filepath.Join(b.Dir, ManifestName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	}
+	b.Resumed = partials[n-1]
+	if b.Resumed != b.Stamp {
+		if err := fsys.Rename(ctx, r.PartialDir(set, b.Resumed), b.Dir); err != nil {
 			return nil, fmt.Errorf("resume partial %s: %w", b.Resumed, err)
 		}
-	} else if err := os.Mkdir(b.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", b.Dir, err)
 	}
-	return b, syncDir(filepath.Dir(b.Dir))
+	// A manifest left by a run killed just before publishing describes the
+	// old run; the new one writes its own.
+	if err := fsys.Remove(ctx, filepath.Join(b.Dir, ManifestName)); err != nil {
+		return nil, fmt.Errorf("resume partial %s: %w", b.Resumed, err)
+	}
+	return b, nil
 }
 
 // NextStamp returns the stamp a snapshot of set started at now gets: the start
 // time, or one second after the newest existing snapshot if that is later.
 // Stamps order snapshots, so a new one must sort last even when two runs start
 // in the same second or the clock was set back.
-func (r Repo) NextStamp(set string, now time.Time) (string, error) {
-	snaps, err := r.Snapshots(set)
+func (r Repo) NextStamp(ctx context.Context, set string, now time.Time) (string, error) {
+	snaps, err := r.Snapshots(ctx, set)
 	if err != nil {
 		return "", err
 	}
@@ -77,105 +89,82 @@ func (r Repo) NextStamp(set string, now time.Time) (string, error) {
 
 // WriteManifest flushes the snapshot's data to disk, then writes m as its
 // manifest: the last file of a snapshot.
-func (b *Build) WriteManifest(m *Manifest) error {
-	if err := syncTree(b.Dir); err != nil {
+func (b *Build) WriteManifest(ctx context.Context, m *Manifest) error {
+	data, err := marshalManifest(m)
+	if err != nil {
 		return err
 	}
-	return writeManifest(b.Dir, m)
+	return b.Repo.writeFileAtomic(ctx, filepath.Join(b.Dir, ManifestName), data)
 }
 
 // Publish moves the snapshot into holding with one rename, after
 // WriteManifest. Until that rename the snapshot does not exist.
-func (b *Build) Publish() (Snapshot, error) {
-	if _, err := os.Stat(filepath.Join(b.Dir, ManifestName)); err != nil {
-		return Snapshot{}, fmt.Errorf("publish %s: no manifest: %w", b.Stamp, err)
+func (b *Build) Publish(ctx context.Context) (Snapshot, error) {
+	fsys := b.Repo.Files()
+	ok, err := fsys.Exists(ctx, filepath.Join(b.Dir, ManifestName))
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
+	}
+	if !ok[0] {
+		return Snapshot{}, fmt.Errorf("publish %s: no manifest", b.Stamp)
 	}
 	dst := b.Repo.Dir(Holding, b.Set, b.Stamp)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := fsys.MkdirAll(ctx, filepath.Dir(dst)); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
-	if err := os.Rename(b.Dir, dst); err != nil {
+	if err := fsys.Rename(ctx, b.Dir, dst); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
-	if err := errors.Join(syncDir(filepath.Dir(dst)), syncDir(filepath.Dir(b.Dir))); err != nil {
-		return Snapshot{}, err
+	if err := fsys.Sync(ctx, dst); err != nil {
+		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
 	return Snapshot{Section: Holding, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
-}
-
-// syncTree flushes everything written into the snapshot before the manifest
-// claims it is complete. syncfs covers the whole filesystem in one call, which
-// costs far less than an fsync per file.
-func syncTree(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := syncfs(f); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Delete removes a snapshot. It is first moved into the trash with one rename,
 // so a run killed while deleting never leaves half a snapshot in a section;
 // the trash is emptied now and again by the next run.
-func (r Repo) Delete(s Snapshot) error {
-	if err := r.removeDir(s.Path); err != nil {
+func (r Repo) Delete(ctx context.Context, s Snapshot) error {
+	if err := r.removeDir(ctx, s.Path); err != nil {
 		return fmt.Errorf("delete %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
 	}
 	return nil
 }
 
-func (r Repo) removeDir(dir string) error {
+func (r Repo) removeDir(ctx context.Context, dir string) error {
+	fsys := r.Files()
 	trash := filepath.Join(r.StateDir(), trashDir)
-	if err := os.MkdirAll(trash, 0o755); err != nil {
+	if err := fsys.MkdirAll(ctx, trash); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(trash, "del-")
-	if err != nil {
+	// Unique among runs: the lock admits one at a time, and time moves on.
+	tmp := filepath.Join(trash, filepath.Base(dir)+"."+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := fsys.Rename(ctx, dir, tmp); err != nil {
 		return err
 	}
-	if err := os.Rename(dir, filepath.Join(tmp, filepath.Base(dir))); err != nil {
-		return err
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	return removeAll(tmp)
+	return fsys.RemoveAll(ctx, tmp)
 }
 
 // EmptyTrash finishes deletions that a killed run left behind.
-func (r Repo) EmptyTrash() error {
+func (r Repo) EmptyTrash(ctx context.Context) error {
 	trash := filepath.Join(r.StateDir(), trashDir)
-	entries, err := os.ReadDir(trash)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	entries, err := r.Files().ReadDir(ctx, trash)
 	if err != nil {
 		return fmt.Errorf("empty trash: %w", err)
 	}
 	for _, e := range entries {
-		if err := removeAll(filepath.Join(trash, e.Name())); err != nil {
+		if err := r.Files().RemoveAll(ctx, filepath.Join(trash, e.Name)); err != nil {
 			return fmt.Errorf("empty trash: %w", err)
 		}
 	}
 	return nil
 }
 
-// removeAll is os.RemoveAll that also gets through directories without write
-// permission, which snapshots copy faithfully from their sources.
-func removeAll(path string) error {
-	err := os.RemoveAll(path)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return err
+// hostname names this machine in lock files.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
 	}
-	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(path)
+	return h
 }

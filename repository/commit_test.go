@@ -10,22 +10,25 @@ import (
 	"time"
 )
 
-var t0 = time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC)
+var (
+	t0  = time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC)
+	ctx = context.Background()
+)
 
 // publish makes a complete snapshot of set at t with one file.
 func publish(t testing.TB, r Repo, set string, at time.Time) Snapshot {
 	t.Helper()
-	b, err := r.Begin(set, at)
+	b, err := r.Begin(ctx, set, at)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(b.Dir, "data"), []byte(b.Stamp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.WriteManifest(&Manifest{Format: ManifestFormat, Set: set, Stamp: b.Stamp}); err != nil {
+	if err := b.WriteManifest(ctx, &Manifest{Format: ManifestFormat, Set: set, Stamp: b.Stamp}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := b.Publish()
+	s, err := b.Publish(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,208 +36,227 @@ func publish(t testing.TB, r Repo, set string, at time.Time) Snapshot {
 }
 
 func TestPublishMakesCompleteSnapshot(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	s := publish(t, r, "web", t0)
-	if s.Stamp != "2026-11-21T020000Z" || s.Section != Holding {
-		t.Fatalf("snapshot %+v", s)
-	}
-	m, err := ReadManifest(s.Path)
-	if err != nil || m.Stamp != s.Stamp {
-		t.Fatalf("manifest %+v, %v", m, err)
-	}
-	if p, _ := r.Partials("web"); len(p) != 0 {
-		t.Fatalf("partials left: %v", p)
-	}
-	latest, ok, err := r.Latest("web")
-	if err != nil || !ok || latest.Stamp != s.Stamp || !latest.Complete {
-		t.Fatalf("Latest = %+v %v %v", latest, ok, err)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		s := publish(t, r, "web", t0)
+		if s.Stamp != "2026-11-21T020000Z" || s.Section != Holding {
+			t.Fatalf("snapshot %+v", s)
+		}
+		m, err := r.ReadManifest(ctx, s.Path)
+		if err != nil || m.Stamp != s.Stamp {
+			t.Fatalf("manifest %+v, %v", m, err)
+		}
+		if p, _ := r.Partials(ctx, "web"); len(p) != 0 {
+			t.Fatalf("partials left: %v", p)
+		}
+		latest, ok, err := r.Latest(ctx, "web")
+		if err != nil || !ok || latest.Stamp != s.Stamp || !latest.Complete {
+			t.Fatalf("Latest = %+v %v %v", latest, ok, err)
+		}
+	})
 }
 
 func TestPublishRefusesWithoutManifest(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	b, err := r.Begin("web", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Publish(); err == nil {
-		t.Fatal("published a snapshot without a manifest")
-	}
-	if snaps, _ := r.Snapshots("web"); len(snaps) != 0 {
-		t.Fatalf("snapshots: %v", snaps)
-	}
-}
-
-func TestBeginStampsAreUnique(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	a := publish(t, r, "web", t0)
-	b := publish(t, r, "web", t0.Add(300*time.Millisecond))
-	if a.Stamp == b.Stamp {
-		t.Fatalf("two snapshots share stamp %s", a.Stamp)
-	}
-	if b.Stamp != "2026-11-21T020001Z" {
-		t.Fatalf("second stamp %s", b.Stamp)
-	}
-}
-
-func TestBeginResumesNewestPartial(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	for _, at := range []time.Time{t0, t0.Add(time.Hour)} {
-		b, err := r.Begin("web", at)
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		b, err := r.Begin(ctx, "web", t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(b.Dir, "from"), []byte(b.Stamp), 0o644); err != nil {
+		if _, err := b.Publish(ctx); err == nil {
+			t.Fatal("published a snapshot without a manifest")
+		}
+		if snaps, _ := r.Snapshots(ctx, "web"); len(snaps) != 0 {
+			t.Fatalf("snapshots: %v", snaps)
+		}
+	})
+}
+
+func TestBeginStampsAreUnique(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		a := publish(t, r, "web", t0)
+		b := publish(t, r, "web", t0.Add(300*time.Millisecond))
+		if a.Stamp == b.Stamp {
+			t.Fatalf("two snapshots share stamp %s", a.Stamp)
+		}
+		if b.Stamp != "2026-11-21T020001Z" {
+			t.Fatalf("second stamp %s", b.Stamp)
+		}
+	})
+}
+
+func TestBeginResumesNewestPartial(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		for _, at := range []time.Time{t0, t0.Add(time.Hour)} {
+			b, err := r.Begin(ctx, "web", at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(b.Dir, "from"), []byte(b.Stamp), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Killed just before publishing: the manifest is there, the rename not.
+			if err := b.WriteManifest(ctx, &Manifest{Stamp: b.Stamp}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := r.Begin(ctx, "web", t0.Add(2*time.Hour))
+		if err != nil {
 			t.Fatal(err)
 		}
-		// Killed just before publishing: the manifest is there, the rename not.
-		if err := b.WriteManifest(&Manifest{Stamp: b.Stamp}); err != nil {
-			t.Fatal(err)
+		if b.Resumed != "2026-11-21T030000Z" {
+			t.Fatalf("resumed %q, want the newest partial", b.Resumed)
 		}
-	}
-	b, err := r.Begin("web", t0.Add(2*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.Resumed != "2026-11-21T030000Z" {
-		t.Fatalf("resumed %q, want the newest partial", b.Resumed)
-	}
-	data, err := os.ReadFile(filepath.Join(b.Dir, "from"))
-	if err != nil || string(data) != "2026-11-21T030000Z" {
-		t.Fatalf("resumed content %q, %v", data, err)
-	}
-	if _, err := os.Stat(filepath.Join(b.Dir, ManifestName)); err == nil {
-		t.Fatal("the interrupted run's manifest survived into the resumed build")
-	}
-	if p, _ := r.Partials("web"); len(p) != 1 || p[0] != b.Stamp {
-		t.Fatalf("partials %v, want only %s", p, b.Stamp)
-	}
+		data, err := os.ReadFile(filepath.Join(b.Dir, "from"))
+		if err != nil || string(data) != "2026-11-21T030000Z" {
+			t.Fatalf("resumed content %q, %v", data, err)
+		}
+		if _, err := os.Stat(filepath.Join(b.Dir, ManifestName)); err == nil {
+			t.Fatal("the interrupted run's manifest survived into the resumed build")
+		}
+		if p, _ := r.Partials(ctx, "web"); len(p) != 1 || p[0] != b.Stamp {
+			t.Fatalf("partials %v, want only %s", p, b.Stamp)
+		}
+	})
 }
 
 func TestIncompleteSnapshotIsNeverABase(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	good := publish(t, r, "web", t0)
-	bad := r.Dir(Holding, "web", Stamp(t0.Add(time.Hour)))
-	if err := os.MkdirAll(bad, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	latest, ok, err := r.Latest("web")
-	if err != nil || !ok || latest.Stamp != good.Stamp {
-		t.Fatalf("Latest = %+v, want %s", latest, good.Stamp)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		good := publish(t, r, "web", t0)
+		bad := r.Dir(Holding, "web", Stamp(t0.Add(time.Hour)))
+		if err := os.MkdirAll(bad, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		latest, ok, err := r.Latest(ctx, "web")
+		if err != nil || !ok || latest.Stamp != good.Stamp {
+			t.Fatalf("Latest = %+v, want %s", latest, good.Stamp)
+		}
+	})
 }
 
 func TestDeleteGoesThroughTrash(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	s := publish(t, r, "web", t0)
-	// A read-only directory inside, as a source may have.
-	ro := filepath.Join(s.Path, "ro")
-	if err := os.Mkdir(ro, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ro, "f"), nil, 0o444); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(ro, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Delete(s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(s.Path); !os.IsNotExist(err) {
-		t.Fatalf("snapshot still there: %v", err)
-	}
-	entries, _ := os.ReadDir(filepath.Join(r.StateDir(), trashDir))
-	if len(entries) != 0 {
-		t.Fatalf("trash not emptied: %v", entries)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		s := publish(t, r, "web", t0)
+		// A read-only directory inside, as a source may have.
+		ro := filepath.Join(s.Path, "ro")
+		if err := os.Mkdir(ro, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ro, "f"), nil, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(ro, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Delete(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(s.Path); !os.IsNotExist(err) {
+			t.Fatalf("snapshot still there: %v", err)
+		}
+		entries, _ := os.ReadDir(filepath.Join(r.StateDir(), trashDir))
+		if len(entries) != 0 {
+			t.Fatalf("trash not emptied: %v", entries)
+		}
+	})
 }
 
 func TestEmptyTrashFinishesInterruptedDelete(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	left := filepath.Join(r.StateDir(), trashDir, "del-1", "2026-11-21T020000Z")
-	if err := os.MkdirAll(filepath.Join(left, "a", "b"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.EmptyTrash(); err != nil {
-		t.Fatal(err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(r.StateDir(), trashDir)); len(entries) != 0 {
-		t.Fatalf("trash: %v", entries)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		left := filepath.Join(r.StateDir(), trashDir, "del-1", "2026-11-21T020000Z")
+		if err := os.MkdirAll(filepath.Join(left, "a", "b"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.EmptyTrash(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(filepath.Join(r.StateDir(), trashDir)); len(entries) != 0 {
+			t.Fatalf("trash: %v", entries)
+		}
+	})
 }
 
 func TestLock(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	ctx := context.Background()
-	held, err := r.Lock(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// flock locks belong to open files, so a second Lock in the same process
-	// conflicts like another process would.
-	_, err = r.Lock(ctx, 0)
-	var locked *LockedError
-	if !errors.As(err, &locked) || !errors.Is(err, ErrLocked) {
-		t.Fatalf("second lock: %v, want LockedError", err)
-	}
-	if locked.PID != os.Getpid() || !strings.Contains(err.Error(), "locked by pid") {
-		t.Fatalf("lock holder %+v (%v)", locked, err)
-	}
-	start := time.Now()
-	_, err = r.Lock(ctx, 300*time.Millisecond)
-	if !errors.Is(err, ErrLocked) || time.Since(start) < 250*time.Millisecond {
-		t.Fatalf("waiting lock: %v after %v", err, time.Since(start))
-	}
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		held.Unlock()
-	}()
-	second, err := r.Lock(ctx, 5*time.Second)
-	if err != nil {
-		t.Fatalf("lock after release: %v", err)
-	}
-	second.Unlock()
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		held, err := r.Lock(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// flock locks belong to open files, so a second Lock in the same process
+		// conflicts like another process would.
+		_, err = r.Lock(ctx, 0)
+		var locked *LockedError
+		if !errors.As(err, &locked) || !errors.Is(err, ErrLocked) {
+			t.Fatalf("second lock: %v, want LockedError", err)
+		}
+		if locked.PID != os.Getpid() || !strings.Contains(err.Error(), "locked by pid") {
+			t.Fatalf("lock holder %+v (%v)", locked, err)
+		}
+		start := time.Now()
+		_, err = r.Lock(ctx, 300*time.Millisecond)
+		if !errors.Is(err, ErrLocked) || time.Since(start) < 250*time.Millisecond {
+			t.Fatalf("waiting lock: %v after %v", err, time.Since(start))
+		}
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			held.Unlock()
+		}()
+		second, err := r.Lock(ctx, 5*time.Second)
+		if err != nil {
+			t.Fatalf("lock after release: %v", err)
+		}
+		second.Unlock()
+	})
 }
 
 func TestExclusiveSize(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	a := publish(t, r, "web", t0)
-	b := publish(t, r, "web", t0.Add(time.Hour))
-	big := make([]byte, 1<<20)
-	if err := os.WriteFile(filepath.Join(a.Path, "big"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sizeA, err := ExclusiveSize(a.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sizeA < 1<<20 {
-		t.Fatalf("exclusive size %d, want at least the 1 MiB file", sizeA)
-	}
-	if err := os.Link(filepath.Join(a.Path, "big"), filepath.Join(b.Path, "big")); err != nil {
-		t.Fatal(err)
-	}
-	shared, err := ExclusiveSize(a.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if shared >= 1<<20 {
-		t.Fatalf("exclusive size %d counts a file shared with another snapshot", shared)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		a := publish(t, r, "web", t0)
+		b := publish(t, r, "web", t0.Add(time.Hour))
+		big := make([]byte, 1<<20)
+		if err := os.WriteFile(filepath.Join(a.Path, "big"), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sizeA, err := r.Files().ExclusiveSize(ctx, a.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizeA < 1<<20 {
+			t.Fatalf("exclusive size %d, want at least the 1 MiB file", sizeA)
+		}
+		if err := os.Link(filepath.Join(a.Path, "big"), filepath.Join(b.Path, "big")); err != nil {
+			t.Fatal(err)
+		}
+		shared, err := r.Files().ExclusiveSize(ctx, a.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared >= 1<<20 {
+			t.Fatalf("exclusive size %d counts a file shared with another snapshot", shared)
+		}
+	})
 }
 
 func TestBeginResumesWithinTheSameSecond(t *testing.T) {
-	r := Repo{Root: t.TempDir()}
-	first, err := r.Begin("web", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := r.Begin("web", t0.Add(400*time.Millisecond))
-	if err != nil {
-		t.Fatalf("resume in the same second: %v", err)
-	}
-	if again.Resumed != first.Stamp || again.Dir != first.Dir {
-		t.Fatalf("resumed %+v, want the build of %s", again, first.Stamp)
-	}
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		first, err := r.Begin(ctx, "web", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := r.Begin(ctx, "web", t0.Add(400*time.Millisecond))
+		if err != nil {
+			t.Fatalf("resume in the same second: %v", err)
+		}
+		if again.Resumed != first.Stamp || again.Dir != first.Dir {
+			t.Fatalf("resumed %+v, want the build of %s", again, first.Stamp)
+		}
+	})
 }

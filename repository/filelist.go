@@ -2,10 +2,10 @@ package repository
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,25 +153,25 @@ func (w *FileListWriter) Close() error {
 
 // FileListReader reads a file list entry by entry.
 type FileListReader struct {
-	f    *os.File
+	f    io.Closer
 	zr   *zstd.Decoder
 	sc   *bufio.Scanner
 	line int
 }
 
-// OpenFileList opens the file list at path.
-func OpenFileList(path string) (*FileListReader, error) {
-	f, err := os.Open(path)
+// OpenFileList opens the file list at path in the repository.
+func (r Repo) OpenFileList(ctx context.Context, path string) (*FileListReader, error) {
+	f, err := r.Files().Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open file list: %w", err)
 	}
-	r, err := NewFileListReader(f)
+	fr, err := NewFileListReader(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open file list %s: %w", path, err)
 	}
-	r.f = f
-	return r, nil
+	fr.f = f
+	return fr, nil
 }
 
 // NewFileListReader reads a file list from r.

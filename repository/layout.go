@@ -5,10 +5,8 @@
 package repository
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -33,9 +31,19 @@ func Stamp(t time.Time) string { return t.UTC().Format(StampLayout) }
 // ParseStamp parses a stamp made by Stamp.
 func ParseStamp(s string) (time.Time, error) { return time.Parse(StampLayout, s) }
 
-// Repo is a repository on a local path.
+// Repo is a repository: a root directory on a file system, this machine's or
+// a repository host's.
 type Repo struct {
 	Root string
+	FS   FS // nil means LocalFS
+}
+
+// Files returns the repository's file system.
+func (r Repo) Files() FS {
+	if r.FS == nil {
+		return LocalFS{}
+	}
+	return r.FS
 }
 
 // Snapshot is a published snapshot of a set.
@@ -71,47 +79,46 @@ func (r Repo) StateDir() string { return filepath.Join(r.Root, stateDir) }
 // Snapshots lists the published snapshots of set in both sections, oldest first.
 // Directories whose name is not a stamp are ignored. A repository that does not
 // exist yet has no snapshots.
-func (r Repo) Snapshots(set string) ([]Snapshot, error) {
+func (r Repo) Snapshots(ctx context.Context, set string) ([]Snapshot, error) {
 	var out []Snapshot
+	var manifests []string
 	for _, section := range []string{Holding, Permanent} {
 		dir := filepath.Join(r.Root, section, set)
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+		entries, err := r.Files().ReadDir(ctx, dir)
 		if err != nil {
 			return nil, fmt.Errorf("list snapshots: %w", err)
 		}
 		for _, e := range entries {
-			if !e.IsDir() {
+			if _, err := ParseStamp(e.Name); err != nil || !e.IsDir {
 				continue
 			}
-			if _, err := ParseStamp(e.Name()); err != nil {
-				continue
-			}
-			path := filepath.Join(dir, e.Name())
-			_, err := os.Lstat(filepath.Join(path, ManifestName))
-			out = append(out, Snapshot{Section: section, Set: set, Stamp: e.Name(), Path: path, Complete: err == nil})
+			path := filepath.Join(dir, e.Name)
+			out = append(out, Snapshot{Section: section, Set: set, Stamp: e.Name, Path: path})
+			manifests = append(manifests, filepath.Join(path, ManifestName))
 		}
+	}
+	complete, err := r.Files().Exists(ctx, manifests...)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	for i := range out {
+		out[i].Complete = complete[i]
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Stamp < out[j].Stamp })
 	return out, nil
 }
 
 // Sets lists the set names that have snapshots or partials in the repository.
-func (r Repo) Sets() ([]string, error) {
+func (r Repo) Sets(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	for _, section := range []string{Holding, Permanent, partial} {
-		entries, err := os.ReadDir(filepath.Join(r.Root, section))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+		entries, err := r.Files().ReadDir(ctx, filepath.Join(r.Root, section))
 		if err != nil {
 			return nil, fmt.Errorf("list sets: %w", err)
 		}
 		for _, e := range entries {
-			if e.IsDir() {
-				seen[e.Name()] = true
+			if e.IsDir {
+				seen[e.Name] = true
 			}
 		}
 	}
@@ -125,8 +132,8 @@ func (r Repo) Sets() ([]string, error) {
 
 // Latest returns the newest complete snapshot of set in either section, the
 // base for --link-dest, and false when the set has none.
-func (r Repo) Latest(set string) (Snapshot, bool, error) {
-	snaps, err := r.Snapshots(set)
+func (r Repo) Latest(ctx context.Context, set string) (Snapshot, bool, error) {
+	snaps, err := r.Snapshots(ctx, set)
 	if err != nil {
 		return Snapshot{}, false, err
 	}
@@ -139,18 +146,15 @@ func (r Repo) Latest(set string) (Snapshot, bool, error) {
 }
 
 // Partials lists the stamps of set's snapshots in progress, oldest first.
-func (r Repo) Partials(set string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(r.Root, partial, set))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+func (r Repo) Partials(ctx context.Context, set string) ([]string, error) {
+	entries, err := r.Files().ReadDir(ctx, filepath.Join(r.Root, partial, set))
 	if err != nil {
 		return nil, fmt.Errorf("list partials: %w", err)
 	}
 	var out []string
 	for _, e := range entries {
-		if _, err := ParseStamp(e.Name()); err == nil && e.IsDir() {
-			out = append(out, e.Name())
+		if _, err := ParseStamp(e.Name); err == nil && e.IsDir {
+			out = append(out, e.Name)
 		}
 	}
 	sort.Strings(out)

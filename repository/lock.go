@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // ErrLocked means another depot run holds the repository's lock.
@@ -19,6 +17,7 @@ var ErrLocked = errors.New("repository locked")
 // LockedError says who holds the lock.
 type LockedError struct {
 	PID   int
+	Host  string
 	Since time.Time
 }
 
@@ -26,62 +25,44 @@ func (e *LockedError) Error() string {
 	if e.PID == 0 {
 		return "repository locked by another depot run"
 	}
-	return fmt.Sprintf("locked by pid %d since %s", e.PID, e.Since.Local().Format(time.DateTime))
+	on := ""
+	if e.Host != "" && e.Host != hostname() {
+		on = " on " + e.Host
+	}
+	return fmt.Sprintf("locked by pid %d%s since %s", e.PID, on, e.Since.Local().Format(time.DateTime))
 }
 
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// Lock is a held repository lock.
-type Lock struct{ fl *flock.Flock }
-
 // Lock takes the repository's writer lock, waiting up to wait for a holder to
-// release it. The kernel releases the lock when its process dies, however it
-// dies, so a crashed run never leaves a stale lock.
-func (r Repo) Lock(ctx context.Context, wait time.Duration) (*Lock, error) {
-	if err := os.MkdirAll(r.StateDir(), 0o755); err != nil {
+// release it. Runs on different hosts pushing into one repository take the
+// same lock on the repository host. A crashed run never leaves a stale lock:
+// the lock dies with its holder (or its SSH connection).
+func (r Repo) Lock(ctx context.Context, wait time.Duration) (Unlocker, error) {
+	if err := r.Files().MkdirAll(ctx, r.StateDir()); err != nil {
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	path := filepath.Join(r.StateDir(), "lock")
-	fl := flock.New(path)
-	ok, err := fl.TryLock()
-	if err == nil && !ok && wait > 0 {
-		wctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
-		ok, err = fl.TryLockContext(wctx, 250*time.Millisecond)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = nil
-		}
-	}
-	if err != nil && ctx.Err() == nil {
+	holder := fmt.Sprintf("%d %d %s", os.Getpid(), time.Now().Unix(), hostname())
+	l, err := r.Files().Lock(ctx, filepath.Join(r.StateDir(), "lock"), wait, holder)
+	if err != nil && !errors.Is(err, ErrLocked) && ctx.Err() == nil {
 		return nil, fmt.Errorf("lock repository: %w", err)
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if !ok {
-		return nil, readHolder(path)
-	}
-	info := fmt.Sprintf("%d %d\n", os.Getpid(), time.Now().Unix())
-	// Who holds the lock is written for the message another run shows; the
-	// lock itself is the flock, not this content.
-	_ = os.WriteFile(path, []byte(info), 0o644)
-	return &Lock{fl: fl}, nil
+	return l, err
 }
 
-// readHolder reads "pid unix-seconds" from the lock file.
-func readHolder(path string) error {
-	data, _ := os.ReadFile(path)
-	fields := strings.Fields(string(data))
+// parseHolder reads "pid unix-seconds [host]" from a lock file.
+func parseHolder(content string) error {
+	fields := strings.Fields(content)
 	e := &LockedError{}
-	if len(fields) == 2 {
+	if len(fields) >= 2 {
 		e.PID, _ = strconv.Atoi(fields[0])
 		if sec, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
 			e.Since = time.Unix(sec, 0)
 		}
 	}
+	if len(fields) >= 3 {
+		e.Host = fields[2]
+	}
 	return e
 }
-
-// Unlock releases the lock.
-func (l *Lock) Unlock() error { return l.fl.Unlock() }

@@ -1,9 +1,10 @@
 package repository
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"time"
 )
@@ -64,8 +65,13 @@ func (m *Manifest) Totals() Stats {
 }
 
 // ReadManifest reads the manifest of the snapshot in dir.
-func ReadManifest(dir string) (*Manifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+func (r Repo) ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
+	f, err := r.Files().Open(ctx, filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -79,49 +85,33 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-// writeManifest writes m into dir durably: a temporary file, fsync, rename.
-func writeManifest(dir string, m *Manifest) error {
+func marshalManifest(m *Manifest) ([]byte, error) {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
+		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, ManifestName), append(data, '\n'))
+	return append(data, '\n'), nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, then syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic writes data to path through a temporary file and a rename.
+func (r Repo) writeFileAtomic(ctx context.Context, path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	w, err := r.Files().Create(ctx, tmp)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	if _, err := w.Write(data); err != nil {
+		w.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := r.Files().Sync(ctx, filepath.Dir(path)); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := r.Files().Rename(ctx, tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename or create in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -28,8 +28,11 @@ type ScanStats struct {
 // or nil) is the base's file hard-linked by rsync, so it keeps the base's hash
 // unread; every other regular file and symlink is hashed. Memory stays constant:
 // the walk, the base list and the output all stream in the same order.
-func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWriter) (ScanStats, error) {
-	s := &scanner{ctx: ctx, root: root, base: base}
+//
+// With include, only the paths it accepts are listed, and only directories it
+// accepts are entered: a source tree stands in for a snapshot on another host.
+func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWriter, include func(rel string) bool) (ScanStats, error) {
+	s := &scanner{ctx: ctx, root: root, base: base, include: include}
 	if base != nil {
 		s.advanceBase()
 	}
@@ -92,6 +95,7 @@ type scanner struct {
 	ctx      context.Context
 	root     string
 	base     *FileListReader
+	include  func(string) bool
 	baseNext Entry
 	baseOK   bool
 	baseErr  error
@@ -139,6 +143,9 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 		rel := name
 		if dir != "" {
 			rel = dir + "/" + name
+		}
+		if s.include != nil && !s.include(rel) {
+			continue
 		}
 		var st syscall.Stat_t
 		if err := syscall.Lstat(filepath.Join(s.root, rel), &st); err != nil {

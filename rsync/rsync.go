@@ -30,6 +30,10 @@ type Options struct {
 	Delete        bool // remove from Dest what the sources no longer have
 	Excludes      []string
 	BwLimit       string // --bwlimit, e.g. "10M"; empty for none
+	Shell         string // -e: the remote shell command, for a user@host:path end
+	// ListAll itemizes every path of the transfer, changed or not, into
+	// Result.Paths.
+	ListAll bool
 }
 
 // Args returns rsync's argv (without the program name) for o.
@@ -60,6 +64,12 @@ func (o Options) Args() []string {
 	for _, e := range o.Excludes {
 		args = append(args, "--exclude="+e)
 	}
+	if o.Shell != "" {
+		args = append(args, "-e", o.Shell)
+	}
+	if o.ListAll {
+		args = append(args, "-ii", "--out-format=%i %n")
+	}
 	if o.BwLimit != "" {
 		args = append(args, "--bwlimit="+o.BwLimit)
 	}
@@ -83,6 +93,10 @@ type Stats struct {
 type Result struct {
 	Stats    Stats
 	Warnings []string // e.g. vanished files (exit 24)
+	// Paths holds, with Options.ListAll, every path the destination got,
+	// relative to it (with --relative: the source paths without their
+	// leading slash), directories without a trailing slash.
+	Paths map[string]bool
 }
 
 // ExitVanished is rsync's exit status when source files vanished mid-transfer.
@@ -95,6 +109,9 @@ func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 	var errLines lineCollector
 	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdout: &out, Stderr: &errLines})
 	res := Result{Stats: parseStats(out.Bytes())}
+	if o.ListAll {
+		res.Paths = parseItemized(out.Bytes())
+	}
 	var exit *hosts.ExitError
 	switch {
 	case err == nil:
@@ -182,6 +199,45 @@ func parseStats(out []byte) Stats {
 		}
 	}
 	return s
+}
+
+// parseItemized reads --out-format="%i %n" lines: an 11-character change
+// summary such as ">f+++++++++" or "hf         ", a space, and the name with
+// unprintable bytes escaped as \#ooo. Deletions ("*deleting") are skipped.
+func parseItemized(out []byte) map[string]bool {
+	paths := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if len(line) < 13 || line[11] != ' ' || !strings.ContainsRune("<>ch.", rune(line[0])) || !strings.ContainsRune("fdLDS", rune(line[1])) {
+			continue
+		}
+		name := strings.Trim(unescapeName(line[12:]), "/")
+		if name != "" && name != "." {
+			paths[name] = true
+		}
+	}
+	return paths
+}
+
+// unescapeName undoes rsync's \#ooo escapes of unprintable bytes.
+func unescapeName(s string) string {
+	if !strings.Contains(s, `\#`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+5 <= len(s) && s[i+1] == '#' {
+			if n, err := strconv.ParseUint(s[i+2:i+5], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 4
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // leadingNumber parses "1,234 bytes" as 1234.

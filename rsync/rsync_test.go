@@ -195,3 +195,25 @@ func processesMentioning(t testing.TB, s string) []string {
 	}
 	return out
 }
+
+func TestParseItemized(t *testing.T) {
+	out := `created directory /d
+cd+++++++++ /tmp/
+>f+++++++++ /tmp/src/new\#012line
+hf          /tmp/src/g
+cL+++++++++ /tmp/src/a/l
+*deleting   /tmp/src/old
+.d          /tmp/src/
+Number of files: 4 (reg: 2, dir: 2)
+`
+	got := parseItemized([]byte(out))
+	want := map[string]bool{"tmp": true, "tmp/src/new\nline": true, "tmp/src/g": true, "tmp/src/a/l": true, "tmp/src": true}
+	if len(got) != len(want) {
+		t.Fatalf("paths %v, want %v", got, want)
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("missing %q in %v", p, got)
+		}
+	}
+}

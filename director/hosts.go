@@ -1,0 +1,88 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/repository"
+)
+
+// hostSet makes the config's remote hosts on first use, one connection each.
+type hostSet struct {
+	opts hosts.SSHOptions
+	mu   sync.Mutex
+	ssh  map[string]*hosts.SSH
+}
+
+// get returns the host at addr ("user@host[:port]"), or this machine for "".
+func (hs *hostSet) get(addr string) hosts.Host {
+	if addr == "" {
+		return hosts.Local{}
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if h, ok := hs.ssh[addr]; ok {
+		return h
+	}
+	h, err := hosts.NewSSH(addr, hs.opts)
+	if err != nil {
+		// The config was validated: an address that does not parse here is
+		// a programming error.
+		panic(fmt.Sprintf("host %q: %v", addr, err))
+	}
+	if hs.ssh == nil {
+		hs.ssh = map[string]*hosts.SSH{}
+	}
+	hs.ssh[addr] = h
+	return h
+}
+
+func (hs *hostSet) close() {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, h := range hs.ssh {
+		h.Close()
+	}
+	hs.ssh = nil
+}
+
+// Close closes the connections to remote hosts.
+func (d *Director) Close() { d.hosts.close() }
+
+// repoHost returns the host the repository is on.
+func (d *Director) repoHost() hosts.Host { return d.hosts.get(d.Config.Repository.Host) }
+
+// repo returns the configured repository, on its host's file system.
+func (d *Director) repo() repository.Repo {
+	r := repository.Repo{Root: d.Config.Repository.Path}
+	if d.Config.Repository.Host != "" {
+		r.FS = repository.HostFS{Host: d.repoHost()}
+	}
+	return r
+}
+
+// source returns the host a set's data lives on.
+func (d *Director) source(set *SetConfig) hosts.Host { return d.hosts.get(set.Source) }
+
+// remote reports whether h is another machine.
+func remote(h hosts.Host) bool {
+	_, ok := h.(*hosts.SSH)
+	return ok
+}
+
+// connect opens the connections a set needs before anything else happens, so
+// an unreachable host fails the set at once with the host and the reason.
+func (d *Director) connect(ctx context.Context, set *SetConfig) error {
+	var errs []error
+	for _, h := range []hosts.Host{d.repoHost(), d.source(set)} {
+		if s, ok := h.(*hosts.SSH); ok {
+			if err := s.Connect(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,61 @@
+package repository
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// FS is the file system a repository lives on: this machine's (LocalFS), or a
+// repository host's reached through a hosts.Host (HostFS). Paths are absolute.
+// Every method is safe to call again after a failure.
+type FS interface {
+	// ReadDir lists dir sorted by name. A directory that does not exist
+	// has no entries.
+	ReadDir(ctx context.Context, dir string) ([]DirEntry, error)
+	// Exists reports for each path whether it exists (a dangling symlink
+	// exists).
+	Exists(ctx context.Context, paths ...string) ([]bool, error)
+	// MkdirAll creates dir and its missing parents.
+	MkdirAll(ctx context.Context, dir string) error
+	// Rename renames old to new, replacing a file at new; it fails if new
+	// is a directory.
+	Rename(ctx context.Context, old, new string) error
+	// Remove removes a file; a missing file is no error.
+	Remove(ctx context.Context, path string) error
+	// RemoveAll removes a tree, directories without write permission
+	// included; a missing tree is no error.
+	RemoveAll(ctx context.Context, path string) error
+	// Open streams a file; the caller closes it.
+	Open(ctx context.Context, path string) (io.ReadCloser, error)
+	// Create writes path (mode 0644, replacing a file there). The file is
+	// complete only when Close returns nil.
+	Create(ctx context.Context, path string) (io.WriteCloser, error)
+	// Append adds data to the end of path, creating it if needed.
+	Append(ctx context.Context, path string, data []byte) error
+	// Link makes new a hard link to old, replacing a file at new.
+	Link(ctx context.Context, old, new string) error
+	// SetMtime sets a file's modification time, to whole seconds.
+	SetMtime(ctx context.Context, path string, t time.Time) error
+	// Sync makes everything written on dir's file system durable.
+	Sync(ctx context.Context, dir string) error
+	// Lock takes the exclusive lock on the file at path, waiting up to
+	// wait, and records holder in it. The lock is released by Unlock or
+	// when this process dies, however it dies.
+	Lock(ctx context.Context, path string, wait time.Duration, holder string) (Unlocker, error)
+	// ExclusiveSize is the disk space deleting the tree at dir would free.
+	ExclusiveSize(ctx context.Context, dir string) (int64, error)
+	// Free is the space available to the user on dir's file system.
+	Free(ctx context.Context, dir string) (int64, error)
+}
+
+// DirEntry is one name in a directory.
+type DirEntry struct {
+	Name  string
+	IsDir bool // a directory, not a symlink to one
+}
+
+// Unlocker releases a lock.
+type Unlocker interface {
+	Unlock() error
+}

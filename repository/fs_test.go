@@ -1,0 +1,101 @@
+package repository
+
+import (
+	"os"
+	"testing"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/sshtest"
+)
+
+// forEachFS runs a test against every FS implementation: this machine's, the
+// host one over hosts.Local, and the host one over SSH to a real sshd. The
+// sshd runs on this machine, so the test can check results on the disk.
+func forEachFS(t *testing.T, test func(t *testing.T, newRepo func(testing.TB) Repo)) {
+	t.Run("local", func(t *testing.T) {
+		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: LocalFS{}} })
+	})
+	t.Run("host", func(t *testing.T) {
+		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: HostFS{Host: hosts.Local{}}} })
+	})
+	t.Run("ssh", func(t *testing.T) {
+		s := sshtest.Start(t, sshtest.Options{})
+		h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: HostFS{Host: h}} })
+	})
+}
+
+func TestFSBasics(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		fsys := r.Files()
+		dir := r.Root + "/a/b"
+		if err := fsys.MkdirAll(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		w, err := fsys.Create(ctx, dir+"/f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("content")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.Link(ctx, dir+"/f", dir+"/g"); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.Stat(dir + "/f")
+		b, _ := os.Stat(dir + "/g")
+		if !os.SameFile(a, b) {
+			t.Fatal("Link made no hard link")
+		}
+		entries, err := fsys.ReadDir(ctx, r.Root+"/a")
+		if err != nil || len(entries) != 1 || entries[0] != (DirEntry{Name: "b", IsDir: true}) {
+			t.Fatalf("ReadDir = %+v, %v", entries, err)
+		}
+		if entries, err := fsys.ReadDir(ctx, r.Root+"/missing"); err != nil || len(entries) != 0 {
+			t.Fatalf("ReadDir of a missing dir = %+v, %v", entries, err)
+		}
+		ok, err := fsys.Exists(ctx, dir+"/f", dir+"/nope")
+		if err != nil || !ok[0] || ok[1] {
+			t.Fatalf("Exists = %v, %v", ok, err)
+		}
+		if err := fsys.Rename(ctx, dir+"/f", dir+"/h"); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.Rename(ctx, dir+"/h", r.Root+"/a"); err == nil {
+			t.Fatal("Rename onto a directory succeeded")
+		}
+		rc, err := fsys.Open(ctx, dir+"/h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 100)
+		n, _ := rc.Read(buf)
+		rc.Close()
+		if string(buf[:n]) != "content" {
+			t.Fatalf("read %q", buf[:n])
+		}
+		if err := fsys.SetMtime(ctx, dir+"/h", t0); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := os.Stat(dir + "/h"); !st.ModTime().Equal(t0) {
+			t.Fatalf("mtime %v, want %v", st.ModTime(), t0)
+		}
+		if free, err := fsys.Free(ctx, r.Root); err != nil || free <= 0 {
+			t.Fatalf("Free = %d, %v", free, err)
+		}
+		if err := fsys.RemoveAll(ctx, r.Root+"/a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(r.Root + "/a"); !os.IsNotExist(err) {
+			t.Fatal("RemoveAll left the tree")
+		}
+	})
+}
