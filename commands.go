@@ -78,6 +78,26 @@ at a time: another exits 3, or waits with --wait.`,
 	return cmd
 }
 
+func checkCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Reach every host, binary and source the config needs",
+		Long: `Check, without backing anything up, that a run will work: rsync here; for
+each remote host TCP reach, SSH login with a verified host key, and rsync there;
+the repository writable, with its free space; every source path readable. One
+line per check and a summary; the exit status is 1 if any check fails.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := g.load()
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Check(cmd.Context())
+		},
+	}
+}
+
 func listCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

@@ -83,7 +83,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
 	root.SetVersionTemplate("depot {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(validateCmd(g), planCmd(g), runCmd(g), listCmd(g), restoreCmd(g))
+	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), listCmd(g), restoreCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	return report(err, stderr)
@@ -108,6 +108,8 @@ func report(err error, stderr io.Writer) int {
 	case errors.As(err, &usage), isCobraUsage(err):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitUsage
+	case errors.Is(err, director.ErrChecksFailed):
+		return exitFailed
 	case errors.Is(err, director.ErrSetsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitFailed

@@ -126,6 +126,29 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 	return out, nil
 }
 
+// Check implements Checker: every path exists and is readable on the source.
+func (f *Filesystem) Check(ctx context.Context, env Env) []Check {
+	script := `for p; do if [ ! -e "$p" ]; then echo "missing $p"; elif [ ! -r "$p" ]; then echo "unreadable $p"; else echo "ok $p"; fi; done`
+	var out bytes.Buffer
+	argv := append([]string{"sh", "-c", script, "sh"}, f.Paths...)
+	if err := env.Source.Run(ctx, hosts.Command{Argv: argv, Stdout: &out}); err != nil {
+		return []Check{{What: "source paths on " + env.Source.Name(), Err: err}}
+	}
+	var checks []Check
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		state, p, _ := strings.Cut(line, " ")
+		c := Check{What: fmt.Sprintf("source %s on %s", p, env.Source.Name()), Detail: "readable"}
+		switch state {
+		case "missing":
+			c.Err = fmt.Errorf("does not exist")
+		case "unreadable":
+			c.Err = fmt.Errorf("not readable by this user")
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
 // checkSources fails on a source path that does not exist, so a typo or an
 // unmounted disk never makes an empty snapshot.
 func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) error {

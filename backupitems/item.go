@@ -117,6 +117,20 @@ type Listing struct {
 	Paths map[string]bool
 }
 
+// Checker is an item type that can test, without backing anything up, that
+// a run will work: sources readable, services reachable, tools installed.
+type Checker interface {
+	Check(ctx context.Context, env Env) []Check
+}
+
+// Check is the outcome of one check: What was checked, and Err if it failed
+// or Detail if it passed.
+type Check struct {
+	What   string
+	Detail string
+	Err    error
+}
+
 // Restorer is an item type that can load its data back into a service, not
 // only copy its files out (which depot does for every type).
 type Restorer interface {

@@ -12,9 +12,10 @@ import (
 
 // hostSet makes the config's remote hosts on first use, one connection each.
 type hostSet struct {
-	opts hosts.SSHOptions
-	mu   sync.Mutex
-	ssh  map[string]*hosts.SSH
+	opts   hosts.SSHOptions
+	mu     sync.Mutex
+	ssh    map[string]*hosts.SSH
+	repoFS *repository.HostFS // the remote repository's, made on first use
 }
 
 // get returns the host at addr ("user@host[:port]"), or this machine for "".
@@ -43,6 +44,10 @@ func (hs *hostSet) get(addr string) hosts.Host {
 func (hs *hostSet) close() {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	if hs.repoFS != nil {
+		hs.repoFS.Close()
+		hs.repoFS = nil
+	}
 	for _, h := range hs.ssh {
 		h.Close()
 	}
@@ -59,7 +64,13 @@ func (d *Director) repoHost() hosts.Host { return d.hosts.get(d.Config.Repositor
 func (d *Director) repo() repository.Repo {
 	r := repository.Repo{Root: d.Config.Repository.Path}
 	if d.Config.Repository.Host != "" {
-		r.FS = repository.HostFS{Host: d.repoHost()}
+		h := d.repoHost()
+		d.hosts.mu.Lock()
+		if d.hosts.repoFS == nil {
+			d.hosts.repoFS = repository.NewHostFS(h)
+		}
+		r.FS = d.hosts.repoFS
+		d.hosts.mu.Unlock()
 	}
 	return r
 }
@@ -73,15 +84,20 @@ func remote(h hosts.Host) bool {
 	return ok
 }
 
-// connect opens the connections a set needs before anything else happens, so
-// an unreachable host fails the set at once with the host and the reason.
+// connect runs check's connection test on the remote hosts a set needs before
+// anything else happens: SSH login with a verified host key, and rsync there.
+// An unusable host fails the set at once, naming the host and the reason.
 func (d *Director) connect(ctx context.Context, set *SetConfig) error {
 	var errs []error
 	for _, h := range []hosts.Host{d.repoHost(), d.source(set)} {
-		if s, ok := h.(*hosts.SSH); ok {
-			if err := s.Connect(ctx); err != nil {
-				errs = append(errs, err)
-			}
+		s, ok := h.(*hosts.SSH)
+		if !ok {
+			continue
+		}
+		if err := s.Connect(ctx); err != nil {
+			errs = append(errs, err)
+		} else if c := rsyncVersion(ctx, s); c.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.What, c.Err))
 		}
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -100,6 +101,15 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 	return out, nil
 }
 
+// shellJoin writes argv as a command line a shell would split back into it.
+func shellJoin(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = hosts.ShellQuote(a)
+	}
+	return strings.Join(words, " ")
+}
+
 // PrintPlan writes plans for people, or as JSON.
 func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 	if asJSON {
@@ -128,7 +138,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			fmt.Fprintf(&b, "    sources  %s\n", strings.Join(it.Sources, ", "))
 			fmt.Fprintf(&b, "    target   %s\n", it.Target)
 			if it.Command != nil {
-				fmt.Fprintf(&b, "    runs     %s\n", strings.Join(it.Command, " "))
+				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(it.Command))
 			}
 		}
 		fmt.Fprintf(&b, "  retention after the run (holding keeps %d):\n", d.Config.Repository.Holding.MaxRecent())

@@ -188,8 +188,8 @@ func TestLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// flock locks belong to open files, so a second Lock in the same process
-		// conflicts like another process would.
+		// Another run has a file system of its own on the same root.
+		r = Repo{Root: r.Root, FS: newRepo(t).Files()}
 		_, err = r.Lock(ctx, 0)
 		var locked *LockedError
 		if !errors.As(err, &locked) || !errors.Is(err, ErrLocked) {

@@ -26,6 +26,10 @@ type FS interface {
 	// RemoveAll removes a tree, directories without write permission
 	// included; a missing tree is no error.
 	RemoveAll(ctx context.Context, path string) error
+	// ReadFile reads a small file whole.
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// WriteFile writes a small file whole (mode 0644, replacing one there).
+	WriteFile(ctx context.Context, path string, data []byte) error
 	// Open streams a file; the caller closes it.
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
 	// Create writes path (mode 0644, replacing a file there). The file is

@@ -16,30 +16,69 @@ import (
 )
 
 // HostFS is a repository's file system reached by running POSIX commands on
-// its host (in practice over SSH), each a constant sh script with the paths as
-// arguments, never as script text.
+// its host (in practice over SSH): constant sh scripts with the paths as
+// arguments, never as script text. Small operations go through one
+// long-lived sh, so each costs a round trip instead of a session; streamed
+// reads and writes get sessions of their own.
 //
 // Commands rather than SFTP: the repository host needs nothing but sshd and
 // POSIX tools (an SFTP subsystem is often disabled or chrooted); deleting a
 // snapshot of 100,000 files is one `rm -rf` instead of 100,000 round trips; a
 // file streams through cat as fast as through SFTP; and the same code runs
 // over hosts.Local, so the conformance tests cover it without a network.
-// The one tool beyond POSIX is flock(1) (util-linux, on every Linux), which
-// gives a lock that the kernel drops when the holder's connection dies.
+// The one tool beyond POSIX is flock(1) (util-linux, on every Linux): the
+// shell holds the lock on an open descriptor, and the kernel drops it when
+// the shell ends, however depot or its connection dies.
 type HostFS struct {
 	Host hosts.Host
+
+	mu     sync.Mutex
+	shell  *hosts.Shell
+	locked bool
 }
 
-var _ FS = HostFS{}
+var _ FS = (*HostFS)(nil)
 
-// sh runs script with args and returns its stdout.
-func (f HostFS) sh(ctx context.Context, script string, args ...string) ([]byte, error) {
-	var out bytes.Buffer
-	argv := append([]string{"sh", "-c", script, "sh"}, args...)
-	if err := f.Host.Run(ctx, hosts.Command{Argv: argv, Stdout: &out}); err != nil {
-		return nil, fmt.Errorf("on %s: %w", f.Host.Name(), err)
+// NewHostFS returns the file system of h. Close it to end its shell.
+func NewHostFS(h hosts.Host) *HostFS { return &HostFS{Host: h} }
+
+// Close ends the shell, releasing a lock it holds.
+func (f *HostFS) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.shell == nil {
+		return nil
 	}
-	return out.Bytes(), nil
+	err := f.shell.Close()
+	f.shell = nil
+	return err
+}
+
+// Script runs a constant sh script with args in the shell and returns its
+// stdout.
+func (f *HostFS) Script(ctx context.Context, script string, args ...string) ([]byte, error) {
+	sh, err := f.sh()
+	if err != nil {
+		return nil, err
+	}
+	out, err := sh.Script(ctx, script, args...)
+	if err != nil {
+		return out, fmt.Errorf("on %s: %w", f.Host.Name(), err)
+	}
+	return out, nil
+}
+
+func (f *HostFS) sh() (*hosts.Shell, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.shell == nil {
+		sh, err := hosts.StartShell(f.Host)
+		if err != nil {
+			return nil, err
+		}
+		f.shell = sh
+	}
+	return f.shell, nil
 }
 
 const readDirScript = `[ -d "$1" ] || exit 0
@@ -52,8 +91,8 @@ done`
 
 // ReadDir implements FS. Names in a repository's directories are set names,
 // stamps and depot's own, none of which holds a newline.
-func (f HostFS) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
-	out, err := f.sh(ctx, readDirScript, dir)
+func (f *HostFS) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
+	out, err := f.Script(ctx, readDirScript, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +107,11 @@ func (f HostFS) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
 }
 
 // Exists implements FS.
-func (f HostFS) Exists(ctx context.Context, paths ...string) ([]bool, error) {
+func (f *HostFS) Exists(ctx context.Context, paths ...string) ([]bool, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	out, err := f.sh(ctx, `for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo 1; else echo 0; fi; done`, paths...)
+	out, err := f.Script(ctx, `for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo 1; else echo 0; fi; done`, paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,60 +127,69 @@ func (f HostFS) Exists(ctx context.Context, paths ...string) ([]bool, error) {
 }
 
 // MkdirAll implements FS.
-func (f HostFS) MkdirAll(ctx context.Context, dir string) error {
-	_, err := f.sh(ctx, `mkdir -p -- "$1"`, dir)
+func (f *HostFS) MkdirAll(ctx context.Context, dir string) error {
+	_, err := f.Script(ctx, `mkdir -p -- "$1"`, dir)
 	return err
 }
 
 // Rename implements FS.
-func (f HostFS) Rename(ctx context.Context, old, new string) error {
-	_, err := f.sh(ctx, `if [ -d "$2" ] && [ ! -L "$2" ]; then echo "$2 exists" >&2; exit 1; fi
+func (f *HostFS) Rename(ctx context.Context, old, new string) error {
+	_, err := f.Script(ctx, `if [ -d "$2" ] && [ ! -L "$2" ]; then echo "$2 exists" >&2; exit 1; fi
 mv -f -- "$1" "$2"`, old, new)
 	return err
 }
 
 // Remove implements FS.
-func (f HostFS) Remove(ctx context.Context, path string) error {
-	_, err := f.sh(ctx, `rm -f -- "$1"`, path)
+func (f *HostFS) Remove(ctx context.Context, path string) error {
+	_, err := f.Script(ctx, `rm -f -- "$1"`, path)
 	return err
 }
 
 // RemoveAll implements FS.
-func (f HostFS) RemoveAll(ctx context.Context, path string) error {
-	_, err := f.sh(ctx, `rm -rf -- "$1" 2>/dev/null || { chmod -R u+rwx -- "$1" && rm -rf -- "$1"; }`, path)
+func (f *HostFS) RemoveAll(ctx context.Context, path string) error {
+	_, err := f.Script(ctx, `rm -rf -- "$1" 2>/dev/null || { chmod -R u+rwx -- "$1" && rm -rf -- "$1"; }`, path)
+	return err
+}
+
+// ReadFile implements FS through the shell: small files only.
+func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	return f.Script(ctx, `cat -- "$1"`, path)
+}
+
+// WriteFile implements FS through the shell: the data travels as an argument
+// of printf, a shell builtin, so no command line limit applies.
+func (f *HostFS) WriteFile(ctx context.Context, path string, data []byte) error {
+	_, err := f.Script(ctx, `umask 022 && printf '%s' "$2" > "$1"`, path, string(data))
 	return err
 }
 
 // Append implements FS.
-func (f HostFS) Append(ctx context.Context, path string, data []byte) error {
-	err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", `umask 022 && cat >> "$1"`, "sh", path}, Stdin: bytes.NewReader(data)})
-	if err != nil {
-		return fmt.Errorf("append to %s on %s: %w", path, f.Host.Name(), err)
-	}
-	return nil
+func (f *HostFS) Append(ctx context.Context, path string, data []byte) error {
+	_, err := f.Script(ctx, `umask 022 && printf '%s' "$2" >> "$1"`, path, string(data))
+	return err
 }
 
 // Link implements FS.
-func (f HostFS) Link(ctx context.Context, old, new string) error {
-	_, err := f.sh(ctx, `rm -f -- "$2" && ln -- "$1" "$2"`, old, new)
+func (f *HostFS) Link(ctx context.Context, old, new string) error {
+	_, err := f.Script(ctx, `rm -f -- "$2" && ln -- "$1" "$2"`, old, new)
 	return err
 }
 
 // SetMtime implements FS with touch -t, POSIX's only way to set a time.
-func (f HostFS) SetMtime(ctx context.Context, path string, t time.Time) error {
-	_, err := f.sh(ctx, `TZ=UTC0 touch -m -c -t "$2" -- "$1"`, path, t.UTC().Format("200601021504.05"))
+func (f *HostFS) SetMtime(ctx context.Context, path string, t time.Time) error {
+	_, err := f.Script(ctx, `TZ=UTC0 touch -m -c -t "$2" -- "$1"`, path, t.UTC().Format("200601021504.05"))
 	return err
 }
 
 // Sync implements FS. POSIX sync(1) flushes every file system, which is more
 // than needed but all a POSIX host offers.
-func (f HostFS) Sync(ctx context.Context, _ string) error {
-	_, err := f.sh(ctx, `sync`)
+func (f *HostFS) Sync(ctx context.Context, _ string) error {
+	_, err := f.Script(ctx, `sync`)
 	return err
 }
 
 // Open implements FS: the file streams from cat.
-func (f HostFS) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+func (f *HostFS) Open(ctx context.Context, path string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
@@ -170,7 +218,7 @@ func (r *pipeReader) Close() error {
 }
 
 // Create implements FS: the data streams into cat.
-func (f HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error) {
+func (f *HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error) {
 	pr, pw := io.Pipe()
 	w := &pipeWriter{PipeWriter: pw, done: make(chan error, 1)}
 	go func() {
@@ -199,17 +247,9 @@ func (w *pipeWriter) Close() error {
 	return w.err
 }
 
-// lockScript holds the lock on fd 9 for as long as its stdin stays open:
-// closing it, or losing the connection, ends cat and so releases the lock.
-const lockScript = `exec 9>>"$1" || exit 2
-command -v flock >/dev/null || { echo "flock(1) is not installed" >&2; exit 2; }
-if ! flock -n 9; then cat -- "$1"; exit 3; fi
-printf '%s\n' "$2" > "$1"
-echo locked
-exec cat >/dev/null`
-
-// Lock implements FS.
-func (f HostFS) Lock(ctx context.Context, path string, wait time.Duration, holder string) (Unlocker, error) {
+// Lock implements FS: the shell opens the lock file on descriptor 9 and
+// holds flock on it until Unlock closes it or the shell ends.
+func (f *HostFS) Lock(ctx context.Context, path string, wait time.Duration, holder string) (Unlocker, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		l, err := f.tryLock(ctx, path, holder)
@@ -224,47 +264,51 @@ func (f HostFS) Lock(ctx context.Context, path string, wait time.Duration, holde
 	}
 }
 
-type hostLock struct {
-	stdin *io.PipeWriter
-	done  chan error
-}
-
-func (l *hostLock) Unlock() error {
-	l.stdin.Close()
-	return <-l.done
-}
-
-func (f HostFS) tryLock(ctx context.Context, path, holder string) (Unlocker, error) {
-	stdinR, stdinW := io.Pipe()
-	outR, outW := io.Pipe()
-	l := &hostLock{stdin: stdinW, done: make(chan error, 1)}
-	go func() {
-		// The lock outlives a cancelled run only until depot exits.
-		err := f.Host.Run(context.WithoutCancel(ctx), hosts.Command{Argv: []string{"sh", "-c", lockScript, "sh", path, holder}, Stdin: stdinR, Stdout: outW})
-		outW.CloseWithError(err)
-		l.done <- err
-	}()
-	first, err := bufio.NewReader(outR).ReadString('\n')
-	go io.Copy(io.Discard, outR)
-	if strings.TrimSpace(first) == "locked" {
-		return l, nil
+func (f *HostFS) tryLock(ctx context.Context, path, holder string) (Unlocker, error) {
+	sh, err := f.sh()
+	if err != nil {
+		return nil, err
 	}
-	stdinW.Close()
-	runErr := <-l.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.locked {
+		return nil, errors.New("lock: this file system holds a lock already")
+	}
+	p, h := hosts.ShellQuote(path), hosts.ShellQuote(holder)
+	// One line in the shell itself, not a subshell, so descriptor 9 stays
+	// open after it. Its status: 0 locked, 2 no flock, 3 held by another.
+	line := `exec 9>>` + p + ` && if ! command -v flock >/dev/null; then echo "flock(1) is not installed" >&2; exec 9>&-; (exit 2)
+elif flock -n 9; then printf '%s\n' ` + h + ` > ` + p + `
+else cat -- ` + p + `; exec 9>&-; (exit 3); fi`
+	out, err := sh.Eval(ctx, line)
 	var exit *hosts.ExitError
-	if errors.As(runErr, &exit) && exit.Code == 3 {
-		return nil, parseHolder(first)
+	switch {
+	case err == nil:
+		f.locked = true
+		return shellLock{f, sh}, nil
+	case errors.As(err, &exit) && exit.Code == 3:
+		return nil, parseHolder(string(out))
 	}
-	if runErr == nil {
-		runErr = err
-	}
-	return nil, fmt.Errorf("lock %s on %s: %w", path, f.Host.Name(), runErr)
+	return nil, fmt.Errorf("lock %s on %s: %w", path, f.Host.Name(), err)
+}
+
+type shellLock struct {
+	f  *HostFS
+	sh *hosts.Shell
+}
+
+func (l shellLock) Unlock() error {
+	_, err := l.sh.Eval(context.Background(), "exec 9>&-")
+	l.f.mu.Lock()
+	l.f.locked = false
+	l.f.mu.Unlock()
+	return err
 }
 
 // ExclusiveSize implements FS with find -printf, which GNU and busybox find
 // have; elsewhere it reports the size as unknown.
-func (f HostFS) ExclusiveSize(ctx context.Context, dir string) (int64, error) {
-	out, err := f.sh(ctx, `find "$1" -printf '%i %n %b %y\n'`, dir)
+func (f *HostFS) ExclusiveSize(ctx context.Context, dir string) (int64, error) {
+	out, err := f.Script(ctx, `find "$1" -printf '%i %n %b %y\n'`, dir)
 	if err != nil {
 		return -1, err
 	}
@@ -284,8 +328,8 @@ func (f HostFS) ExclusiveSize(ctx context.Context, dir string) (int64, error) {
 }
 
 // Free implements FS with df -P, whose output POSIX fixes.
-func (f HostFS) Free(ctx context.Context, dir string) (int64, error) {
-	out, err := f.sh(ctx, `df -Pk -- "$1"`, dir)
+func (f *HostFS) Free(ctx context.Context, dir string) (int64, error) {
+	out, err := f.Script(ctx, `df -Pk -- "$1"`, dir)
 	if err != nil {
 		return 0, err
 	}

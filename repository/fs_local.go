@@ -94,6 +94,14 @@ func (LocalFS) RemoveAll(_ context.Context, path string) error {
 	return os.RemoveAll(path)
 }
 
+// ReadFile implements FS.
+func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }
+
+// WriteFile implements FS.
+func (LocalFS) WriteFile(_ context.Context, path string, data []byte) error {
+	return os.WriteFile(path, data, 0o644)
+}
+
 // Open implements FS.
 func (LocalFS) Open(_ context.Context, path string) (io.ReadCloser, error) { return os.Open(path) }
 

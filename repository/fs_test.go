@@ -16,7 +16,7 @@ func forEachFS(t *testing.T, test func(t *testing.T, newRepo func(testing.TB) Re
 		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: LocalFS{}} })
 	})
 	t.Run("host", func(t *testing.T) {
-		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: HostFS{Host: hosts.Local{}}} })
+		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: newHostFS(tb, hosts.Local{})} })
 	})
 	t.Run("ssh", func(t *testing.T) {
 		s := sshtest.Start(t, sshtest.Options{})
@@ -25,8 +25,14 @@ func forEachFS(t *testing.T, test func(t *testing.T, newRepo func(testing.TB) Re
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { h.Close() })
-		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: HostFS{Host: h}} })
+		test(t, func(tb testing.TB) Repo { return Repo{Root: tb.TempDir(), FS: newHostFS(tb, h)} })
 	})
+}
+
+func newHostFS(tb testing.TB, h hosts.Host) *HostFS {
+	f := NewHostFS(h)
+	tb.Cleanup(func() { f.Close() })
+	return f
 }
 
 func TestFSBasics(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path/filepath"
 	"time"
 )
@@ -66,12 +65,7 @@ func (m *Manifest) Totals() Stats {
 
 // ReadManifest reads the manifest of the snapshot in dir.
 func (r Repo) ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
-	f, err := r.Files().Open(ctx, filepath.Join(dir, ManifestName))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	data, err := r.Files().ReadFile(ctx, filepath.Join(dir, ManifestName))
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -96,15 +90,7 @@ func marshalManifest(m *Manifest) ([]byte, error) {
 // writeFileAtomic writes data to path through a temporary file and a rename.
 func (r Repo) writeFileAtomic(ctx context.Context, path string, data []byte) error {
 	tmp := path + ".tmp"
-	w, err := r.Files().Create(ctx, tmp)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Close(); err != nil {
+	if err := r.Files().WriteFile(ctx, tmp, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := r.Files().Sync(ctx, filepath.Dir(path)); err != nil {

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/depot-backup/depot/director"
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/sshtest"
+	"github.com/depot-backup/depot/repository"
+)
+
+// remoteEnv is a testEnv whose repository (push) or source (pull) is reached
+// over SSH. The sshd runs on this machine, so the test can look at both ends.
+type remoteEnv struct {
+	*testEnv
+	server *sshtest.Server
+}
+
+type sshSettings struct {
+	addr         string // default: the server's
+	identityFile string // default: the server's user key
+	knownHosts   string // default: trusting the server
+}
+
+// newRemoteEnv writes a config for mode "push" or "pull" against s.
+func newRemoteEnv(t testing.TB, mode string, s *sshtest.Server, files int, ss sshSettings) *remoteEnv {
+	t.Helper()
+	e := newSizedEnv(t, 2, files, 8<<10)
+	if ss.addr == "" {
+		ss.addr = s.Addr()
+	}
+	if ss.identityFile == "" {
+		ss.identityFile = s.IdentityFile
+	}
+	if ss.knownHosts == "" {
+		ss.knownHosts = s.KnownHosts
+	}
+	repoHost, source := "", ""
+	if mode == "push" {
+		repoHost = "\n  host: " + ss.addr
+	} else {
+		source = "\n    source: " + ss.addr
+	}
+	cfg := fmt.Sprintf(`version: 1
+repository:
+  path: %s%s
+  holding: { max_recent_backups: 2 }
+ssh:
+  identity_file: %s
+  known_hosts: %s
+  connect_timeout: 5s
+sets:
+  - name: web%s
+    items:
+      - name: site
+        type: filesystem
+        paths: [%s]
+        exclude: ["*.log"]
+`, e.repo, repoHost, ss.identityFile, ss.knownHosts, source, e.src)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &remoteEnv{testEnv: e, server: s}
+}
+
+func TestPushAndPull(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	for _, mode := range []string{"push", "pull"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newRemoteEnv(t, mode, s, 60, sshSettings{})
+			plan := mustDepot(t, "--config", e.config, "plan")
+			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, "-e 'ssh -p ") {
+				t.Errorf("plan does not show the remote end and ssh command:\n%s", plan)
+			}
+			mustDepot(t, "--config", e.config, "run")
+			if err := os.WriteFile(filepath.Join(e.src, "d2", "added"), []byte("added between runs\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustDepot(t, "--config", e.config, "run")
+			snaps := e.snapshots(t)
+			if len(snaps) != 2 {
+				t.Fatalf("%d snapshots", len(snaps))
+			}
+			want := e.sourceTree(t)
+			sameTree(t, e.snapshotTree(t, snaps[1]), want)
+			m := readManifest(t, snaps[1])
+			if st := m.Items[0].Stats; st.FilesTransferred != 1 || st.Files != int64(countFiles(want)) {
+				t.Errorf("second run stats %+v, want 1 of %d files transferred", st, countFiles(want))
+			}
+			unchanged := filepath.Join("site", e.src, "d0", "sub0", "file-000.dat")
+			a, _ := os.Stat(filepath.Join(snaps[0].Path, unchanged))
+			b, _ := os.Stat(filepath.Join(snaps[1].Path, unchanged))
+			if !os.SameFile(a, b) {
+				t.Error("an unchanged file is not a hard link to the first snapshot's")
+			}
+			checkFileList(t, e.testEnv, snaps[1], want)
+
+			list := decodeJSON[[]director.ListEntry](t, mustDepot(t, "--config", e.config, "list", "--json"))
+			if len(list) != 2 || list[1].Frees <= 0 || list[1].State != "complete" {
+				t.Errorf("list: %+v", list)
+			}
+			to := filepath.Join(e.dir, "restored")
+			mustDepot(t, "--config", e.config, "restore", "web", "--item", "site", "--to", to)
+			sameTree(t, readTree(t, filepath.Join(to, e.src), nil), want)
+		})
+	}
+}
+
+func countFiles(tree map[string]treeEntry) int {
+	n := 0
+	for _, e := range tree {
+		if e.Mode.IsRegular() {
+			n++
+		}
+	}
+	return n
+}
+
+// checkFileList compares a snapshot's file list with the source tree: every
+// path, size, mtime and hash.
+func checkFileList(t testing.TB, e *testEnv, s repository.Snapshot, want map[string]treeEntry) {
+	t.Helper()
+	m := readManifest(t, s)
+	entries := fileList(t, s, m.Items[0])
+	prefix := strings.TrimPrefix(e.src, "/") + "/"
+	seen := 0
+	for p, le := range entries {
+		rel, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			continue // the directories above the source path
+		}
+		seen++
+		w, ok := want[rel]
+		if !ok {
+			t.Errorf("file list has %s, the source does not", rel)
+			continue
+		}
+		if le.IsRegular() && (le.Hash != w.Content || le.Size != w.Size || le.Mtime != w.Mtime) {
+			t.Errorf("file list entry %+v does not match the source %+v", le, w)
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("file list has %d paths under the source, the source %d", seen, len(want))
+	}
+}
+
+// pathWithout returns a directory of links to every program in /usr/bin
+// except the named ones, to stand for a host that lacks them.
+func pathWithout(t testing.TB, missing ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir("/usr/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := map[string]bool{}
+	for _, m := range missing {
+		skip[m] = true
+	}
+	for _, e := range entries {
+		if !skip[e.Name()] {
+			os.Symlink(filepath.Join("/usr/bin", e.Name()), filepath.Join(dir, e.Name()))
+		}
+	}
+	return dir
+}
+
+func TestRemoteFailures(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	noRsync := sshtest.Start(t, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, "rsync")}})
+	otherKey := filepath.Join(t.TempDir(), "other_key")
+	sshtest.NewKey(t, otherKey)
+	wrongKnown := filepath.Join(t.TempDir(), "known_hosts")
+	wrongHostKey := sshtest.NewKey(t, filepath.Join(t.TempDir(), "host"))
+	if err := os.WriteFile(wrongKnown, []byte(sshtest.KnownHostsLine(s.Host, s.Port, wrongHostKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downAddr := fmt.Sprintf("%s@%s", s.User, l.Addr())
+	l.Close()
+
+	tests := []struct {
+		name   string
+		server *sshtest.Server
+		ss     sshSettings
+		want   []string
+	}{
+		{"host down", s, sshSettings{addr: downAddr}, []string{"ssh " + downAddr, "connect", "refused"}},
+		{"auth denied", s, sshSettings{identityFile: otherKey}, []string{"ssh " + s.User + "@127.0.0.1", "authentication denied"}},
+		{"host key changed", s, sshSettings{knownHosts: wrongKnown}, []string{"host key of", "CHANGED", wrongKnown + ":1"}},
+		{"rsync missing", noRsync, sshSettings{}, []string{"rsync on " + noRsync.User + "@127.0.0.1", "not runnable", "rsync: not found"}},
+	}
+	for _, mode := range []string{"push", "pull"} {
+		for _, tt := range tests {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				e := newRemoteEnv(t, mode, tt.server, 5, tt.ss)
+				code, _, errs := depot(t, "--config", e.config, "run")
+				if code != 1 {
+					t.Fatalf("exit %d, want 1:\n%s", code, errs)
+				}
+				last := lastLine(errs, "level=ERROR")
+				if last == "" {
+					last = lastLine(errs, "depot:")
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(last, w) {
+						t.Errorf("error line lacks %q:\n%s", w, last)
+					}
+				}
+				if snaps := e.snapshots(t); len(snaps) != 0 {
+					t.Errorf("published %v", snaps)
+				}
+			})
+		}
+	}
+}
+
+// lastLine returns the last line of s containing substr.
+func lastLine(s, substr string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], substr) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+// TestCutConnectionResumes kills the sshd side of every connection while rsync
+// is copying; the run fails without publishing, and the next one resumes.
+func TestCutConnectionResumes(t *testing.T) {
+	for _, mode := range []string{"push", "pull"} {
+		t.Run(mode, func(t *testing.T) {
+			s := sshtest.Start(t, sshtest.Options{})
+			e := newRemoteEnv(t, mode, s, 3000, sshSettings{})
+			cmd := exec.Command(depotBinary, "--config", e.config, "run")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if !waitForPartialFiles(e.testEnv, 100, 30*time.Second) {
+				cmd.Process.Kill()
+				t.Fatalf("rsync never wrote into .partial:\n%s", stderr.String())
+			}
+			if s.KillConnections(t) == 0 {
+				t.Fatal("no connection to cut")
+			}
+			err := cmd.Wait()
+			if cmd.ProcessState.ExitCode() != 1 {
+				t.Fatalf("cut run: %v, want exit 1:\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "set failed") || strings.Count(lastLine(stderr.String(), "set failed"), "\n") > 0 {
+				t.Errorf("no one-line failure:\n%s", stderr.String())
+			}
+			if snaps := e.snapshots(t); len(snaps) != 0 {
+				t.Fatalf("published %v after the cut", snaps)
+			}
+			if pids := processesMentioning(t, e.dir); len(pids) > 0 {
+				t.Fatalf("processes survive the cut: %v", pids)
+			}
+			code, _, errs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("run after the cut: exit %d\n%s", code, errs)
+			}
+			if !strings.Contains(errs, "resuming interrupted run") {
+				t.Errorf("did not resume:\n%s", errs)
+			}
+			snaps := e.snapshots(t)
+			if len(snaps) != 1 {
+				t.Fatalf("%d snapshots after resuming", len(snaps))
+			}
+			sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
+		})
+	}
+}
+
+// TestPushLocksAcrossHosts holds the repository host's lock as another pushing
+// host would: a run exits 3 naming the holder, or waits with --wait.
+func TestPushLocksAcrossHosts(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	e := newRemoteEnv(t, "push", s, 5, sshSettings{})
+	other, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherFS := repository.NewHostFS(other)
+	defer otherFS.Close()
+	repo := repository.Repo{Root: e.repo, FS: otherFS}
+	lock, err := repo.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 3 || !strings.Contains(errs, "locked by pid") {
+		t.Fatalf("exit %d, %q; want 3 and the holder", code, errs)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		lock.Unlock()
+	}()
+	mustDepot(t, "--config", e.config, "run", "--wait", "20s")
+	if len(e.snapshots(t)) != 1 {
+		t.Fatal("no snapshot after waiting for the lock")
+	}
+}
+
+func TestCheckReportsEachHost(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	e := newRemoteEnv(t, "pull", s, 5, sshSettings{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("%s@%s", s.User, l.Addr())
+	l.Close()
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, []byte(fmt.Sprintf(`  - name: unreachable
+    source: %s
+    items:
+      - { name: files, type: filesystem, paths: [/etc] }
+`, down))...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := depot(t, "--config", e.config, "check")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"ok    ssh " + s.Addr() + ": host key verified, logged in",
+		"ok    rsync on " + s.Addr() + ": rsync version",
+		"ok    source " + e.src + " on " + s.Addr() + ": readable",
+		"ok    repository " + e.repo + ": writable",
+		"FAIL  reach " + strings.TrimPrefix(down, s.User+"@") + ": ",
+		"1 failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestNoKeyMaterialLeaks watches every process's command line during a push
+// and reads the logs and manifests afterwards: the private key never shows.
+func TestNoKeyMaterialLeaks(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	e := newRemoteEnv(t, "push", s, 1000, sshSettings{})
+	pem, err := os.ReadFile(s.IdentityFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for _, line := range strings.Split(string(pem), "\n") {
+		if len(line) > 20 && !strings.HasPrefix(line, "-----") {
+			secrets = append(secrets, line)
+		}
+	}
+	cmd := exec.Command(depotBinary, "--config", e.config, "--log-format", "json", "run")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	sampled := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			running = false
+		default:
+			entries, _ := os.ReadDir("/proc")
+			for _, p := range entries {
+				cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+				for _, sec := range secrets {
+					if bytes.Contains(cmdline, []byte(sec)) {
+						t.Fatalf("key material in the command line of pid %s: %q", p.Name(), cmdline)
+					}
+				}
+			}
+			sampled++
+		}
+	}
+	if sampled < 2 {
+		t.Errorf("sampled the process list only %d times", sampled)
+	}
+	var haystack bytes.Buffer
+	haystack.Write(stderr.Bytes())
+	for _, snap := range e.snapshots(t) {
+		data, _ := os.ReadFile(filepath.Join(snap.Path, "manifest.json"))
+		haystack.Write(data)
+		for p := range fileList(t, snap, readManifest(t, snap).Items[0]) {
+			haystack.WriteString(p)
+		}
+	}
+	for _, sec := range secrets {
+		if bytes.Contains(haystack.Bytes(), []byte(sec)) {
+			t.Fatal("key material in the logs, manifests or file lists")
+		}
+	}
+}
