@@ -206,6 +206,14 @@ func keyHint(key string, fields map[string]reflect.Value) (hint, best string) {
 			best, bestDist = k, dist
 		}
 	}
+	if best == "" {
+		for _, k := range names {
+			if len(key) >= 4 && strings.HasPrefix(k, key) {
+				best = k // identity for identity_file
+				break
+			}
+		}
+	}
 	if best != "" {
 		return fmt.Sprintf("did you mean %q?", best), best
 	}

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_go
-# rsync does the copying; acl and attr give getfacl/setfattr for inspecting
-# what a snapshot preserved.
-need_packages rsync acl attr
+# rsync does the copying; acl and attr give getfacl/setfacl for checking what
+# a snapshot preserved; the SSH tests start their own sshd on 127.0.0.1 and
+# rsync runs the system ssh client; flock(1) (util-linux) holds remote locks.
+need_packages rsync acl attr openssh-server openssh-client util-linux
+mkdir -p /run/sshd
 
 echo "== go vet" >&2
 go vet ./...
