@@ -98,6 +98,90 @@ line per check and a summary; the exit status is 1 if any check fails.`,
 	}
 }
 
+func mirrorCmd(g *globals) *cobra.Command {
+	var o director.MirrorOptions
+	var from, to, bwlimit string
+	var del bool
+	cmd := &cobra.Command{
+		Use:   "mirror [NAME...] | mirror --from USER@HOST:/PATH --to /PATH",
+		Short: "Copy the repository to its mirrors, or pull a mirror from a repository host",
+		Long: `Copy the repository to the configured mirrors (all, or those named), snapshot by
+snapshot, oldest first. Each snapshot is rsync'd into the mirror's .partial with
+--link-dest to the mirror's previous snapshot of its set, so the mirror keeps the
+repository's hard-link sharing, and is published by a rename once its manifest
+is there: a mirror never shows half a snapshot, and a cut mirror resumes. A
+snapshot migrated to permanent is moved on the mirror, not copied. With
+delete (the default for configured mirrors) snapshots the repository no longer
+has are removed, but only after every new one is complete.
+
+--from pulls instead: run it on the offsite host to copy a remote repository
+into --to, so a compromised repository host cannot reach the offsite copy.
+A pull mirror deletes nothing unless --delete is given. The config is optional
+there; its ssh settings are used when one is found.`,
+		Example: "  depot mirror\n  depot mirror offsite\n  depot mirror --from backup@repo.example.com:/srv/depot --to /srv/depot-offsite",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if from != "" || to != "" {
+				if from == "" || to == "" || len(names) > 0 {
+					return &director.UsageError{Msg: "a pull mirror needs --from USER@HOST:/PATH and --to /PATH, and no mirror names"}
+				}
+				d, err := g.loadOptional()
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				return d.PullMirror(cmd.Context(), from, to, bwlimit, del, o)
+			}
+			d, err := g.load()
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Mirror(cmd.Context(), names, o)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "pull the repository at USER@HOST:/PATH")
+	cmd.Flags().StringVar(&to, "to", "", "with --from: the local directory to mirror into")
+	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "with --from: rsync bandwidth limit, e.g. 10M")
+	cmd.Flags().BoolVar(&del, "delete", false, "with --from: remove snapshots the repository no longer has")
+	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "wait this long for a lock instead of exiting 3")
+	return cmd
+}
+
+func verifyCmd(g *globals) *cobra.Command {
+	var mirror string
+	cmd := &cobra.Command{
+		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
+		Short: "Re-hash snapshots against their manifests, or compare a mirror with the repository",
+		Long: `Read every file of the snapshots (all, one set's, or one SET@STAMP) and check it
+against the snapshot's file list: present, same size, same SHA-256, and nothing
+on disk that the list lacks. With --mirror, compare the mirror's snapshots and
+manifests with the repository's instead and list what is missing, extra or
+different. The exit status is 1 on any difference.`,
+		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite",
+		Args:    args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			d, err := g.load()
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if mirror != "" {
+				if len(a) > 0 {
+					return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
+				}
+				return d.VerifyMirror(cmd.Context(), mirror)
+			}
+			target := ""
+			if len(a) == 1 {
+				target = a[0]
+			}
+			return d.Verify(cmd.Context(), target)
+		},
+	}
+	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository")
+	return cmd
+}
+
 func listCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

@@ -83,7 +83,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
 	root.SetVersionTemplate("depot {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), listCmd(g), restoreCmd(g))
+	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), listCmd(g), restoreCmd(g), mirrorCmd(g), verifyCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	return report(err, stderr)
@@ -108,7 +108,7 @@ func report(err error, stderr io.Writer) int {
 	case errors.As(err, &usage), isCobraUsage(err):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitUsage
-	case errors.Is(err, director.ErrChecksFailed):
+	case errors.Is(err, director.ErrChecksFailed), errors.Is(err, director.ErrVerifyFailed):
 		return exitFailed
 	case errors.Is(err, director.ErrSetsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
@@ -161,6 +161,17 @@ func (g *globals) load() (*director.Director, error) {
 		return nil, &director.UsageError{Msg: err.Error()}
 	}
 	return director.New(cfg, g.log, g.stdout, versionString()), nil
+}
+
+// loadOptional is load for commands that work without a config: with none
+// found, they get an empty one (ssh settings at their defaults).
+func (g *globals) loadOptional() (*director.Director, error) {
+	if g.config == "" {
+		if _, err := director.FindConfig(""); err != nil {
+			return director.New(&director.Config{}, g.log, g.stdout, versionString()), nil
+		}
+	}
+	return g.load()
 }
 
 func versionString() string {

@@ -100,6 +100,10 @@ func (b *Build) WriteManifest(ctx context.Context, m *Manifest) error {
 // Publish moves the snapshot into holding with one rename, after
 // WriteManifest. Until that rename the snapshot does not exist.
 func (b *Build) Publish(ctx context.Context) (Snapshot, error) {
+	return b.publish(ctx, Holding)
+}
+
+func (b *Build) publish(ctx context.Context, section string) (Snapshot, error) {
 	fsys := b.Repo.Files()
 	ok, err := fsys.Exists(ctx, filepath.Join(b.Dir, ManifestName))
 	if err != nil {
@@ -108,7 +112,7 @@ func (b *Build) Publish(ctx context.Context) (Snapshot, error) {
 	if !ok[0] {
 		return Snapshot{}, fmt.Errorf("publish %s: no manifest", b.Stamp)
 	}
-	dst := b.Repo.Dir(Holding, b.Set, b.Stamp)
+	dst := b.Repo.Dir(section, b.Set, b.Stamp)
 	if err := fsys.MkdirAll(ctx, filepath.Dir(dst)); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
@@ -118,7 +122,7 @@ func (b *Build) Publish(ctx context.Context) (Snapshot, error) {
 	if err := fsys.Sync(ctx, dst); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
-	return Snapshot{Section: Holding, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
+	return Snapshot{Section: section, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
 }
 
 // Delete removes a snapshot. It is first moved into the trash with one rename,

@@ -1,0 +1,123 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/repository"
+)
+
+// MirrorOptions tune depot mirror.
+type MirrorOptions struct {
+	Wait time.Duration // how long to wait for a lock
+}
+
+// Mirror copies the repository to the named mirrors (all when none are
+// named). It runs where the repository is, holding the repository's lock so
+// no run prunes under it, and each mirror's own.
+func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) error {
+	if d.Config.Repository.Host != "" {
+		return &UsageError{Msg: "mirrors copy a repository on this machine, and repository.host is set: run depot mirror on " + d.Config.Repository.Host + ", or pull with depot mirror --from"}
+	}
+	mirrors, err := d.selectMirrors(names)
+	if err != nil {
+		return err
+	}
+	repo := d.repo()
+	lock, err := repo.Lock(ctx, o.Wait)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	var errs []error
+	for _, m := range mirrors {
+		addr, dir, _ := ParseTarget(m.Target)
+		dst := d.hosts.get(addr)
+		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o.Wait, "mirror "+m.Name); err != nil {
+			d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return ErrSetsFailed
+	}
+	return nil
+}
+
+// PullMirror copies the repository at from (user@host[:port]:/path) into the
+// directory to, on this machine: an offsite host pulls, so a compromised
+// repository host cannot reach the offsite copy.
+func (d *Director) PullMirror(ctx context.Context, from, to, bwlimit string, del bool, o MirrorOptions) error {
+	addr, dir, err := ParseTarget(from)
+	if err != nil || addr == "" {
+		return &UsageError{Msg: fmt.Sprintf("--from %q: want user@host[:port]:/path", from)}
+	}
+	if !strings.HasPrefix(to, "/") {
+		return &UsageError{Msg: fmt.Sprintf("--to %q: want an absolute path", to)}
+	}
+	if bwlimit != "" && !validBwLimit.MatchString(bwlimit) {
+		return &UsageError{Msg: fmt.Sprintf("--bwlimit %q: want KiB per second, or with a suffix: 500, 10M", bwlimit)}
+	}
+	srcHost := d.hosts.get(addr)
+	src := repository.Repo{Root: dir, FS: repository.NewHostFS(srcHost)}
+	defer src.FS.(*repository.HostFS).Close()
+	lock, err := src.Lock(ctx, o.Wait)
+	if err != nil {
+		return fmt.Errorf("lock the repository on %s: %w", addr, err)
+	}
+	defer lock.Unlock()
+	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o.Wait, "mirror from "+from)
+}
+
+// mirrorTo mirrors src into dir on dstHost under the mirror's own lock.
+func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, wait time.Duration, what string) error {
+	dst := repository.Repo{Root: dir}
+	if remote(dstHost) {
+		fs := repository.NewHostFS(dstHost)
+		defer fs.Close()
+		dst.FS = fs
+	}
+	lock, err := dst.Lock(ctx, wait)
+	if err != nil {
+		return fmt.Errorf("%s: lock %s: %w", what, dir, err)
+	}
+	defer lock.Unlock()
+	start := d.Now()
+	st, err := repository.Mirror(ctx, src, srcHost, dst, dstHost, repository.MirrorOptions{BwLimit: bwlimit, Delete: del, Log: d.Log.With("mirror", what)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
+		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
+	return nil
+}
+
+func (d *Director) selectMirrors(names []string) ([]MirrorConfig, error) {
+	if len(d.Config.Mirrors) == 0 {
+		return nil, &UsageError{Msg: "no mirrors in " + d.Config.File + "; add a mirrors: list, or pull with depot mirror --from"}
+	}
+	if len(names) == 0 {
+		return d.Config.Mirrors, nil
+	}
+	var out []MirrorConfig
+	for _, n := range names {
+		m, ok := d.mirror(n)
+		if !ok {
+			return nil, &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", n, d.Config.File)}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (d *Director) mirror(name string) (MirrorConfig, bool) {
+	for _, m := range d.Config.Mirrors {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return MirrorConfig{}, false
+}

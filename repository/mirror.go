@@ -1,0 +1,187 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/rsync"
+)
+
+// MirrorOptions tune a mirror.
+type MirrorOptions struct {
+	BwLimit string // rsync --bwlimit, e.g. "10M"
+	// Delete removes the mirror's snapshots that the repository no longer
+	// has, after every new snapshot is complete on the mirror.
+	Delete bool
+	Log    *slog.Logger
+}
+
+// MirrorStats are what a mirror did.
+type MirrorStats struct {
+	Copied, Moved, Deleted, Kept int
+	BytesTransferred             int64
+}
+
+// Mirror copies src's snapshots to dst, a repository of its own with the same
+// layout, one snapshot at a time, oldest first. Each is rsync'd into dst's
+// .partial with --link-dest to the mirror's previous snapshot of its set, so
+// the mirror keeps the repository's hard-link sharing; its manifest is
+// written last and one rename publishes it, in the same section as in src.
+// A snapshot migrated to permanent in src is renamed on the mirror, not
+// copied again. A cut mirror resumes from its .partial. rsync runs here: at
+// most one of srcHost and dstHost may be remote.
+func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost hosts.Host, o MirrorOptions) (MirrorStats, error) {
+	var st MirrorStats
+	sets, err := src.Sets(ctx)
+	if err != nil {
+		return st, err
+	}
+	wanted := map[string]map[string]bool{} // set → stamps src has
+	for _, set := range sets {
+		srcSnaps, err := src.Snapshots(ctx, set)
+		if err != nil {
+			return st, err
+		}
+		dstSnaps, err := dst.Snapshots(ctx, set)
+		if err != nil {
+			return st, err
+		}
+		wanted[set] = map[string]bool{}
+		have := map[string]Snapshot{}
+		for _, s := range dstSnaps {
+			if s.Complete {
+				have[s.Stamp] = s
+			}
+		}
+		for _, s := range srcSnaps {
+			if !s.Complete {
+				continue
+			}
+			wanted[set][s.Stamp] = true
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			m, ok := have[s.Stamp]
+			switch {
+			case ok && m.Section == s.Section:
+				st.Kept++
+				continue
+			case ok:
+				// Migrated in the repository since the last mirror.
+				to := dst.Dir(s.Section, set, s.Stamp)
+				if err := dst.Files().MkdirAll(ctx, path.Dir(to)); err != nil {
+					return st, err
+				}
+				if err := dst.Files().Rename(ctx, m.Path, to); err != nil {
+					return st, fmt.Errorf("mirror %s/%s: move to %s: %w", set, s.Stamp, s.Section, err)
+				}
+				o.Log.Info("mirror: moved", "set", set, "stamp", s.Stamp, "to", s.Section)
+				st.Moved++
+			default:
+				base := newestBefore(have, s.Stamp)
+				n, err := mirrorOne(ctx, src, srcHost, dst, dstHost, s, base, o)
+				if err != nil {
+					return st, fmt.Errorf("mirror %s/%s/%s: %w", s.Section, set, s.Stamp, err)
+				}
+				o.Log.Info("mirror: copied", "snapshot", s.Section+"/"+set+"/"+s.Stamp, "bytes_transferred", n)
+				st.Copied++
+				st.BytesTransferred += n
+			}
+			have[s.Stamp] = Snapshot{Section: s.Section, Set: set, Stamp: s.Stamp, Path: dst.Dir(s.Section, set, s.Stamp), Complete: true}
+		}
+	}
+	if !o.Delete {
+		return st, nil
+	}
+	// Only now, with every new snapshot complete, remove what the
+	// repository no longer has.
+	dstSets, err := dst.Sets(ctx)
+	if err != nil {
+		return st, err
+	}
+	for _, set := range dstSets {
+		snaps, err := dst.Snapshots(ctx, set)
+		if err != nil {
+			return st, err
+		}
+		for _, s := range snaps {
+			if s.Complete && !wanted[set][s.Stamp] {
+				if err := dst.Delete(ctx, s); err != nil {
+					return st, err
+				}
+				o.Log.Info("mirror: deleted", "snapshot", s.Section+"/"+set+"/"+s.Stamp, "reason", "no longer in the repository")
+				st.Deleted++
+			}
+		}
+	}
+	return st, dst.EmptyTrash(ctx)
+}
+
+// newestBefore returns the newest snapshot in have older than stamp: the
+// --link-dest base for copying stamp.
+func newestBefore(have map[string]Snapshot, stamp string) *Snapshot {
+	var stamps []string
+	for s := range have {
+		if s < stamp {
+			stamps = append(stamps, s)
+		}
+	}
+	if len(stamps) == 0 {
+		return nil
+	}
+	sort.Strings(stamps)
+	s := have[stamps[len(stamps)-1]]
+	return &s
+}
+
+// mirrorOne copies one snapshot into dst's .partial, manifest last, and
+// publishes it. It returns the bytes rsync transferred.
+func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost hosts.Host, s Snapshot, base *Snapshot, o MirrorOptions) (int64, error) {
+	b := &Build{Repo: dst, Set: s.Set, Stamp: s.Stamp, Dir: dst.PartialDir(s.Set, s.Stamp)}
+	if err := dst.Files().MkdirAll(ctx, b.Dir); err != nil {
+		return 0, err
+	}
+	opts := rsync.Options{
+		Sources:    []string{s.Path + "/"},
+		Dest:       b.Dir + "/",
+		HardLinks:  true,
+		ACLs:       true,
+		Xattrs:     true,
+		NumericIDs: true,
+		Delete:     true,
+		Excludes:   []string{"/" + ManifestName, "/" + ManifestName + ".tmp"},
+		BwLimit:    o.BwLimit,
+	}
+	if base != nil {
+		opts.LinkDest = base.Path
+	}
+	if r, ok := srcHost.(remoteEnd); ok {
+		opts.Shell, opts.Sources[0] = r.RsyncShell(), r.RsyncPath(opts.Sources[0])
+	}
+	if r, ok := dstHost.(remoteEnd); ok {
+		opts.Shell, opts.Dest = r.RsyncShell(), r.RsyncPath(opts.Dest)
+	}
+	res, err := rsync.Run(ctx, hosts.Local{}, opts)
+	if err != nil {
+		return 0, err
+	}
+	manifest, err := src.Files().ReadFile(ctx, path.Join(s.Path, ManifestName))
+	if err != nil {
+		return 0, err
+	}
+	if err := dst.writeFileAtomic(ctx, path.Join(b.Dir, ManifestName), manifest); err != nil {
+		return 0, err
+	}
+	_, err = b.publish(ctx, s.Section)
+	return res.Stats.BytesTransferred, err
+}
+
+// remoteEnd is a host rsync reaches through a remote shell.
+type remoteEnd interface {
+	RsyncShell() string
+	RsyncPath(path string) string
+}
