@@ -361,12 +361,15 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 }
 
 func (c *Config) validateMirrors(d *decoder, node *yaml.Node) {
-	if node == nil || node.Kind != yaml.SequenceNode || !d.ok(node) {
+	if node == nil || node.Kind != yaml.SequenceNode || len(node.Content) != len(c.Mirrors) {
 		return
 	}
 	seen := map[string]*yaml.Node{}
 	for i, m := range c.Mirrors {
 		mn := node.Content[i]
+		if mn.Kind != yaml.MappingNode {
+			continue // reported by the decoder
+		}
 		at := func(key string) *yaml.Node {
 			if v := mappingValue(mn, key); v != nil {
 				return v
