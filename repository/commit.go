@@ -116,10 +116,11 @@ func (b *Build) publish(ctx context.Context, section string) (Snapshot, error) {
 	if err := fsys.MkdirAll(ctx, filepath.Dir(dst)); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
+	// The data and the manifest are durable already (WriteManifest synced
+	// them). LocalFS makes the rename durable by syncing both directories;
+	// on a host with POSIX tools only, a rename lost in a crash puts the
+	// snapshot back in .partial, where the next run resumes it.
 	if err := fsys.Rename(ctx, b.Dir, dst); err != nil {
-		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
-	}
-	if err := fsys.Sync(ctx, dst); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
 	return Snapshot{Section: section, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
