@@ -50,9 +50,10 @@ type Env struct {
 	// BaseMeta is what the item recorded in the base snapshot (Result.Meta),
 	// or nil.
 	BaseMeta map[string]string
-	// ListPaths asks Backup to fill Result.Listing: the repository is on
-	// another host, so depot cannot walk Dir to list the snapshot's files.
-	// Items that write only through Out need not: Out keeps the list.
+	// ListPaths asks Backup to fill Result.Listing if it can, so depot
+	// lists the snapshot's files without walking Dir, which may be on
+	// another host. Items that write only through Out need not: depot
+	// walks Dir, or takes Out's record of what was written.
 	ListPaths bool
 	Log       *slog.Logger
 }
@@ -109,9 +110,10 @@ type Result struct {
 	Listing *Listing
 }
 
-// Listing describes what Backup put in a remote Dir by a local tree that
-// holds the same files: Root is a local directory and Paths the paths under
-// it (relative, slash-separated) that Dir now holds, directories included.
+// Listing is every path (relative, slash-separated, directories included)
+// that Backup put in Dir, true for those known to be unchanged hard links to
+// the base's copy. Root is a local directory holding the same files, for
+// when Dir is on another host.
 type Listing struct {
 	Root  string
 	Paths map[string]bool

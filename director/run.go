@@ -177,7 +177,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		Base:      base.dir,
 		Out:       out,
 		BaseMeta:  base.meta,
-		ListPaths: pushed,
+		ListPaths: true,
 		Log:       log.With("item", h.Name),
 	}
 	t, _ := backupitems.Lookup(h.Type)
@@ -210,15 +210,16 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	rec.Stats.BytesTransferred = res.BytesTransferred
 	rec.Meta = res.Meta
 
-	// The file list: walk the item's directory where it is on this machine;
-	// otherwise walk the local tree the item says matches it, or take what
-	// the item wrote through Out.
+	// The file list: from the paths the item reports, stat'ed where they
+	// are on this machine; else from a walk of the item's directory, or,
+	// when that is on another host, from what the item wrote through Out.
 	list := listing{root: dir}
 	switch {
-	case !pushed:
+	case res.Listing != nil && pushed:
+		list = listing{root: res.Listing.Root, paths: res.Listing.Paths}
 	case res.Listing != nil:
-		list = listing{root: res.Listing.Root, include: res.Listing.Paths}
-	default:
+		list = listing{root: dir, paths: res.Listing.Paths}
+	case pushed:
 		list = listing{entries: out.entries()}
 	}
 	rec.FileList = path.Join(repository.FileListDir, h.Name+".tsv.zst")
@@ -233,11 +234,12 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	return rec, step(ctx, "item-listed")
 }
 
-// listing is where an item's file list comes from: a local tree (all of it,
-// or the paths in include), or entries known without a walk.
+// listing is where an item's file list comes from: the paths an item
+// reported (see rsync.Result.Paths) under a local root, a walk of a local
+// root, or entries known without either.
 type listing struct {
 	root    string
-	include map[string]bool
+	paths   map[string]bool
 	entries []repository.Entry
 }
 
@@ -270,11 +272,11 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 				base = nil // an unreadable base list costs only hashing
 			}
 		}
-		var include func(string) bool
-		if l.include != nil {
-			include = func(p string) bool { return l.include[p] }
+		if l.paths != nil {
+			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, w)
+		} else {
+			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w)
 		}
-		stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w, include)
 	}
 	if err != nil {
 		return stats, "", err

@@ -145,7 +145,7 @@ func scanEntries(t testing.TB, root string, base []byte) ([]Entry, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Scan(context.Background(), root, baseReader, w, nil); err != nil {
+	if _, err := Scan(context.Background(), root, baseReader, w); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -226,4 +226,72 @@ func TestScanCarriesUnchangedHashes(t *testing.T) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+func TestScanPaths(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Unix(1_700_000_000, 0)
+	for name, content := range map[string]string{"a/kept": "one", "a/changed": "two", "b": "three"} {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, t0, t0)
+	}
+	_, encoded := scanEntries(t, root, nil)
+	// "a/kept" is reported unchanged: its entry must come from the base even
+	// though the disk now says otherwise, which proves it was not stat'ed.
+	if err := os.WriteFile(filepath.Join(root, "a", "kept"), []byte("ONE, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "changed"), []byte("TWO"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]bool{"a": false, "a/kept": true, "a/changed": false, "b": true, "b-missing-from-base": false}
+	if err := os.WriteFile(filepath.Join(root, "b-missing-from-base"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := NewFileListReader(bytes.NewReader(encoded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	var buf bytes.Buffer
+	w, _ := NewFileListWriter(&buf)
+	st, err := ScanPaths(context.Background(), root, paths, base, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, _ := NewFileListReader(&buf)
+	var got []Entry
+	for {
+		e, err := r.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, e)
+	}
+	var order []string
+	byPath := map[string]Entry{}
+	for _, e := range got {
+		order = append(order, e.Path)
+		byPath[e.Path] = e
+	}
+	if want := []string{"a", "a/changed", "a/kept", "b", "b-missing-from-base"}; !slices.Equal(order, want) {
+		t.Fatalf("order %q, want %q", order, want)
+	}
+	if e := byPath["a/kept"]; e.Size != 3 || e.Hash != sha256Hex("one") {
+		t.Errorf("unchanged path %+v: want the base's entry", e)
+	}
+	if e := byPath["a/changed"]; e.Hash != sha256Hex("TWO") {
+		t.Errorf("changed path %+v not re-hashed", e)
+	}
+	if e := byPath["b-missing-from-base"]; e.Hash != sha256Hex("new") {
+		t.Errorf("new path %+v not hashed", e)
+	}
+	if st.FilesCarried != 2 || st.FilesHashed != 2 {
+		t.Errorf("stats %+v, want 2 carried (a/kept, b) and 2 hashed", st)
+	}
 }

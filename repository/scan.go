@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 )
@@ -28,16 +29,61 @@ type ScanStats struct {
 // or nil) is the base's file hard-linked by rsync, so it keeps the base's hash
 // unread; every other regular file and symlink is hashed. Memory stays constant:
 // the walk, the base list and the output all stream in the same order.
-//
-// With include, only the paths it accepts are listed, and only directories it
-// accepts are entered: a source tree stands in for a snapshot on another host.
-func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWriter, include func(rel string) bool) (ScanStats, error) {
-	s := &scanner{ctx: ctx, root: root, base: base, include: include}
-	if base != nil {
+func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWriter) (ScanStats, error) {
+	s := &scanner{ctx: ctx, root: root, base: base}
+	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
+}
+
+// ScanPaths writes the file list of the paths that rsync reported (see
+// rsync.Result.Paths), found under root, without walking anything. A path
+// that rsync hard-linked from the base unchanged takes the base's entry
+// without a system call; the others are stat'ed under root and hashed when
+// new or changed. root is the snapshot's item directory, or, when that is
+// on another host, the local tree rsync copied it from.
+func ScanPaths(ctx context.Context, root string, paths map[string]bool, base *FileListReader, w *FileListWriter) (ScanStats, error) {
+	sorted := make([]string, 0, len(paths))
+	for p := range paths {
+		sorted = append(sorted, p)
+	}
+	slices.SortFunc(sorted, comparePaths)
+	s := &scanner{ctx: ctx, root: root, base: base}
+	return s.run(w, func(queue, work chan<- *pending) error {
+		for i, rel := range sorted {
+			if i%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if paths[rel] {
+				if b, ok := s.baseEntry(rel); ok && (b.Hash != "" || !b.IsRegular() && !b.IsSymlink()) {
+					queue <- &pending{entry: b}
+					continue
+				}
+			}
+			if _, err := s.visit(rel, queue, work); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// comparePaths orders paths as PathLess does, for slices.SortFunc.
+func comparePaths(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case PathLess(a, b):
+		return -1
+	}
+	return 1
+}
+
+// run drives produce, which queues every entry in order and hands those that
+// need reading to the workers, and writes the entries in order: hashing in
+// parallel, writing in sequence.
+func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pending) error) (ScanStats, error) {
+	if s.base != nil {
 		s.advanceBase()
 	}
-	// Hash in parallel, write in walk order: the walker queues every entry in
-	// order and hands those that need reading to the workers.
 	queue := make(chan *pending, 4096)
 	work := make(chan *pending, 256)
 	var wg sync.WaitGroup
@@ -46,16 +92,16 @@ func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWri
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				p.entry.Hash, p.err = hashEntry(filepath.Join(root, p.entry.Path), p.entry)
+				p.entry.Hash, p.err = hashEntry(filepath.Join(s.root, p.entry.Path), p.entry)
 				close(p.done)
 			}
 		}()
 	}
-	walkErr := make(chan error, 1)
+	produced := make(chan error, 1)
 	go func() {
 		defer close(queue)
 		defer close(work)
-		walkErr <- s.walk("", queue, work)
+		produced <- produce(queue, work)
 	}()
 	var stats ScanStats
 	var writeErr error
@@ -79,8 +125,8 @@ func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWri
 		}
 	}
 	wg.Wait()
-	if err := errors.Join(<-walkErr, s.baseErr, writeErr); err != nil {
-		return stats, fmt.Errorf("scan %s: %w", root, err)
+	if err := errors.Join(<-produced, s.baseErr, writeErr); err != nil {
+		return stats, fmt.Errorf("scan %s: %w", s.root, err)
 	}
 	return stats, nil
 }
@@ -95,7 +141,6 @@ type scanner struct {
 	ctx      context.Context
 	root     string
 	base     *FileListReader
-	include  func(string) bool
 	baseNext Entry
 	baseOK   bool
 	baseErr  error
@@ -144,25 +189,9 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 		if dir != "" {
 			rel = dir + "/" + name
 		}
-		if s.include != nil && !s.include(rel) {
-			continue
-		}
-		var st syscall.Stat_t
-		if err := syscall.Lstat(filepath.Join(s.root, rel), &st); err != nil {
-			return &os.PathError{Op: "lstat", Path: rel, Err: err}
-		}
-		e := Entry{Path: rel, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
-		p := &pending{entry: e}
-		if e.IsRegular() || e.IsSymlink() {
-			if b, ok := s.baseEntry(rel); ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "" {
-				p.entry.Hash = b.Hash
-			} else {
-				p.done = make(chan struct{})
-			}
-		}
-		queue <- p
-		if p.done != nil {
-			work <- p
+		e, err := s.visit(rel, queue, work)
+		if err != nil {
+			return err
 		}
 		if e.IsDir() {
 			if err := s.walk(rel, queue, work); err != nil {
@@ -171,6 +200,29 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 		}
 	}
 	return nil
+}
+
+// visit stats rel and queues its entry, with the base's hash when the base
+// has the same file (type, size and mtime), else for hashing.
+func (s *scanner) visit(rel string, queue, work chan<- *pending) (Entry, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(s.root, rel), &st); err != nil {
+		return Entry{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
+	}
+	e := Entry{Path: rel, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
+	p := &pending{entry: e}
+	if e.IsRegular() || e.IsSymlink() {
+		if b, ok := s.baseEntry(rel); ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "" {
+			p.entry.Hash = b.Hash
+		} else {
+			p.done = make(chan struct{})
+		}
+	}
+	queue <- p
+	if p.done != nil {
+		work <- p
+	}
+	return e, nil
 }
 
 // hashEntry returns the SHA-256 of a regular file's content or a symlink's target.

@@ -95,7 +95,8 @@ type Result struct {
 	Warnings []string // e.g. vanished files (exit 24)
 	// Paths holds, with Options.ListAll, every path the destination got,
 	// relative to it (with --relative: the source paths without their
-	// leading slash), directories without a trailing slash.
+	// leading slash), directories without a trailing slash. A path is true
+	// when it is a hard link to its --link-dest copy with nothing changed.
 	Paths map[string]bool
 }
 
@@ -204,6 +205,8 @@ func parseStats(out []byte) Stats {
 // parseItemized reads --out-format="%i %n" lines: an 11-character change
 // summary such as ">f+++++++++" or "hf         ", a space, and the name with
 // unprintable bytes escaped as \#ooo. Deletions ("*deleting") are skipped.
+// An "h" summary with no attribute flags is a hard link to the --link-dest
+// copy: unchanged.
 func parseItemized(out []byte) map[string]bool {
 	paths := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -215,7 +218,7 @@ func parseItemized(out []byte) map[string]bool {
 		}
 		name := strings.Trim(unescapeName(line[12:]), "/")
 		if name != "" && name != "." {
-			paths[name] = true
+			paths[name] = line[0] == 'h' && strings.Trim(line[2:11], " .") == ""
 		}
 	}
 	return paths

@@ -207,13 +207,13 @@ cL+++++++++ /tmp/src/a/l
 Number of files: 4 (reg: 2, dir: 2)
 `
 	got := parseItemized([]byte(out))
-	want := map[string]bool{"tmp": true, "tmp/src/new\nline": true, "tmp/src/g": true, "tmp/src/a/l": true, "tmp/src": true}
+	want := map[string]bool{"tmp": false, "tmp/src/new\nline": false, "tmp/src/g": true, "tmp/src/a/l": false, "tmp/src": false}
 	if len(got) != len(want) {
 		t.Fatalf("paths %v, want %v", got, want)
 	}
-	for p := range want {
-		if !got[p] {
-			t.Errorf("missing %q in %v", p, got)
+	for p, unchanged := range want {
+		if u, ok := got[p]; !ok || u != unchanged {
+			t.Errorf("%q: listed %v, unchanged %v; want unchanged %v", p, ok, u, unchanged)
 		}
 	}
 }
