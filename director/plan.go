@@ -89,7 +89,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		// Retention as it will stand after the run has added its snapshot.
 		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
-		for _, dec := range repository.Decide(next, d.policy()) {
+		for _, dec := range repository.Decide(next, d.Config.policy()) {
 			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
 			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
 				name += " (this run)"

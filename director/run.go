@@ -308,7 +308,7 @@ func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConf
 	if err != nil {
 		return err
 	}
-	for _, dec := range repository.Decide(snaps, d.policy()) {
+	for _, dec := range repository.Decide(snaps, d.Config.policy()) {
 		if dec.Action != repository.Delete {
 			continue
 		}
@@ -321,10 +321,6 @@ func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConf
 		}
 	}
 	return nil
-}
-
-func (d *Director) policy() repository.Policy {
-	return repository.Policy{MaxRecent: d.Config.Repository.Holding.MaxRecent()}
 }
 
 // historyRecord is one line of .depot/history.jsonl.

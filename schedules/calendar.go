@@ -146,8 +146,11 @@ func ParseDay(s string) (Day, error) {
 		return LastDay, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 31 {
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("%q is not a day of the month", s)
+	case n < 1 || n > 31:
+		return 0, fmt.Errorf("%d is not a day of the month", n)
 	}
 	return Day(n), nil
 }
