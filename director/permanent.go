@@ -3,6 +3,7 @@ package director
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	// Time zone names must resolve on machines without /usr/share/zoneinfo.
@@ -170,4 +171,19 @@ func (c *Config) policy() repository.Policy {
 		p.Rules = append(p.Rules, repository.Rule{Name: r.Name, Calendar: r.Calendar, Keep: keep})
 	}
 	return p
+}
+
+// retentionSummary describes the policy in a line: "holding keeps 10;
+// permanent rules monthly (day 1, keep 12) in Europe/Berlin".
+func (c *Config) retentionSummary() string {
+	p := c.policy()
+	s := fmt.Sprintf("holding keeps %d", p.MaxRecent)
+	if len(p.Rules) == 0 {
+		return s + "; no permanent rules"
+	}
+	rules := make([]string, len(p.Rules))
+	for i, r := range p.Rules {
+		rules[i] = fmt.Sprintf("%s (%s, keep %d)", r.Name, r.Calendar, r.Keep)
+	}
+	return fmt.Sprintf("%s; permanent rules %s in %s", s, strings.Join(rules, ", "), zoneName(p.Location))
 }
