@@ -43,8 +43,9 @@ Nothing is changed.
 With --at TIME, show instead what each set will hold at TIME: the snapshots
 there then with the reason each is kept, and which of today's snapshots will
 have been deleted, when and why. It simulates a successful run every --every
-(default 24h), the first one now, each followed by migration and pruning as
-depot run does them, on today's snapshots and today's config. Runs that fail
+(default 24h; whole days keep the time of day across DST changes), the first
+one now, each followed by migration and pruning as depot run does them, on
+today's snapshots and today's config. Runs that fail
 or are skipped, and config changes, are not foreseen. TIME is in the permanent
 section's time zone: 2027-01-01 (its midnight, before that day's run),
 2027-01-01T03:00, or RFC 3339 with an offset.`,

@@ -18,7 +18,8 @@ const DefaultPreviewEvery = 24 * time.Hour
 const maxPreviewRuns = 100_000
 
 // PreviewOptions say what plan --at simulates: a successful run every
-// Every, the first now, the last at or before At.
+// Every, the first now, the last at or before At. An Every of whole days
+// keeps the time of day in the permanent section's time zone.
 type PreviewOptions struct {
 	At    time.Time
 	Every time.Duration
@@ -82,11 +83,11 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 	case opts.Every < time.Minute:
 		return nil, &UsageError{Msg: fmt.Sprintf("--every %s: want at least 1m", opts.Every)}
 	}
-	runs := int(opts.At.Sub(now)/opts.Every) + 1
-	if runs > maxPreviewRuns {
-		return nil, &UsageError{Msg: fmt.Sprintf("--at %s with --every %s means %d runs; at most %d are simulated", opts.At.Format(time.DateOnly), opts.Every, runs, maxPreviewRuns)}
+	if n := int(opts.At.Sub(now)/opts.Every) + 1; n > maxPreviewRuns {
+		return nil, &UsageError{Msg: fmt.Sprintf("--at %s with --every %s means %d runs; at most %d are simulated", opts.At.Format(time.DateOnly), opts.Every, n, maxPreviewRuns)}
 	}
 	policy := d.Config.policy()
+	runs := previewRuns(now, opts, policy.Location)
 	repo := d.repo()
 	var out []Preview
 	for _, set := range sets {
@@ -94,7 +95,7 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 		if err != nil {
 			return nil, err
 		}
-		pv := Preview{Set: set.Name, At: opts.At, Every: opts.Every.String(), FirstRun: now, Runs: runs, Held: []PreviewSnapshot{}, Gone: []PreviewSnapshot{}}
+		pv := Preview{Set: set.Name, At: opts.At, Every: shortDuration(opts.Every), FirstRun: now, Runs: len(runs), Held: []PreviewSnapshot{}, Gone: []PreviewSnapshot{}}
 		existing := map[string]bool{}
 		last := time.Time{}
 		for _, s := range snaps {
@@ -102,11 +103,10 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 			last = s.Time()
 		}
 		migrated := map[string]time.Time{}
-		for k := range runs {
+		for _, at := range runs {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			at := now.Add(time.Duration(k) * opts.Every)
 			stamp := at.UTC().Truncate(time.Second)
 			if !stamp.After(last) { // as Repo.NextStamp: stamps only grow
 				stamp = last.Add(time.Second)
@@ -137,6 +137,23 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 		out = append(out, pv)
 	}
 	return out, nil
+}
+
+// previewRuns returns the times of the simulated runs: now, then every
+// opts.Every up to opts.At. An interval of whole days keeps the time of day
+// on the wall clock of loc, as cron does across DST changes.
+func previewRuns(now time.Time, opts PreviewOptions, loc *time.Location) []time.Time {
+	var out []time.Time
+	for k := 0; ; k++ {
+		at := now.Add(time.Duration(k) * opts.Every)
+		if opts.Every%(24*time.Hour) == 0 {
+			at = now.In(loc).AddDate(0, 0, k*int(opts.Every/(24*time.Hour)))
+		}
+		if at.After(opts.At) {
+			return out
+		}
+		out = append(out, at)
+	}
 }
 
 // PrintPreview writes previews for people, or as JSON.
@@ -181,6 +198,18 @@ func (d *Director) PrintPreview(previews []Preview, asJSON bool) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// shortDuration writes 24h0m0s as 24h and 1h30m0s as 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // zoneName names a time zone for people.
