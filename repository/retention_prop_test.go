@@ -218,9 +218,9 @@ func TestDecideRandomRuns(t *testing.T) {
 			seen.check(t, 500)
 		}
 	}()
-	for run := range 1000 {
+	for run := range 600 {
 		p := randomPolicy(t, rng)
-		times := randomTimes(rng, 20+rng.IntN(200))
+		times := randomTimes(rng, 20+rng.IntN(150))
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			var snaps []Snapshot
 			migrations := map[date][]string{}
