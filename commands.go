@@ -45,8 +45,9 @@ there then with the reason each is kept, and which of today's snapshots will
 have been deleted, when and why. It simulates a successful run every --every
 (default 24h; whole days keep the time of day across DST changes), the first
 one now, each followed by migration and pruning as depot run does them, on
-today's snapshots and today's config. Runs that fail
-or are skipped, and config changes, are not foreseen. TIME is in the permanent
+today's snapshots and today's config. Runs that fail or are skipped, and
+config changes, are not foreseen. Retention counts snapshots rather than
+ages, so it is these runs that change the picture. TIME is in the permanent
 section's time zone: 2027-01-01 (its midnight, before that day's run),
 2027-01-01T03:00, or RFC 3339 with an offset.`,
 		Example: "  depot plan\n  depot plan web --json\n  depot plan --at 2027-01-01T23:59\n  depot plan --at 2027-06-30 --every 1h --json",

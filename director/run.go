@@ -27,8 +27,8 @@ type RunOptions struct {
 
 // Run backs up the named sets (all when none are named), one after another,
 // and applies retention (migrations, then deletions) to each set that
-// succeeded. A failed set does not stop
-// the others; Run returns ErrSetsFailed if any failed.
+// succeeded. A failed set does not stop the others; Run returns
+// ErrSetsFailed if any failed.
 func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) error {
 	sets, err := d.selectSets(names)
 	if err != nil {
