@@ -29,28 +29,58 @@ once; the exit status is 2 when there is any.`,
 
 func planCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var at string
+	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "plan [SET...]",
-		Short: "Show what the next run will do, without doing it",
+		Short: "Show what the next run will do, or what retention leaves at a future time",
 		Long: `Show, for each set (all when none is named), what the next run will do: the
 snapshot it creates, the items with their sources and targets, the rsync command,
-the --link-dest base, an interrupted run it would resume, and which snapshots
-retention would then delete and why. Nothing is changed.`,
-		Example: "  depot plan\n  depot plan web --json",
+the --link-dest base, an interrupted run it would resume, and the fate retention
+then gives every snapshot (keep, migrate into permanent, delete) and why.
+Nothing is changed.
+
+With --at TIME, show instead what each set will hold at TIME: the snapshots
+there then with the reason each is kept, and which of today's snapshots will
+have been deleted, when and why. It simulates a successful run every --every
+(default 24h; whole days keep the time of day across DST changes), the first
+one now, each followed by migration and pruning as depot run does them, on
+today's snapshots and today's config. Runs that fail or are skipped, and
+config changes, are not foreseen. Retention counts snapshots rather than
+ages, so it is these runs that change the picture. TIME is in the permanent
+section's time zone: 2027-01-01 (its midnight, before that day's run),
+2027-01-01T03:00, or RFC 3339 with an offset.`,
+		Example: "  depot plan\n  depot plan web --json\n  depot plan --at 2027-01-01T23:59\n  depot plan --at 2027-06-30 --every 1h --json",
 		RunE: func(cmd *cobra.Command, sets []string) error {
 			d, err := g.load()
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			plans, err := d.Plan(cmd.Context(), sets)
+			if at == "" {
+				if cmd.Flags().Changed("every") {
+					return &director.UsageError{Msg: "--every goes with --at"}
+				}
+				plans, err := d.Plan(cmd.Context(), sets)
+				if err != nil {
+					return err
+				}
+				return d.PrintPlan(plans, asJSON)
+			}
+			t, err := d.ParseAt(at)
 			if err != nil {
 				return err
 			}
-			return d.PrintPlan(plans, asJSON)
+			previews, err := d.Preview(cmd.Context(), sets, director.PreviewOptions{At: t, Every: every})
+			if err != nil {
+				return err
+			}
+			return d.PrintPreview(previews, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().StringVar(&at, "at", "", "preview retention at this future time (e.g. 2027-01-01)")
+	cmd.Flags().DurationVar(&every, "every", director.DefaultPreviewEvery, "with --at: the interval of the simulated runs")
 	return cmd
 }
 
@@ -58,12 +88,14 @@ func runCmd(g *globals) *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "run [SET...]",
-		Short: "Back up sets now, then prune holding",
-		Long: `Back up each set (all when none is named) into a new snapshot, then delete
-the holding snapshots beyond max_recent_backups. A snapshot is built in
-.partial/ and published by one rename once its manifest is written; an
-interrupted run is resumed by the next one. Only one run writes to a repository
-at a time: another exits 3, or waits with --wait.`,
+		Short: "Back up sets now, then migrate and prune",
+		Long: `Back up each set (all when none is named) into a new snapshot, then apply
+retention as depot prune does: migrate into permanent the snapshots the
+permanent rules pick, then delete what neither section keeps. A snapshot is
+built in .partial/ and published by one rename once its manifest is written; an
+interrupted run is resumed by the next one. A set whose backup fails is not
+pruned. Only one run writes to a repository at a time: another exits 3, or
+waits with --wait.`,
 		Example: "  depot run\n  depot run web --wait 10m",
 		RunE: func(cmd *cobra.Command, sets []string) error {
 			d, err := g.load()
@@ -74,6 +106,61 @@ at a time: another exits 3, or waits with --wait.`,
 			return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
 		},
 	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
+	return cmd
+}
+
+func migrateCmd(g *globals) *cobra.Command {
+	return retentionCmd(g, "migrate", "Move the snapshots the permanent rules pick from holding into permanent",
+		`Move into permanent/, for each set (all when none is named), the holding
+snapshots that the permanent rules pick: the first complete snapshot of each
+day a rule matches, when a rule wants it. A migration is one rename: instant,
+and the snapshot keeps its hard links. Nothing is deleted; the deletions that
+retention would make are listed for depot prune. depot run migrates after
+each successful backup, so this is for catching up after a config change.`, false)
+}
+
+func pruneCmd(g *globals) *cobra.Command {
+	return retentionCmd(g, "prune", "Apply retention now: migrate, then delete what no section keeps",
+		`Apply retention to each set (all when none is named), as depot run does after
+a successful backup: first the migrations into permanent (see depot migrate),
+so that no snapshot a permanent rule wants is deleted from holding, then the
+deletions: holding snapshots beyond max_recent_backups, and permanent
+snapshots that every rule matching them has let go. The newest complete
+snapshot and incomplete snapshots are never deleted. Each action is logged and
+printed with its reason; depot plan shows them beforehand.`, true)
+}
+
+// retentionCmd makes migrate (prune false) or prune.
+func retentionCmd(g *globals, verb, short, long string, prune bool) *cobra.Command {
+	var asJSON bool
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:     verb + " [SET...]",
+		Short:   short,
+		Long:    long + "\n\nIt takes the repository lock like depot run: exit 3 if another run holds it, or\nwait with --wait.",
+		Example: fmt.Sprintf("  depot %s\n  depot %s web --json", verb, verb),
+		RunE: func(cmd *cobra.Command, sets []string) error {
+			d, err := g.load()
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			apply := d.Migrate
+			if prune {
+				apply = d.Prune
+			}
+			reports, err := apply(cmd.Context(), sets, director.RunOptions{Wait: wait})
+			if reports == nil && err != nil {
+				return err // nothing was tried: the lock, or a set name
+			}
+			if perr := d.PrintRetention(reports, asJSON); perr != nil && err == nil {
+				err = perr
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was done as JSON")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
 	return cmd
 }

@@ -144,7 +144,7 @@ func TestRetentionKeepsNewest(t *testing.T) {
 		t.Fatalf("%d snapshots after 4 runs with max_recent_backups 2", len(snaps))
 	}
 	plan := mustDepot(t, "--config", e.config, "plan")
-	for _, want := range []string{"delete  holding/web/" + snaps[0].Stamp, "3rd newest in holding, beyond max_recent_backups 2", "(this run)"} {
+	for _, want := range []string{"delete   holding/web/" + snaps[0].Stamp, "3rd newest in holding, beyond max_recent_backups 2", "(this run)"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}

@@ -111,6 +111,24 @@ func TestPushAndPull(t *testing.T) {
 			to := filepath.Join(e.dir, "restored")
 			mustDepot(t, "--config", e.config, "restore", "web", "--item", "site", "--to", to)
 			sameTree(t, readTree(t, filepath.Join(to, e.src), nil), want)
+
+			// Migration is a rename on the repository's host.
+			cfg, err := os.ReadFile(e.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg = bytes.Replace(cfg, []byte("  holding: { max_recent_backups: 2 }\n"), []byte("  holding: { max_recent_backups: 2 }\n  permanent: {timezone: UTC, rules: [{name: daily, keep: 1}]}\n"), 1)
+			if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			reports := decodeJSON[[]director.RetentionReport](t, mustDepot(t, "--config", e.config, "migrate", "--json"))
+			if len(reports) != 1 || len(reports[0].Done) != 1 {
+				t.Fatalf("migrate: %+v", reports)
+			}
+			migrated := filepath.Join(e.repo, reports[0].Done[0].To, unchanged)
+			if c, err := os.Stat(migrated); err != nil || !os.SameFile(a, c) {
+				t.Errorf("the migrated snapshot's unchanged file is not the same inode: %v", err)
+			}
 		})
 	}
 }

@@ -46,8 +46,9 @@ type RepositoryConfig struct {
 	Path string `yaml:"path"`
 	// Host is "user@host[:port]" of a remote repository (push mode); empty
 	// for a repository on this machine.
-	Host    string        `yaml:"host"`
-	Holding HoldingConfig `yaml:"holding"`
+	Host      string          `yaml:"host"`
+	Holding   HoldingConfig   `yaml:"holding"`
+	Permanent PermanentConfig `yaml:"permanent"`
 }
 
 // MirrorConfig is a copy of the repository on another disk or host.
@@ -304,6 +305,7 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	if n := c.Repository.Holding.MaxRecentBackups; n != nil && *n < 1 && d.ok(mappingValue(mappingValue(repo, "holding"), "max_recent_backups")) {
 		d.errorf(at(at(repo, "holding"), "max_recent_backups"), "keep at least the newest snapshot", "repository.holding.max_recent_backups: must be at least 1, got %d", *n)
 	}
+	c.validatePermanent(d, repo)
 	c.validateMirrors(d, mappingValue(doc, "mirrors"))
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {

@@ -37,7 +37,7 @@ type ItemPlan struct {
 // PlanAction is a retention decision after the next run.
 type PlanAction struct {
 	Snapshot string `json:"snapshot"` // section/set/stamp
-	Action   string `json:"action"`
+	Action   string `json:"action"`   // keep, migrate or delete
 	Reason   string `json:"reason"`
 }
 
@@ -89,7 +89,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		// Retention as it will stand after the run has added its snapshot.
 		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
-		for _, dec := range repository.Decide(next, d.policy()) {
+		for _, dec := range repository.Decide(next, d.Config.policy()) {
 			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
 			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
 				name += " (this run)"
@@ -141,9 +141,9 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(it.Command))
 			}
 		}
-		fmt.Fprintf(&b, "  retention after the run (holding keeps %d):\n", d.Config.Repository.Holding.MaxRecent())
+		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary())
 		for _, a := range p.Retention {
-			fmt.Fprintf(&b, "    %-6s  %s: %s\n", a.Action, a.Snapshot, a.Reason)
+			fmt.Fprintf(&b, "    %-7s  %s: %s\n", a.Action, a.Snapshot, a.Reason)
 		}
 	}
 	_, err := fmt.Fprint(d.Out, b.String())

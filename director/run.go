@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/depot-backup/depot/backupitems"
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -27,30 +26,19 @@ type RunOptions struct {
 }
 
 // Run backs up the named sets (all when none are named), one after another,
-// then prunes holding for each set that succeeded. A failed set does not stop
-// the others; Run returns ErrSetsFailed if any failed.
+// and applies retention (migrations, then deletions) to each set that
+// succeeded. A failed set does not stop the others; Run returns
+// ErrSetsFailed if any failed.
 func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) error {
 	sets, err := d.selectSets(names)
 	if err != nil {
 		return err
 	}
-	if h, ok := d.repoHost().(*hosts.SSH); ok {
-		if err := h.Connect(ctx); err != nil {
-			return fmt.Errorf("repository host: %w", err)
-		}
-	}
-	repo := d.repo()
-	lock, err := repo.Lock(ctx, opts.Wait)
+	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if err := step(ctx, "locked"); err != nil {
-		return err
-	}
-	if err := repo.EmptyTrash(ctx); err != nil {
-		d.Log.Warn("could not finish earlier deletions", "err", err)
-	}
 	failed := 0
 	for _, set := range sets {
 		start := d.Now()
@@ -72,7 +60,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	return nil
 }
 
-// runSet makes one snapshot of set and prunes holding.
+// runSet makes one snapshot of set, then migrates and prunes.
 func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetConfig) (repository.Snapshot, error) {
 	if err := d.connect(ctx, set); err != nil {
 		return repository.Snapshot{}, err
@@ -130,7 +118,8 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	return snap, d.prune(ctx, repo, set, log)
+	_, err = d.applyRetention(ctx, repo, set.Name, true, log)
+	return snap, err
 }
 
 // baseItem is what the base snapshot holds of an item.
@@ -302,31 +291,6 @@ func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (rep
 		}
 	}
 	return stats, nil
-}
-
-// prune applies holding retention to set after a successful run.
-func (d *Director) prune(ctx context.Context, repo repository.Repo, set *SetConfig, log *slog.Logger) error {
-	snaps, err := repo.Snapshots(ctx, set.Name)
-	if err != nil {
-		return err
-	}
-	for _, dec := range repository.Decide(snaps, d.policy()) {
-		if dec.Action != repository.Delete {
-			continue
-		}
-		log.Info("pruning", "snapshot", dec.Snapshot.Section+"/"+set.Name+"/"+dec.Snapshot.Stamp, "reason", dec.Reason)
-		if err := repo.Delete(ctx, dec.Snapshot); err != nil {
-			return err
-		}
-		if err := step(ctx, "pruned-one"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *Director) policy() repository.Policy {
-	return repository.Policy{MaxRecent: d.Config.Repository.Holding.MaxRecent()}
 }
 
 // historyRecord is one line of .depot/history.jsonl.

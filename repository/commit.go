@@ -126,6 +126,32 @@ func (b *Build) publish(ctx context.Context, section string) (Snapshot, error) {
 	return Snapshot{Section: section, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
 }
 
+// Migrate moves a snapshot from holding into permanent with one rename:
+// instant, and the snapshot keeps its hard links. A crash leaves it whole in
+// one section or the other.
+func (r Repo) Migrate(ctx context.Context, s Snapshot) (Snapshot, error) {
+	if s.Section != Holding {
+		return Snapshot{}, fmt.Errorf("migrate %s/%s/%s: not in holding", s.Section, s.Set, s.Stamp)
+	}
+	fsys := r.Files()
+	src, dst := r.Dir(Holding, s.Set, s.Stamp), r.Dir(Permanent, s.Set, s.Stamp)
+	if err := fsys.MkdirAll(ctx, filepath.Dir(dst)); err != nil {
+		return Snapshot{}, fmt.Errorf("migrate %s/%s: %w", s.Set, s.Stamp, err)
+	}
+	exists, err := fsys.Exists(ctx, dst)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("migrate %s/%s: %w", s.Set, s.Stamp, err)
+	}
+	if exists[0] {
+		return Snapshot{}, fmt.Errorf("migrate %s/%s: %s already exists", s.Set, s.Stamp, dst)
+	}
+	if err := fsys.Rename(ctx, src, dst); err != nil {
+		return Snapshot{}, fmt.Errorf("migrate %s/%s: %w", s.Set, s.Stamp, err)
+	}
+	s.Section, s.Path = Permanent, dst
+	return s, nil
+}
+
 // Delete removes a snapshot. It is first moved into the trash with one rename,
 // so a run killed while deleting never leaves half a snapshot in a section;
 // the trash is emptied now and again by the next run.

@@ -165,6 +165,46 @@ func TestDeleteGoesThroughTrash(t *testing.T) {
 	})
 }
 
+func TestMigrateRenamesIntoPermanent(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		s := publish(t, r, "web", t0)
+		before, err := os.Stat(filepath.Join(s.Path, "data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := r.Migrate(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := r.Dir(Permanent, "web", s.Stamp); m.Path != want || m.Section != Permanent || !m.Complete {
+			t.Fatalf("migrated %+v, want it at %s", m, want)
+		}
+		after, err := os.Stat(filepath.Join(m.Path, "data"))
+		if err != nil || !os.SameFile(before, after) {
+			t.Fatalf("the migrated file is not the same inode: %v", err)
+		}
+		snaps, err := r.Snapshots(ctx, "web")
+		if err != nil || len(snaps) != 1 || snaps[0] != m {
+			t.Fatalf("snapshots %+v, %v; want only %+v", snaps, err, m)
+		}
+		if _, err := r.Migrate(ctx, m); err == nil || !strings.Contains(err.Error(), "not in holding") {
+			t.Fatalf("migrating a permanent snapshot: %v", err)
+		}
+		// A name already taken in permanent is never overwritten.
+		again := publish(t, r, "web", t0.Add(time.Hour))
+		if err := os.MkdirAll(r.Dir(Permanent, "web", again.Stamp), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Migrate(ctx, again); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("migrating onto an existing directory: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(again.Path, ManifestName)); err != nil {
+			t.Fatalf("the refused snapshot left holding: %v", err)
+		}
+	})
+}
+
 func TestEmptyTrashFinishesInterruptedDelete(t *testing.T) {
 	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
 		r := newRepo(t)

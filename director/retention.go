@@ -1,0 +1,205 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/repository"
+)
+
+// RetentionAction is a migration or a deletion that retention decided.
+type RetentionAction struct {
+	Snapshot string `json:"snapshot"`     // section/set/stamp before the action
+	Action   string `json:"action"`       // "migrate" or "delete"
+	To       string `json:"to,omitempty"` // where a migrated snapshot went
+	Reason   string `json:"reason"`
+}
+
+// RetentionReport is what migrate or prune did to one set.
+type RetentionReport struct {
+	Set  string            `json:"set"`
+	Done []RetentionAction `json:"done"`           // carried out, in order
+	Left []RetentionAction `json:"left,omitempty"` // decided, left for depot prune
+	Kept int               `json:"kept"`           // snapshots retention keeps where they are
+	// Error is why retention stopped for this set, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// Migrate moves into permanent, for the named sets (all when none is named),
+// the holding snapshots that the permanent rules pick. It deletes nothing.
+func (d *Director) Migrate(ctx context.Context, names []string, opts RunOptions) ([]RetentionReport, error) {
+	return d.retain(ctx, names, opts, false)
+}
+
+// Prune carries out every retention decision for the named sets (all when
+// none is named): the migrations first, so a snapshot the permanent rules
+// want is never deleted from holding, then the deletions.
+func (d *Director) Prune(ctx context.Context, names []string, opts RunOptions) ([]RetentionReport, error) {
+	return d.retain(ctx, names, opts, true)
+}
+
+func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, prune bool) ([]RetentionReport, error) {
+	sets, err := d.selectSets(names)
+	if err != nil {
+		return nil, err
+	}
+	repo, lock, err := d.lock(ctx, opts.Wait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	var reports []RetentionReport
+	failed := 0
+	for _, set := range sets {
+		rep, err := d.applyRetention(ctx, repo, set.Name, prune, d.Log.With("set", set.Name))
+		if err != nil {
+			failed++
+			rep.Error = err.Error()
+			d.Log.Error("retention failed", "set", set.Name, "err", err)
+			if ctx.Err() != nil {
+				return reports, ctx.Err()
+			}
+		}
+		reports = append(reports, rep)
+	}
+	if failed > 0 {
+		return reports, ErrSetsFailed
+	}
+	return reports, nil
+}
+
+// lock connects to the repository host, if it is remote, and takes the
+// repository's lock, then finishes the deletions a killed run left.
+func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
+	if h, ok := d.repoHost().(*hosts.SSH); ok {
+		if err := h.Connect(ctx); err != nil {
+			return repository.Repo{}, nil, fmt.Errorf("repository host: %w", err)
+		}
+	}
+	repo := d.repo()
+	lock, err := repo.Lock(ctx, wait)
+	if err != nil {
+		return repository.Repo{}, nil, err
+	}
+	if err := step(ctx, "locked"); err != nil {
+		lock.Unlock()
+		return repository.Repo{}, nil, err
+	}
+	if err := repo.EmptyTrash(ctx); err != nil {
+		d.Log.Warn("could not finish earlier deletions", "err", err)
+	}
+	return repo, lock, nil
+}
+
+// applyRetention decides the fate of set's snapshots and carries it out:
+// every migration, then (with prune) every deletion, each logged with its
+// reason. The caller holds the lock.
+func (d *Director) applyRetention(ctx context.Context, repo repository.Repo, set string, prune bool, log *slog.Logger) (RetentionReport, error) {
+	rep := RetentionReport{Set: set, Done: []RetentionAction{}}
+	snaps, err := repo.Snapshots(ctx, set)
+	if err != nil {
+		return rep, err
+	}
+	ds := repository.Decide(snaps, d.Config.policy())
+	for _, dec := range ds {
+		if dec.Action == repository.Keep {
+			rep.Kept++
+		}
+	}
+	for _, dec := range ds {
+		if dec.Action != repository.Migrate {
+			continue
+		}
+		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		log.Info("migrating", "snapshot", a.Snapshot, "reason", dec.Reason)
+		m, err := repo.Migrate(ctx, dec.Snapshot)
+		if err != nil {
+			return rep, err
+		}
+		a.To = snapshotName(m)
+		rep.Done = append(rep.Done, a)
+		if err := step(ctx, "migrated-one"); err != nil {
+			return rep, err
+		}
+	}
+	for _, dec := range ds {
+		if dec.Action != repository.Delete {
+			continue
+		}
+		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		if !prune {
+			rep.Left = append(rep.Left, a)
+			continue
+		}
+		log.Info("pruning", "snapshot", a.Snapshot, "reason", dec.Reason)
+		if err := repo.Delete(ctx, dec.Snapshot); err != nil {
+			return rep, err
+		}
+		rep.Done = append(rep.Done, a)
+		if err := step(ctx, "pruned-one"); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// snapshotName is section/set/stamp.
+func snapshotName(s repository.Snapshot) string {
+	return s.Section + "/" + s.Set + "/" + s.Stamp
+}
+
+// PrintRetention writes what migrate or prune did, for people or as JSON.
+func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error {
+	if asJSON {
+		if reports == nil {
+			reports = []RetentionReport{}
+		}
+		enc := json.NewEncoder(d.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reports)
+	}
+	tw := tabwriter.NewWriter(d.Out, 0, 4, 2, ' ', 0)
+	for _, r := range reports {
+		var counts []string
+		for _, c := range []struct {
+			action, verb string
+		}{{repository.Migrate, "migrated"}, {repository.Delete, "deleted"}} {
+			if n := countActions(r.Done, c.action); n > 0 {
+				counts = append(counts, fmt.Sprintf("%d %s", n, c.verb))
+			}
+		}
+		counts = append(counts, fmt.Sprintf("%d kept", r.Kept))
+		fmt.Fprintf(tw, "set %s: %s\n", r.Set, strings.Join(counts, ", "))
+		for _, a := range r.Done {
+			switch a.Action {
+			case repository.Migrate:
+				fmt.Fprintf(tw, "  migrated\t%s -> %s\t%s\n", a.Snapshot, a.To, a.Reason)
+			default:
+				fmt.Fprintf(tw, "  deleted\t%s\t%s\n", a.Snapshot, a.Reason)
+			}
+		}
+		for _, a := range r.Left {
+			fmt.Fprintf(tw, "  to prune\t%s\t%s (depot prune deletes it)\n", a.Snapshot, a.Reason)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(tw, "  failed: %s\n", r.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+func countActions(as []RetentionAction, action string) int {
+	n := 0
+	for _, a := range as {
+		if a.Action == action {
+			n++
+		}
+	}
+	return n
+}
