@@ -81,4 +81,3 @@ func (c *Config) validateMirrors(d *decoder, node *yaml.Node) {
 		}
 	}
 }
-
