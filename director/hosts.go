@@ -96,8 +96,20 @@ func (d *Director) connect(ctx context.Context, set *SetConfig) error {
 		}
 		if err := s.Connect(ctx); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		var err error
+		if h == d.repoHost() {
+			// The repository's shell is needed anyway: ask it.
+			fsys := d.repo().Files().(*repository.HostFS)
+			if _, err = fsys.Script(ctx, "rsync --version >/dev/null"); err != nil {
+				err = fmt.Errorf("rsync on %s: not runnable: %w", s.Name(), err)
+			}
 		} else if c := rsyncVersion(ctx, s); c.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.What, c.Err))
+			err = fmt.Errorf("%s: %w", c.What, c.Err)
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
