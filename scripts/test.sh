@@ -10,6 +10,7 @@ need_go
 # rsync does the copying; acl and attr give getfacl/setfattr for inspecting
 # what a snapshot preserved.
 need_packages rsync acl attr
+. scripts/services.sh && ensure_services # MariaDB, PostgreSQL, svn: installed, running, test accounts
 
 echo "== go vet" >&2
 go vet ./...
