@@ -149,7 +149,11 @@ func findTool(ctx context.Context, h hosts.Host, names ...string) (string, error
 	if err != nil {
 		var exit *hosts.ExitError
 		if errors.As(err, &exit) && exit.Code == 127 {
-			return "", fmt.Errorf("%s is not installed on the source host (%s)", strings.Join(names, " nor "), h.Name())
+			what := names[0] + " is not"
+			if len(names) > 1 {
+				what = "neither " + strings.Join(names, " nor ") + " is"
+			}
+			return "", fmt.Errorf("%s installed on the source host (%s)", what, h.Name())
 		}
 		return "", fmt.Errorf("look for %s on %s: %w", strings.Join(names, ", "), h.Name(), err)
 	}
