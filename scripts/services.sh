@@ -54,8 +54,16 @@ _start_postgresql() {
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || return 1
     _wait_for PostgreSQL pg_isready -q -h 127.0.0.1 || return 1
   fi
-  # The postgres OS user logs in through the socket (peer); the tests use a
-  # password over TCP, which works whether pg_hba.conf says trust or scram.
+  # The test role needs its password over TCP even where pg_hba.conf trusts
+  # local connections, so the tests see that depot passes it on (and that a
+  # wrong one fails). The rule names only that role.
+  local hba
+  hba=$(runuser -u postgres -- psql -X -A -t -d postgres -c 'SHOW hba_file') || return 1
+  if ! grep -q "^host all $DEPOT_TEST_DB_USER " "$hba"; then
+    sed -i "1i host all $DEPOT_TEST_DB_USER 127.0.0.1/32 scram-sha-256\\nhost all $DEPOT_TEST_DB_USER ::1/128 scram-sha-256" "$hba"
+    runuser -u postgres -- psql -X -q -d postgres -c 'SELECT pg_reload_conf()' >/dev/null || return 1
+  fi
+  # The postgres OS user logs in through the socket (peer).
   runuser -u postgres -- psql -q -X -v ON_ERROR_STOP=1 -d postgres <<SQL || return 1
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DEPOT_TEST_DB_USER') THEN
