@@ -221,3 +221,23 @@ func TestMySQLEveryDatabase(t *testing.T) {
 		t.Errorf("dumped %q, want %q", got, want)
 	}
 }
+
+// TestMySQLSocket connects through the server's socket as root, which
+// Debian's MariaDB authenticates by the client's uid: no password at all.
+func TestMySQLSocket(t *testing.T) {
+	db := mariadb(t)
+	name := newMySQLDatabase(t, db)
+	const socket = "/run/mysqld/mysqld.sock"
+	item := "      - name: db\n        type: mysql\n        user: root\n        socket: " + socket + "\n        databases: [" + name + "]"
+	e := newItemEnv(t, item)
+	if _, err := os.Stat(socket); err != nil {
+		needService(t, "MariaDB's socket", err)
+	}
+	e.run(t)
+	to := name + "_r"
+	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + to) })
+	mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-database", to)
+	if got, want := mysqlState(t, db, to), mysqlState(t, db, name); !reflect.DeepEqual(got, want) {
+		t.Errorf("restore through the socket:\ngot  %v\nwant %v", got, want)
+	}
+}

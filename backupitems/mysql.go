@@ -251,6 +251,10 @@ func (m *MySQL) Restore(ctx context.Context, env RestoreEnv) error {
 	if err != nil {
 		return err
 	}
+	client, err := findTool(ctx, env.Source, "mariadb", "mysql")
+	if err != nil {
+		return err
+	}
 	conn, err := m.open(ctx, env.Source, password)
 	if err != nil {
 		return err
@@ -269,10 +273,6 @@ func (m *MySQL) Restore(ctx context.Context, env RestoreEnv) error {
 		}
 	} else if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+quoteMySQL(target)); err != nil {
 		return fmt.Errorf("create database %s: %w", target, err)
-	}
-	client, err := findTool(ctx, env.Source, "mariadb", "mysql")
-	if err != nil {
-		return err
 	}
 	argv := append([]string{client}, m.connArgs()...)
 	argv = append(argv, "--database="+target)

@@ -156,6 +156,14 @@ func (p *PostgreSQL) open(ctx context.Context, h hosts.Host, password, db string
 	host, port := p.host()
 	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = host, uint16(port), p.User, password, db
 	cfg.ConnectTimeout = 30 * time.Second
+	// As libpq, which the dump tools use: TLS when the server offers it,
+	// never over a unix socket. (pq's own default requires it.)
+	switch {
+	case p.Socket != "":
+		cfg.SSLMode = pq.SSLModeDisable
+	case cfg.SSLMode == "":
+		cfg.SSLMode = pq.SSLModePrefer
+	}
 	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,9 @@ func (p *PostgreSQL) Restore(ctx context.Context, env RestoreEnv) error {
 	if err != nil {
 		return err
 	}
+	if _, err := findTool(ctx, env.Source, "psql"); err != nil {
+		return err
+	}
 	conn, err := p.open(ctx, env.Source, password, "postgres")
 	if err != nil {
 		return err
@@ -48,9 +51,6 @@ func (p *PostgreSQL) Restore(ctx context.Context, env RestoreEnv) error {
 		}
 	} else if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(target)+" TEMPLATE template0"); err != nil {
 		return fmt.Errorf("create database %s: %w", target, err)
-	}
-	if _, err := findTool(ctx, env.Source, "psql"); err != nil {
-		return err
 	}
 	argv := append([]string{"psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1"}, p.connArgs()...)
 	argv = append(argv, "--dbname="+conninfo(target))
