@@ -95,6 +95,10 @@ func TestSVNRoundTrip(t *testing.T) {
 	if m.Items[0].Meta["youngest"] != "5" {
 		t.Errorf("manifest meta %v, want youngest 5", m.Items[0].Meta)
 	}
+	plan := mustDepot(t, "--config", e.config, "plan")
+	if !strings.Contains(plan, "svnadmin dump --incremental --quiet --revision=6:HEAD") {
+		t.Errorf("plan does not start the next dump after revision 5:\n%s", plan)
+	}
 
 	// Deleting the first snapshot breaks no other: each holds its chain.
 	if err := os.RemoveAll(s1.Path); err != nil {
