@@ -160,14 +160,13 @@ func findTool(ctx context.Context, h hosts.Host, names ...string) (string, error
 	return strings.TrimSpace(out), nil
 }
 
-// newEncoder compresses a dump. The fastest level (about zstd -1) because a
+// newEncoder compresses a dump. The fastest level (about zstd -1), because a
 // dump runs on a busy server: with the dump tool and the database server on
-// the same cores, the default level (about zstd -3) costs 40% more CPU than
-// the zstd command and made the dump 15% slower than mariadb-dump | zstd
-// (scripts/bench_db.sh); the fastest level is faster than that pipeline and
-// its output is about 10% larger on text. Compression runs in the calling
-// goroutine (aheadWriter gives it one of its own), which keeps memory low;
-// the output is the same bytes for the same input.
+// the same two cores, the default level (about zstd -3) costs 40% more CPU
+// than the zstd command and made the item 15% slower than mariadb-dump | zstd
+// (scripts/bench_db.sh). The fastest level costs less CPU than that pipeline,
+// for about 10% more bytes on text. It compresses in the caller's goroutine,
+// which keeps memory low, and gives the same bytes for the same input.
 func newEncoder(w io.Writer) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 }
@@ -211,16 +210,12 @@ func storeStream(ctx context.Context, out Output, name string, compress bool, ru
 		}
 		w = enc
 	}
-	var ahead *aheadWriter
 	if compress {
-		ahead = newAheadWriter(w)
-		w = ahead
-	}
-	err = run(w)
-	if ahead != nil {
-		if cerr := ahead.Close(); err == nil {
-			err = cerr
-		}
+		err = throughPipe(w, run)
+	} else {
+		// A command may leave a child behind that holds its output open:
+		// the host's own copying gives up on it after a while.
+		err = run(w)
 	}
 	if enc != nil {
 		if cerr := enc.Close(); err == nil {
