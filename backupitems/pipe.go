@@ -19,11 +19,12 @@ const pipeSize = 1 << 20
 // Why not hand run dst and let the host copy: with a pipe of 64 KB (the
 // kernel's default) the tool stops at every block the compressor works on,
 // and tool and compressor take turns instead of working side by side. A
-// 1 MB pipe lets the tool run ahead; measured on a 1 GB MariaDB dump on two
-// cores, this makes the item as fast as mariadb-dump | zstd (it was 8%
-// slower; a user-space buffer with a goroutine of its own was slower still,
-// from the extra hand-offs). A kernel that refuses the size (see
-// fs.pipe-max-size) leaves the default: slower, not wrong.
+// 1 MB pipe lets the tool run ahead. Measured on a 1 GB MariaDB dump on two
+// cores (scripts/bench_db.sh), the item took 1.35 times as long as
+// mariadb-dump | zstd without it, 1.05 with it; an 8 MB buffer in user space
+// with a goroutine of its own got to 1.15, its hand-offs costing the rest. A
+// kernel that refuses the size (see fs.pipe-max-size) leaves the default:
+// slower, not wrong.
 func throughPipe(dst io.Writer, run func(stdout io.Writer) error) error {
 	r, w, err := os.Pipe()
 	if err != nil {

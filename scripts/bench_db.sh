@@ -34,11 +34,11 @@ go build -o "$dir/depot" .
 
 sql() { mariadb --batch --skip-column-names "$@"; }
 
-# A row is about 330 bytes of dump: text that compresses like real data
+# A row is about 260 bytes of dump: text that compresses like real data
 # (hex digests, repeated words), numbers and a date. Rows double with
 # INSERT ... SELECT, which MariaDB does without a round trip per row.
 make_database() {
-  local rows=$((size_mb * 1024 * 1024 / 330)) n
+  local rows=$((size_mb * 1024 * 1024 / 260)) n
   echo "generating $db: about $size_mb MB of dump, $rows rows" >&2
   sql -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
   sql "$db" -e "
@@ -65,11 +65,11 @@ make_database() {
     echo "  $n rows" >&2
   done
   sql "$db" -e "ANALYZE TABLE orders" >/dev/null
-  sql "$db" -e "CREATE TABLE bench_meta (size_mb INT); INSERT INTO bench_meta VALUES ($size_mb)"
+  sql "$db" -e "CREATE TABLE bench_meta (rows_wanted INT); INSERT INTO bench_meta VALUES ($rows)"
 }
 
-have=$(sql "$db" -e "SELECT size_mb FROM bench_meta" 2>/dev/null || true)
-[ "$have" = "$size_mb" ] || make_database
+have=$(sql "$db" -e "SELECT rows_wanted FROM bench_meta" 2>/dev/null || true)
+[ "$have" = "$((size_mb * 1024 * 1024 / 260))" ] || make_database
 
 cat >"$dir/depot.yaml" <<YAML
 version: 1
