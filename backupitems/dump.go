@@ -200,26 +200,20 @@ func storeStream(ctx context.Context, out Output, name string, compress bool, ru
 		return FileInfo{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	sink := &stickyWriter{w: f}
-	var enc *zstd.Encoder
-	w := io.Writer(sink)
 	if compress {
+		var enc *zstd.Encoder
 		if enc, err = newEncoder(sink); err != nil {
 			f.Abort()
 			return FileInfo{}, err
 		}
-		w = enc
-	}
-	if compress {
-		err = throughPipe(w, run)
-	} else {
-		// A command may leave a child behind that holds its output open:
-		// the host's own copying gives up on it after a while.
-		err = run(w)
-	}
-	if enc != nil {
+		err = throughPipe(enc, run)
 		if cerr := enc.Close(); err == nil {
 			err = cerr
 		}
+	} else {
+		// A command may leave a child behind that holds its output open:
+		// the host's own copying gives up on it after a while.
+		err = run(sink)
 	}
 	if sink.err != nil {
 		err = fmt.Errorf("write %s: %w", name, sink.err)
