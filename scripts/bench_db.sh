@@ -82,8 +82,11 @@ sets:
       - { name: db, type: mysql, user: root, socket: $socket, databases: [$db] }
 YAML
 
-# timed CMD... runs CMD under GNU time and prints "SECONDS MAXRSS_KB".
+# timed CMD... runs CMD under GNU time and prints "SECONDS MAXRSS_KB". It
+# first writes back what earlier rounds left dirty, so that no round pays
+# for another's writes.
 timed() {
+  sync
   /usr/bin/time -f '%e %M' -o "$dir/time" "$@" >/dev/null 2>"$dir/stderr" || {
     cat "$dir/stderr" >&2
     return 1
