@@ -312,7 +312,8 @@ symlinks, hard links, ACLs and xattrs are restored. DIR must be empty or new
 unless --force is given.
 
 --to-database loads a database item's dump into a new database (one that
-exists and is not empty is refused unless --force); --to-svn creates a
+exists and is not empty is refused unless --force); for an item that holds
+several databases, --to-database SOURCE=NEW picks one. --to-svn creates a
 Subversion repository and loads every dumped revision range in order. Both use
 the item's connection settings from the config.`,
 		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
@@ -338,7 +339,7 @@ the item's connection settings from the config.`,
 	}
 	cmd.Flags().StringVar(&o.Item, "item", "", "restore only this item")
 	cmd.Flags().StringVar(&o.To, "to", "", "directory to copy the snapshot's files into")
-	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database")
+	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database (SOURCE=NEW: pick one of several)")
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
 

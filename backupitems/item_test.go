@@ -11,7 +11,7 @@ import (
 // TestTypes pins the registered item types: adding one is a deliberate change
 // that updates this list, the docs and examples/configs.
 func TestTypes(t *testing.T) {
-	want := []string{"filesystem"}
+	want := []string{"command", "filesystem", "mysql", "postgresql", "svn"}
 	var got []string
 	for _, typ := range Types() {
 		got = append(got, typ.Name)
@@ -40,7 +40,7 @@ func TestTypes(t *testing.T) {
 }
 
 func TestLookupUnknown(t *testing.T) {
-	for _, name := range []string{"", "mysql", "Filesystem", " filesystem"} {
+	for _, name := range []string{"", "mariadb", "Filesystem", " filesystem", "MySQL"} {
 		if typ, ok := Lookup(name); ok {
 			t.Errorf("Lookup(%q) = %+v, want not found", name, typ)
 		}
@@ -56,7 +56,7 @@ func TestTypesSorted(t *testing.T) {
 	for _, typ := range Types() {
 		got = append(got, typ.Name)
 	}
-	want := []string{"aa-test", "filesystem", "mm-test", "zz-test"}
+	want := []string{"aa-test", "command", "filesystem", "mm-test", "mysql", "postgresql", "svn", "zz-test"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Types() = %q, want %q", got, want)
 	}
@@ -96,8 +96,8 @@ func TestRegisterPanics(t *testing.T) {
 // TestRegistryRestored checks that the helpers of this file leave the registry
 // as init() made it; it runs after the tests above.
 func TestRegistryRestored(t *testing.T) {
-	if len(registry) != 1 {
-		t.Errorf("registry holds %d types after the tests, want 1: %v", len(registry), Types())
+	if len(registry) != 5 {
+		t.Errorf("registry holds %d types after the tests, want 5: %v", len(registry), Types())
 	}
 }
 

@@ -78,11 +78,18 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if hasBase {
 			p.Base = base.Path
 		}
+		var baseItems map[string]baseItem
+		if hasBase {
+			baseItems = readBaseItems(ctx, repo, base, d.Log)
+		}
 		for _, it := range set.Items {
 			h := it.Header()
-			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
+			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: true}
 			if hasBase {
 				env.Base = filepath.Join(base.Path, h.Name)
+			}
+			if b := baseItems[h.Name]; b.typ == h.Type {
+				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
 			}
 			ip := it.Plan(env)
 			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Command: ip.Command})

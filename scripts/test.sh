@@ -12,6 +12,7 @@ need_go
 # rsync runs the system ssh client; flock(1) (util-linux) holds remote locks.
 need_packages rsync acl attr openssh-server openssh-client util-linux
 mkdir -p /run/sshd
+. scripts/services.sh && ensure_services # MariaDB, PostgreSQL, svn: installed, running, test accounts
 
 echo "== go vet" >&2
 go vet ./...
