@@ -350,3 +350,31 @@ func TestRestoreTreeIntoDatabaseIsRefused(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errs)
 	}
 }
+
+// TestVerifyDumpedFiles checks the file list of an item written through
+// Output, whose hashes come from the write itself, against the disk.
+func TestVerifyDumpedFiles(t *testing.T) {
+	e := newEnv(t, 3)
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, []byte("      - { name: report, type: command, command: [sh, -c, 'seq 1 50000'] }\n")...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustDepot(t, "--config", e.config, "run")
+	mustDepot(t, "--config", e.config, "run")
+	out := mustDepot(t, "--config", e.config, "verify")
+	if !strings.Contains(out, "2 snapshots: 2 verified, 0 failed") {
+		t.Fatalf("verify:\n%s", out)
+	}
+	snaps := e.snapshots(t)
+	m := readManifest(t, snaps[1])
+	list := fileList(t, snaps[1], m.Items[1])
+	if len(list) != 1 || list["stdout"].Size == 0 {
+		t.Fatalf("the command item's file list: %+v", list)
+	}
+	a, _ := os.Stat(filepath.Join(snaps[0].Path, "report", "stdout"))
+	b, _ := os.Stat(filepath.Join(snaps[1].Path, "report", "stdout"))
+	if !os.SameFile(a, b) {
+		t.Error("identical command output is not stored once")
+	}
+}

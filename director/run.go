@@ -1,6 +1,7 @@
 package director
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -210,6 +211,11 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		list = listing{root: dir, paths: res.Listing.Paths}
 	case pushed:
 		list = listing{entries: out.entries()}
+	case len(out.written) > 0:
+		// Walk, for files an item may have written beside Out, but take
+		// the hashes Out computed while writing instead of reading the
+		// dumps again.
+		list = listing{root: dir, known: out.entries()}
 	}
 	rec.FileList = path.Join(repository.FileListDir, h.Name+".tsv.zst")
 	stats, sum, err := writeFileList(ctx, repo, list, base.fileList, path.Join(build.Dir, rec.FileList))
@@ -230,6 +236,7 @@ type listing struct {
 	root    string
 	paths   map[string]bool
 	entries []repository.Entry
+	known   []repository.Entry // hashed already: stand in for the base's list
 }
 
 // writeFileList writes an item's file list to dst in the repository, carrying
@@ -254,7 +261,13 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 		stats, err = writeEntries(w, l.entries)
 	} else {
 		var base *repository.FileListReader
-		if baseList != "" {
+		switch {
+		case l.known != nil:
+			if base, err = entriesReader(l.known); err != nil {
+				return stats, "", err
+			}
+			defer base.Close()
+		case baseList != "":
 			if base, err = repo.OpenFileList(ctx, baseList); err == nil {
 				defer base.Close()
 			} else {
@@ -277,6 +290,22 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 		return stats, "", fmt.Errorf("file list: %w", err)
 	}
 	return stats, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// entriesReader reads entries back as a file list.
+func entriesReader(entries []repository.Entry) (*repository.FileListReader, error) {
+	var buf bytes.Buffer
+	w, err := repository.NewFileListWriter(&buf)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := writeEntries(w, entries); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return repository.NewFileListReader(&buf)
 }
 
 func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (repository.ScanStats, error) {
