@@ -23,7 +23,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 BYTES=$((FILES * 15000))
 W=$BENCH_DIR/remote
 BIN=$W/bin
-TREE=$BENCH_DIR/tree-remote-$FILES
+TREE=$(realpath -m "$BENCH_DIR/tree-remote-$FILES") # rsync copies a symlink as a link: resolve it
 LOGS=$W/logs
 RESULTS=$W/results
 
