@@ -50,10 +50,11 @@ type Env struct {
 	// BaseMeta is what the item recorded in the base snapshot (Result.Meta),
 	// or nil.
 	BaseMeta map[string]string
-	// ListPaths asks Backup to fill Result.Listing if it can, so depot
-	// lists the snapshot's files without walking Dir, which may be on
-	// another host. Items that write only through Out need not: depot
-	// walks Dir, or takes Out's record of what was written.
+	// ListPaths asks Backup to fill Result.Listing if it can: Dir is on
+	// another host, so depot cannot walk it to list the snapshot's files.
+	// (On this machine a walk after the copy costs less than listing every
+	// path during it.) Items that write only through Out need not: depot
+	// takes Out's record of what was written.
 	ListPaths bool
 	Log       *slog.Logger
 }

@@ -84,7 +84,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		for _, it := range set.Items {
 			h := it.Header()
-			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: true}
+			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
 			if hasBase {
 				env.Base = filepath.Join(base.Path, h.Name)
 			}

@@ -167,7 +167,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		Base:      base.dir,
 		Out:       out,
 		BaseMeta:  base.meta,
-		ListPaths: true,
+		ListPaths: pushed,
 		Log:       log.With("item", h.Name),
 	}
 	t, _ := backupitems.Lookup(h.Type)
