@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/depot-backup/depot/internal/proctest"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -96,7 +97,7 @@ func TestCrashAnywhere(t *testing.T) {
 			}
 
 			checkNoHalfSnapshots(t, e)
-			if pids := processesMentioning(t, e.dir); len(pids) > 0 {
+			if pids := proctest.Mentioning(t, e.dir); len(pids) > 0 {
 				t.Fatalf("processes survive the crash: %v", pids)
 			}
 
@@ -170,26 +171,4 @@ func checkNoHalfSnapshots(t testing.TB, e *testEnv) {
 			t.Fatalf("list shows %+v", l)
 		}
 	}
-}
-
-// processesMentioning returns the pids whose command line contains s, after
-// giving killed processes a moment to be reaped.
-func processesMentioning(t testing.TB, s string) []string {
-	t.Helper()
-	var out []string
-	for range 100 {
-		out = out[:0]
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err == nil && strings.Contains(string(cmdline), s) {
-				out = append(out, e.Name())
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"github.com/depot-backup/depot/internal/proctest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestMySQLDumpKilledHalfway(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "interrupted") {
 		t.Fatalf("exit %d, want 1 and interrupted:\n%s", code, errs)
 	}
-	if pids := processesMentioning(t, name); len(pids) > 0 {
+	if pids := proctest.Mentioning(t, name); len(pids) > 0 {
 		t.Fatalf("dump processes survive: %v", pids)
 	}
 	if snaps := e.snapshots(t); len(snaps) != 0 {

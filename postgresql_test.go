@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/depot-backup/depot/internal/proctest"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -222,7 +223,7 @@ func TestPostgreSQLDumpKilledHalfway(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "interrupted") {
 		t.Fatalf("exit %d, want 1 and interrupted:\n%s", code, errs)
 	}
-	if pids := processesMentioning(t, "dbname='"+name); len(pids) > 0 {
+	if pids := proctest.Mentioning(t, "dbname='"+name); len(pids) > 0 {
 		t.Fatalf("dump processes survive: %v", pids)
 	}
 	if snaps := e.snapshots(t); len(snaps) != 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/depot-backup/depot/internal/proctest"
 	"net"
 	"os"
 	"os/exec"
@@ -286,7 +287,7 @@ func TestCutConnectionResumes(t *testing.T) {
 			if snaps := e.snapshots(t); len(snaps) != 0 {
 				t.Fatalf("published %v after the cut", snaps)
 			}
-			if pids := processesMentioning(t, e.dir); len(pids) > 0 {
+			if pids := proctest.Mentioning(t, e.dir); len(pids) > 0 {
 				t.Fatalf("processes survive the cut: %v", pids)
 			}
 			code, _, errs := depot(t, "--config", e.config, "run")

@@ -193,37 +193,26 @@ func checkEntry(p string, e repository.Entry) string {
 		return "missing"
 	}
 	switch {
-	case e.IsRegular():
-		if !info.Mode().IsRegular() {
-			return "not a regular file"
-		}
-		if info.Size() != e.Size {
-			return fmt.Sprintf("size %d, the list says %d", info.Size(), e.Size)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err.Error()
-		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err.Error()
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != e.Hash {
-			return "content differs from the hash in the file list"
-		}
-	case e.IsSymlink():
-		target, err := os.Readlink(p)
-		if err != nil {
-			return "not a symlink"
-		}
-		if sum := sha256.Sum256([]byte(target)); hex.EncodeToString(sum[:]) != e.Hash {
-			return "symlink target differs"
-		}
-	case e.IsDir():
-		if !info.IsDir() {
-			return "not a directory"
-		}
+	case e.IsRegular() && !info.Mode().IsRegular():
+		return "not a regular file"
+	case e.IsRegular() && info.Size() != e.Size:
+		return fmt.Sprintf("size %d, the list says %d", info.Size(), e.Size)
+	case e.IsSymlink() && info.Mode()&fs.ModeSymlink == 0:
+		return "not a symlink"
+	case e.IsDir() && !info.IsDir():
+		return "not a directory"
+	}
+	if !e.IsRegular() && !e.IsSymlink() {
+		return ""
+	}
+	got, err := repository.HashEntry(p, e)
+	switch {
+	case err != nil:
+		return err.Error()
+	case got != e.Hash && e.IsSymlink():
+		return "symlink target differs"
+	case got != e.Hash:
+		return "content differs from the hash in the file list"
 	}
 	return ""
 }

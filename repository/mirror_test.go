@@ -204,3 +204,31 @@ func TestMirrorResumesAfterACut(t *testing.T) {
 		t.Fatalf("partials left: %v", p)
 	}
 }
+
+// TestMirrorBatchResumesAfterACut cuts a new mirror's single rsync of several
+// snapshots; nothing is published, and the next mirror completes them all
+// with their hard links.
+func TestMirrorBatchResumesAfterACut(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	src, dst := Repo{Root: t.TempDir()}, Repo{Root: t.TempDir()}
+	files := []string{"a", "b", "c", "d", "e", "f"}
+	s1 := snapshotWith(t, src, "web", t0, nil, files, nil)
+	s2 := snapshotWith(t, src, "web", t0.Add(time.Hour), &s1, files, map[string]string{"a": "new a"})
+	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cut mirror: %v", err)
+	}
+	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 0 {
+		t.Fatalf("a cut mirror published %v", got)
+	}
+	st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log})
+	if err != nil || st.Copied != 2 {
+		t.Fatalf("resumed mirror %+v, %v", st, err)
+	}
+	b1, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "b"))
+	b2, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s2.Stamp), "item", "b"))
+	if !os.SameFile(b1, b2) {
+		t.Error("the batch copy lost the hard link between snapshots")
+	}
+}

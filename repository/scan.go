@@ -92,7 +92,7 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				p.entry.Hash, p.err = hashEntry(filepath.Join(s.root, p.entry.Path), p.entry)
+				p.entry.Hash, p.err = HashEntry(filepath.Join(s.root, p.entry.Path), p.entry)
 				close(p.done)
 			}
 		}()
@@ -225,8 +225,10 @@ func (s *scanner) visit(rel string, queue, work chan<- *pending) (Entry, error) 
 	return e, nil
 }
 
-// hashEntry returns the SHA-256 of a regular file's content or a symlink's target.
-func hashEntry(path string, e Entry) (string, error) {
+// HashEntry returns what a file list records as the hash of the file at path
+// described by e: the SHA-256 of a regular file's content or of a symlink's
+// target.
+func HashEntry(path string, e Entry) (string, error) {
 	h := sha256.New()
 	if e.IsSymlink() {
 		target, err := os.Readlink(path)

@@ -3,6 +3,7 @@ package rsync
 import (
 	"context"
 	"errors"
+	"github.com/depot-backup/depot/internal/proctest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,31 +170,9 @@ func TestRunCancelKillsRsync(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("cancel took %v", took)
 	}
-	if pids := processesMentioning(t, dir); len(pids) > 0 {
+	if pids := proctest.Mentioning(t, dir); len(pids) > 0 {
 		t.Fatalf("rsync processes survive the cancel: %v", pids)
 	}
-}
-
-// processesMentioning returns the pids whose command line contains s.
-func processesMentioning(t testing.TB, s string) []string {
-	t.Helper()
-	var out []string
-	// The group is killed; give the kernel a moment to reap.
-	for range 50 {
-		out = out[:0]
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err == nil && strings.Contains(string(cmdline), s) {
-				out = append(out, e.Name())
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return out
 }
 
 func TestParseItemized(t *testing.T) {
