@@ -12,7 +12,8 @@
 #         `rsync -aHAX --numeric-ids` of the whole repository: time, max RSS
 #         and disk use; and pruning one snapshot against `rm -rf` of a copy.
 # BENCH_DIR (default <repo>/_bench) holds everything; BENCH_ROUNDS (3);
-# BENCH_SKIP_MIRROR=1 leaves the mirror case out.
+# BENCH_SKIP_MIRROR=1 leaves the mirror case out; BENCH_ONLY_MIRROR=1 runs
+# only it.
 set -euo pipefail
 
 FILES=${1:-100000}
@@ -188,8 +189,10 @@ main() {
 	setup
 	start_sshd
 	: >"$RESULTS"
-	bench_mode push
-	bench_mode pull
+	if [[ ${BENCH_ONLY_MIRROR:-} != 1 ]]; then
+		bench_mode push
+		bench_mode pull
+	fi
 	[[ ${BENCH_SKIP_MIRROR:-} == 1 ]] || bench_mirror
 	echo
 	echo "bench_remote.sh $FILES files ($(calc %.2f "$TREE_KB / 1048576") GiB), $(nproc) cores, $(date -u +%F):"
