@@ -8,11 +8,7 @@ import (
 )
 
 func commandItem(argv string, extra ...string) string {
-	item := "      - name: db\n        type: command\n        command: " + argv
-	for _, x := range extra {
-		item += "\n        " + x
-	}
-	return item
+	return itemYAML("command", append([]string{"command: " + argv}, extra...)...)
 }
 
 func TestCommandItem(t *testing.T) {

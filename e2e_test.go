@@ -195,15 +195,22 @@ func TestLockedRepositoryExits3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lockedThenWaits(t, e, lock, 300*time.Millisecond)
+}
+
+// lockedThenWaits checks that a run exits 3 naming the holder of lock, and
+// that a run with --wait succeeds once the lock is released after delay.
+func lockedThenWaits(t testing.TB, e *testEnv, lock repository.Unlocker, delay time.Duration) {
+	t.Helper()
 	code, _, errs := depot(t, "--config", e.config, "run")
 	if code != 3 || !strings.Contains(errs, "locked by pid") {
 		t.Fatalf("exit %d, %q; want 3 and who holds the lock", code, errs)
 	}
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(delay)
 		lock.Unlock()
 	}()
-	mustDepot(t, "--config", e.config, "run", "--wait", "10s")
+	mustDepot(t, "--config", e.config, "run", "--wait", "20s")
 	if len(e.snapshots(t)) != 1 {
 		t.Fatal("run with --wait made no snapshot")
 	}

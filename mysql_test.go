@@ -119,11 +119,7 @@ func mysqlState(t testing.TB, db *sql.DB, name string) map[string]string {
 }
 
 func mysqlItem(dbs string, extra ...string) string {
-	item := "      - name: db\n        type: mysql\n        user: " + testDBUser + "\n        password_env: " + testPasswordEnv + "\n        databases: " + dbs
-	for _, x := range extra {
-		item += "\n        " + x
-	}
-	return item
+	return itemYAML("mysql", append([]string{"user: " + testDBUser, "password_env: " + testPasswordEnv, "databases: " + dbs}, extra...)...)
 }
 
 func TestMySQLRoundTrip(t *testing.T) {

@@ -80,11 +80,7 @@ func postgresState(t testing.TB, name string) map[string]string {
 }
 
 func postgresItem(dbs string, extra ...string) string {
-	item := "      - name: db\n        type: postgresql\n        user: " + testDBUser + "\n        password_env: " + testPasswordEnv + "\n        databases: " + dbs
-	for _, x := range extra {
-		item += "\n        " + x
-	}
-	return item
+	return itemYAML("postgresql", append([]string{"user: " + testDBUser, "password_env: " + testPasswordEnv, "databases: " + dbs}, extra...)...)
 }
 
 func TestPostgreSQLRoundTrip(t *testing.T) {

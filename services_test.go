@@ -23,6 +23,16 @@ const (
 	testPasswordEnv = "DEPOT_TEST_DB_PASSWORD"
 )
 
+// itemYAML is the YAML of the item "db" of type typ with the given
+// "key: value" lines, indented for newItemEnv's config.
+func itemYAML(typ string, keys ...string) string {
+	item := "      - name: db\n        type: " + typ
+	for _, k := range keys {
+		item += "\n        " + k
+	}
+	return item
+}
+
 // needService skips the test when a service it needs is not there, with the
 // reason; under CI=true it fails instead, for CI must run every test.
 func needService(t testing.TB, what string, err error) {

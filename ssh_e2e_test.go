@@ -323,18 +323,7 @@ func TestPushLocksAcrossHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs := depot(t, "--config", e.config, "run")
-	if code != 3 || !strings.Contains(errs, "locked by pid") {
-		t.Fatalf("exit %d, %q; want 3 and the holder", code, errs)
-	}
-	go func() {
-		time.Sleep(time.Second)
-		lock.Unlock()
-	}()
-	mustDepot(t, "--config", e.config, "run", "--wait", "20s")
-	if len(e.snapshots(t)) != 1 {
-		t.Fatal("no snapshot after waiting for the lock")
-	}
+	lockedThenWaits(t, e.testEnv, lock, time.Second)
 }
 
 func TestCheckReportsEachHost(t *testing.T) {

@@ -62,9 +62,7 @@ func svnState(t testing.TB, repo string) map[string]string {
 	return state
 }
 
-func svnItem(repo string) string {
-	return "      - name: db\n        type: svn\n        repository: " + repo
-}
+func svnItem(repo string) string { return itemYAML("svn", "repository: "+repo) }
 
 func TestSVNRoundTrip(t *testing.T) {
 	r := newSVNRepo(t)

@@ -79,24 +79,8 @@ func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
 		Excludes:      f.Exclude,
 		ListAll:       env.ListPaths,
 	}
-	if src, ok := env.Source.(remote); ok {
-		o.Shell = src.RsyncShell()
-		o.Sources = make([]string, len(f.Paths))
-		for i, p := range f.Paths {
-			o.Sources[i] = src.RsyncPath(p)
-		}
-	}
-	if repo, ok := env.Repo.(remote); ok {
-		o.Shell = repo.RsyncShell()
-		o.Dest = repo.RsyncPath(o.Dest)
-	}
+	o.Between(env.Source, env.Repo)
 	return o
-}
-
-// remote is a host rsync reaches through a remote shell.
-type remote interface {
-	RsyncShell() string
-	RsyncPath(path string) string
 }
 
 // Plan implements Item.
@@ -160,7 +144,7 @@ func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) error {
 	}
 	if missing, _, _ := strings.Cut(out.String(), "\n"); missing != "" {
 		where := ""
-		if _, ok := h.(remote); ok {
+		if _, ok := h.(hosts.Remote); ok {
 			where = " on " + h.Name()
 		}
 		return fmt.Errorf("source path %s does not exist%s", missing, where)

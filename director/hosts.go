@@ -41,6 +41,17 @@ func (hs *hostSet) get(addr string) hosts.Host {
 	return h
 }
 
+// fs returns the repository host's file system, made on first use so that
+// its shell and lock live as long as the director.
+func (hs *hostSet) fs(h hosts.Host) *repository.HostFS {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.repoFS == nil {
+		hs.repoFS = repository.NewHostFS(h)
+	}
+	return hs.repoFS
+}
+
 func (hs *hostSet) close() {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
@@ -64,13 +75,7 @@ func (d *Director) repoHost() hosts.Host { return d.hosts.get(d.Config.Repositor
 func (d *Director) repo() repository.Repo {
 	r := repository.Repo{Root: d.Config.Repository.Path}
 	if d.Config.Repository.Host != "" {
-		h := d.repoHost()
-		d.hosts.mu.Lock()
-		if d.hosts.repoFS == nil {
-			d.hosts.repoFS = repository.NewHostFS(h)
-		}
-		r.FS = d.hosts.repoFS
-		d.hosts.mu.Unlock()
+		r.FS = d.hosts.fs(d.repoHost())
 	}
 	return r
 }
@@ -80,7 +85,7 @@ func (d *Director) source(set *SetConfig) hosts.Host { return d.hosts.get(set.So
 
 // remote reports whether h is another machine.
 func remote(h hosts.Host) bool {
-	_, ok := h.(*hosts.SSH)
+	_, ok := h.(hosts.Remote)
 	return ok
 }
 

@@ -71,10 +71,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			Xattrs:     true,
 			NumericIDs: true,
 		}
-		if h, ok := d.repoHost().(*hosts.SSH); ok {
-			opts.Shell = h.RsyncShell()
-			opts.Sources[0] = h.RsyncPath(opts.Sources[0])
-		}
+		opts.Between(d.repoHost(), hosts.Local{})
 		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
 			return fmt.Errorf("restore item %s: %w", name, err)
 		}

@@ -35,6 +35,16 @@ type Host interface {
 	Dial(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// Remote is a host on another machine, which rsync reaches through a remote
+// shell.
+type Remote interface {
+	Host
+	// RsyncShell is rsync's -e command for the host.
+	RsyncShell() string
+	// RsyncPath is path on the host in rsync's user@host:path notation.
+	RsyncPath(path string) string
+}
+
 // ExitError is a command that ran and exited non-zero.
 type ExitError struct {
 	Argv   []string

@@ -39,7 +39,7 @@ type SSH struct {
 	client *ssh.Client
 }
 
-var _ Host = (*SSH)(nil)
+var _ Remote = (*SSH)(nil)
 
 // ParseAddress splits "user@host[:port]" (port 22 by default; an IPv6 host in
 // brackets).

@@ -15,24 +15,10 @@ var (
 	ctx = context.Background()
 )
 
-// publish makes a complete snapshot of set at t with one file.
+// publish makes a complete snapshot of set at t with one file, item/data.
 func publish(t testing.TB, r Repo, set string, at time.Time) Snapshot {
 	t.Helper()
-	b, err := r.Begin(ctx, set, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(b.Dir, "data"), []byte(b.Stamp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WriteManifest(ctx, &Manifest{Format: ManifestFormat, Set: set, Stamp: b.Stamp}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := b.Publish(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return snapshotWith(t, r, set, at, nil, []string{"data"}, nil)
 }
 
 func TestPublishMakesCompleteSnapshot(t *testing.T) {
@@ -169,7 +155,7 @@ func TestMigrateRenamesIntoPermanent(t *testing.T) {
 	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
 		r := newRepo(t)
 		s := publish(t, r, "web", t0)
-		before, err := os.Stat(filepath.Join(s.Path, "data"))
+		before, err := os.Stat(filepath.Join(s.Path, "item", "data"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +166,7 @@ func TestMigrateRenamesIntoPermanent(t *testing.T) {
 		if want := r.Dir(Permanent, "web", s.Stamp); m.Path != want || m.Section != Permanent || !m.Complete {
 			t.Fatalf("migrated %+v, want it at %s", m, want)
 		}
-		after, err := os.Stat(filepath.Join(m.Path, "data"))
+		after, err := os.Stat(filepath.Join(m.Path, "item", "data"))
 		if err != nil || !os.SameFile(before, after) {
 			t.Fatalf("the migrated file is not the same inode: %v", err)
 		}

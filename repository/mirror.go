@@ -180,15 +180,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 	for _, s := range batch {
 		opts.Sources = append(opts.Sources, s.Path)
 	}
-	if r, ok := srcHost.(remoteEnd); ok {
-		opts.Shell = r.RsyncShell()
-		for i := range opts.Sources {
-			opts.Sources[i] = r.RsyncPath(opts.Sources[i])
-		}
-	}
-	if r, ok := dstHost.(remoteEnd); ok {
-		opts.Shell, opts.Dest = r.RsyncShell(), r.RsyncPath(opts.Dest)
-	}
+	opts.Between(srcHost, dstHost)
 	res, err := rsync.Run(ctx, hosts.Local{}, opts)
 	if err != nil {
 		return err
@@ -241,21 +233,10 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 	if base != nil {
 		opts.LinkDest = base.Path
 	}
-	if r, ok := srcHost.(remoteEnd); ok {
-		opts.Shell, opts.Sources[0] = r.RsyncShell(), r.RsyncPath(opts.Sources[0])
-	}
-	if r, ok := dstHost.(remoteEnd); ok {
-		opts.Shell, opts.Dest = r.RsyncShell(), r.RsyncPath(opts.Dest)
-	}
+	opts.Between(srcHost, dstHost)
 	res, err := rsync.Run(ctx, hosts.Local{}, opts)
 	if err != nil {
 		return 0, err
 	}
 	return res.Stats.BytesTransferred, copyManifestAndPublish(ctx, src, b, s)
-}
-
-// remoteEnd is a host rsync reaches through a remote shell.
-type remoteEnd interface {
-	RsyncShell() string
-	RsyncPath(path string) string
 }

@@ -36,6 +36,24 @@ type Options struct {
 	ListAll bool
 }
 
+// Between points the transfer's ends at their hosts: Sources are paths on
+// src, Dest a path on dst. A remote end gets the user@host: prefix and -e
+// its shell. rsync cannot copy between two remote hosts; the config rules
+// that out, and if both are remote the destination's shell wins.
+func (o *Options) Between(src, dst hosts.Host) {
+	if r, ok := src.(hosts.Remote); ok {
+		o.Shell = r.RsyncShell()
+		sources := make([]string, len(o.Sources))
+		for i, p := range o.Sources {
+			sources[i] = r.RsyncPath(p)
+		}
+		o.Sources = sources
+	}
+	if r, ok := dst.(hosts.Remote); ok {
+		o.Shell, o.Dest = r.RsyncShell(), r.RsyncPath(o.Dest)
+	}
+}
+
 // Args returns rsync's argv (without the program name) for o.
 func (o Options) Args() []string {
 	flags := "-a"

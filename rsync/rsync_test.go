@@ -196,3 +196,37 @@ Number of files: 4 (reg: 2, dir: 2)
 		}
 	}
 }
+
+// remoteHost is a hosts.Remote for Between; it never runs anything.
+type remoteHost struct{ hosts.Local }
+
+func (remoteHost) Name() string              { return "u@h:22" }
+func (remoteHost) RsyncShell() string        { return "ssh -p 22" }
+func (remoteHost) RsyncPath(p string) string { return "u@h:" + p }
+
+func TestBetween(t *testing.T) {
+	tests := []struct {
+		name      string
+		src, dst  hosts.Host
+		wantSrc   []string
+		wantDest  string
+		wantShell string
+	}{
+		{"local", hosts.Local{}, hosts.Local{}, []string{"/a", "/b"}, "/d/", ""},
+		{"pull", remoteHost{}, hosts.Local{}, []string{"u@h:/a", "u@h:/b"}, "/d/", "ssh -p 22"},
+		{"push", hosts.Local{}, remoteHost{}, []string{"/a", "/b"}, "u@h:/d/", "ssh -p 22"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sources := []string{"/a", "/b"}
+			o := Options{Sources: sources, Dest: "/d/"}
+			o.Between(tt.src, tt.dst)
+			if !slices.Equal(o.Sources, tt.wantSrc) || o.Dest != tt.wantDest || o.Shell != tt.wantShell {
+				t.Fatalf("got %q %q %q", o.Sources, o.Dest, o.Shell)
+			}
+			if sources[0] != "/a" {
+				t.Fatal("Between changed the caller's slice")
+			}
+		})
+	}
+}
