@@ -82,11 +82,18 @@ func TestPushAndPull(t *testing.T) {
 			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, "-e 'ssh -p ") {
 				t.Errorf("plan does not show the remote end and ssh command:\n%s", plan)
 			}
+			time.Sleep(2100 * time.Millisecond) // old enough for the quick path to link
 			mustDepot(t, "--config", e.config, "run")
 			if err := os.WriteFile(filepath.Join(e.src, "d2", "added"), []byte("added between runs\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			mustDepot(t, "--config", e.config, "run")
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("second run: exit %d\n%s", code, logs)
+			}
+			if linked, toRsync, ok := quickFigures(t, logs); !ok || linked == 0 || toRsync != 1 {
+				t.Errorf("second run: quick path %v, %d linked, %d to rsync; want the new file only to rsync\n%s", ok, linked, toRsync, logs)
+			}
 			snaps := e.snapshots(t)
 			if len(snaps) != 2 {
 				t.Fatalf("%d snapshots", len(snaps))

@@ -3,8 +3,10 @@ package backupitems
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/depot-backup/depot/hosts"
@@ -65,7 +67,14 @@ func (f *Filesystem) Validate() []FieldError {
 // rsyncOptions returns the transfer for env: sources on env.Source, the
 // destination on env.Repo, at most one of them remote.
 func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
-	o := rsync.Options{
+	o := f.transfer(env)
+	o.Between(env.Source, env.Repo)
+	return o
+}
+
+// transfer is rsyncOptions with every path still local to its host.
+func (f *Filesystem) transfer(env Env) rsync.Options {
+	return rsync.Options{
 		Sources:       f.Paths,
 		Dest:          env.Dir + "/",
 		LinkDest:      env.Base,
@@ -79,8 +88,6 @@ func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
 		Excludes:      f.Exclude,
 		ListAll:       env.ListPaths,
 	}
-	o.Between(env.Source, env.Repo)
-	return o
 }
 
 // Plan implements Item.
@@ -90,9 +97,24 @@ func (f *Filesystem) Plan(env Env) Plan {
 
 // Backup implements Item.
 func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
-	if err := f.checkSources(ctx, env.Source); err != nil {
+	started, err := f.checkSources(ctx, env.Source)
+	if err != nil {
 		return Result{}, err
 	}
+	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
+	out, err := f.quick(ctx, env)
+	switch {
+	case errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink):
+		env.Log.Info("copying with rsync's own walk", "why", err)
+		out, err = f.rsyncWalk(ctx, env)
+	}
+	out.Meta = meta
+	return out, err
+}
+
+// rsyncWalk copies the item with one rsync --link-dest run over the whole
+// tree.
+func (f *Filesystem) rsyncWalk(ctx context.Context, env Env) (Result, error) {
 	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env))
 	if err != nil {
 		return Result{}, err
@@ -134,20 +156,26 @@ func (f *Filesystem) Check(ctx context.Context, env Env) []Check {
 }
 
 // checkSources fails on a source path that does not exist, so a typo or an
-// unmounted disk never makes an empty snapshot.
-func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) error {
-	script := `for p; do if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done`
+// unmounted disk never makes an empty snapshot. It returns the source host's
+// clock (unix seconds) from before the copy starts.
+func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) (int64, error) {
+	script := `date +%s; for p; do if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done`
 	var out bytes.Buffer
 	argv := append([]string{"sh", "-c", script, "sh"}, f.Paths...)
 	if err := h.Run(ctx, hosts.Command{Argv: argv, Stdout: &out}); err != nil {
-		return fmt.Errorf("check source paths on %s: %w", h.Name(), err)
+		return 0, fmt.Errorf("check source paths on %s: %w", h.Name(), err)
 	}
-	if missing, _, _ := strings.Cut(out.String(), "\n"); missing != "" {
+	clock, missing, _ := strings.Cut(out.String(), "\n")
+	started, err := strconv.ParseInt(clock, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("check source paths on %s: date +%%s printed %q", h.Name(), clock)
+	}
+	if missing, _, _ = strings.Cut(missing, "\n"); missing != "" {
 		where := ""
 		if _, ok := h.(hosts.Remote); ok {
 			where = " on " + h.Name()
 		}
-		return fmt.Errorf("source path %s does not exist%s", missing, where)
+		return 0, fmt.Errorf("source path %s does not exist%s", missing, where)
 	}
-	return nil
+	return started, nil
 }

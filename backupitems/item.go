@@ -6,6 +6,7 @@ package backupitems
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,7 +57,36 @@ type Env struct {
 	// path during it.) Items that write only through Out need not: depot
 	// takes Out's record of what was written.
 	ListPaths bool
-	Log       *slog.Logger
+	// Tree lets a tree item build Dir from the base snapshot's files
+	// itself, for what has not changed; nil when there is no base.
+	Tree TreeBase
+	Log  *slog.Logger
+}
+
+// TreeBase is the base snapshot of a tree item, on the repository host.
+type TreeBase interface {
+	// Entries calls fn for every entry of the base's file list, in file
+	// list order (component by component, bytewise).
+	Entries(ctx context.Context, fn func(BaseEntry) error) error
+	// Link fills the empty Dir from the base: dirs are created, files are
+	// hard links to the base's copies, and none of the base's other paths
+	// are there; drop names them (outermost only), for a repository host
+	// that clones the base whole and then removes. All paths are relative
+	// to the item directory and in file list order. An error that wraps
+	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
+	Link(ctx context.Context, dirs, files, drop []string) error
+}
+
+// ErrNoTreeLink means a repository host cannot build a tree from hard links
+// by itself (no GNU cp there, say).
+var ErrNoTreeLink = errors.New("the repository host cannot hard-link trees")
+
+// BaseEntry is one path of a base snapshot's file list.
+type BaseEntry struct {
+	Path  string
+	Mode  uint32 // st_mode
+	Size  int64
+	Mtime int64 // ns since the epoch
 }
 
 // Output writes the files of an item into the snapshot being built.

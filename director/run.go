@@ -170,10 +170,16 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		ListPaths: pushed,
 		Log:       log.With("item", h.Name),
 	}
+	if base.dir != "" && base.fileList != "" {
+		env.Tree = &treeBase{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList}
+	}
 	t, _ := backupitems.Lookup(h.Type)
-	if !t.Resumable {
+	if !t.Resumable || base.dir != "" {
 		// What an interrupted attempt dumped is redone anyway; stale files
-		// (a database dropped since) must not slip into the snapshot.
+		// (a database dropped since) must not slip into the snapshot. An
+		// interrupted tree is resumed only when nothing in it is a hard
+		// link to the base: rsync would change the attributes of a file
+		// that changed only in them in place, in the base snapshot too.
 		if err := repo.Files().RemoveAll(ctx, dir); err != nil {
 			return rec, err
 		}
@@ -227,6 +233,44 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
+}
+
+// treeBase is the base snapshot of a tree item, for backupitems.Env.Tree.
+type treeBase struct {
+	repo     repository.Repo
+	dir      string // the item's directory in the build
+	baseDir  string // and in the base
+	baseList string // the base's file list for the item
+}
+
+// Entries implements backupitems.TreeBase.
+func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) error) error {
+	r, err := t.repo.OpenFileList(ctx, t.baseList)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime}); err != nil {
+			return err
+		}
+	}
+}
+
+// Link implements backupitems.TreeBase.
+func (t *treeBase) Link(ctx context.Context, dirs, files, drop []string) error {
+	err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, files, drop)
+	if errors.Is(err, repository.ErrNoLinkTree) {
+		return fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+	}
+	return err
 }
 
 // listing is where an item's file list comes from: the paths an item

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -39,6 +40,13 @@ type FS interface {
 	Append(ctx context.Context, path string, data []byte) error
 	// Link makes new a hard link to old, replacing a file at new.
 	Link(ctx context.Context, old, new string) error
+	// LinkTree fills the empty directory dst from the tree at src: the
+	// directories dirs are created, the files are hard links to src's
+	// copies, and nothing else of src is there; drop names src's other
+	// paths (outermost only), for a host that clones src whole and then
+	// removes. Paths are relative, in file list order. An error wrapping
+	// ErrNoLinkTree leaves dst empty: the host cannot do it.
+	LinkTree(ctx context.Context, src, dst string, dirs, files, drop []string) error
 	// SetMtime sets a file's modification time, to whole seconds.
 	SetMtime(ctx context.Context, path string, t time.Time) error
 	// Sync makes everything written on dir's file system durable.
@@ -52,6 +60,9 @@ type FS interface {
 	// Free is the space available to the user on dir's file system.
 	Free(ctx context.Context, dir string) (int64, error)
 }
+
+// ErrNoLinkTree means FS.LinkTree cannot build the tree on this host.
+var ErrNoLinkTree = errors.New("cannot build a tree of hard links here")
 
 // DirEntry is one name in a directory.
 type DirEntry struct {

@@ -34,12 +34,13 @@ func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWri
 	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
 }
 
-// ScanPaths writes the file list of the paths that rsync reported (see
-// rsync.Result.Paths), found under root, without walking anything. A path
-// that rsync hard-linked from the base unchanged takes the base's entry
-// without a system call; the others are stat'ed under root and hashed when
-// new or changed. root is the snapshot's item directory, or, when that is
-// on another host, the local tree rsync copied it from.
+// ScanPaths writes the file list of the given paths, found under root,
+// without walking anything. A path known to be a hard link to the base's
+// copy (true) takes the base's entry without a system call; the others were
+// copied, and are stat'ed under root and hashed, even when their size and
+// mtime equal the base's copy: a copy made because something else told the
+// content changed may keep both. root is the snapshot's item directory, or,
+// when that is on another host, the local tree it was copied from.
 func ScanPaths(ctx context.Context, root string, paths map[string]bool, base *FileListReader, w *FileListWriter) (ScanStats, error) {
 	sorted := make([]string, 0, len(paths))
 	for p := range paths {
@@ -58,7 +59,7 @@ func ScanPaths(ctx context.Context, root string, paths map[string]bool, base *Fi
 					continue
 				}
 			}
-			if _, err := s.visit(rel, queue, work); err != nil {
+			if _, err := s.visit(rel, false, queue, work); err != nil {
 				return err
 			}
 		}
@@ -189,7 +190,7 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 		if dir != "" {
 			rel = dir + "/" + name
 		}
-		e, err := s.visit(rel, queue, work)
+		e, err := s.visit(rel, true, queue, work)
 		if err != nil {
 			return err
 		}
@@ -202,9 +203,10 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 	return nil
 }
 
-// visit stats rel and queues its entry, with the base's hash when the base
-// has the same file (type, size and mtime), else for hashing.
-func (s *scanner) visit(rel string, queue, work chan<- *pending) (Entry, error) {
+// visit stats rel and queues its entry, with the base's hash when carry is
+// set and the base has the same file (type, size and mtime), else for
+// hashing.
+func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (Entry, error) {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(filepath.Join(s.root, rel), &st); err != nil {
 		return Entry{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
@@ -212,7 +214,7 @@ func (s *scanner) visit(rel string, queue, work chan<- *pending) (Entry, error) 
 	e := Entry{Path: rel, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
 	p := &pending{entry: e}
 	if e.IsRegular() || e.IsSymlink() {
-		if b, ok := s.baseEntry(rel); ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "" {
+		if b, ok := s.baseEntry(rel); carry && ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "" {
 			p.entry.Hash = b.Hash
 		} else {
 			p.done = make(chan struct{})

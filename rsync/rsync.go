@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,7 @@ type Options struct {
 	Xattrs        bool // -X
 	NumericIDs    bool
 	OneFileSystem bool // -x
+	Checksum      bool // -c: compare content, not size and mtime
 	Delete        bool // remove from Dest what the sources no longer have
 	Excludes      []string
 	BwLimit       string // --bwlimit, e.g. "10M"; empty for none
@@ -34,6 +36,11 @@ type Options struct {
 	// ListAll itemizes every path of the transfer, changed or not, into
 	// Result.Paths.
 	ListAll bool
+	// FilesFrom, when set, is the list of paths to transfer (NUL-separated,
+	// relative to the single source directory), read by rsync from its
+	// stdin. rsync then neither recurses nor deletes: it copies exactly
+	// these names, directories as themselves.
+	FilesFrom io.Reader
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -76,6 +83,9 @@ func (o Options) Args() []string {
 	if o.NumericIDs {
 		args = append(args, "--numeric-ids")
 	}
+	if o.Checksum {
+		args = append(args, "--checksum")
+	}
 	if o.Delete {
 		args = append(args, "--delete", "--delete-excluded")
 	}
@@ -93,6 +103,9 @@ func (o Options) Args() []string {
 	}
 	if o.LinkDest != "" {
 		args = append(args, "--link-dest="+o.LinkDest)
+	}
+	if o.FilesFrom != nil {
+		args = append(args, "--files-from=-", "--from0")
 	}
 	args = append(args, "--stats", "--")
 	args = append(args, o.Sources...)
@@ -126,7 +139,7 @@ const ExitVanished = 24
 func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 	var out bytes.Buffer
 	var errLines lineCollector
-	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdout: &out, Stderr: &errLines})
+	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdin: o.FilesFrom, Stdout: &out, Stderr: &errLines})
 	res := Result{Stats: parseStats(out.Bytes())}
 	if o.ListAll {
 		res.Paths = parseItemized(out.Bytes())
