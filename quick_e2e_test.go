@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/internal/sshtest"
 )
 
 // quickFigures reads the "quick path" log line of a run: how many paths were
@@ -184,4 +186,36 @@ func TestQuickPathFallsBack(t *testing.T) {
 	}
 	snaps := e.snapshots(t)
 	sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
+}
+
+// TestQuickPathWithoutGNUTools: a pushed-to repository host without cp -al,
+// or a pulled source without find -printf, gets plain rsync runs, and the
+// snapshots are as good.
+func TestQuickPathWithoutGNUTools(t *testing.T) {
+	for _, tc := range []struct{ mode, missing string }{{"push", "cp"}, {"pull", "find"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			s := sshtest.Start(t, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, tc.missing)}})
+			e := newRemoteEnv(t, tc.mode, s, 20, sshSettings{})
+			time.Sleep(2100 * time.Millisecond)
+			mustDepot(t, "--config", e.config, "run")
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("second run: exit %d\n%s", code, logs)
+			}
+			if !strings.Contains(logs, "copying with rsync's own walk") || !strings.Contains(logs, tc.missing) {
+				t.Fatalf("want a fallback naming %s:\n%s", tc.missing, logs)
+			}
+			snaps := e.snapshots(t)
+			if len(snaps) != 2 {
+				t.Fatalf("%d snapshots", len(snaps))
+			}
+			sameTree(t, e.snapshotTree(t, snaps[1]), e.sourceTree(t))
+			unchanged := filepath.Join("site", e.src, "d0", "sub0", "file-000.dat")
+			a, _ := os.Stat(filepath.Join(snaps[0].Path, unchanged))
+			b, _ := os.Stat(filepath.Join(snaps[1].Path, unchanged))
+			if !os.SameFile(a, b) {
+				t.Error("an unchanged file is not a hard link to the base's copy")
+			}
+		})
+	}
 }

@@ -126,6 +126,7 @@ type FileInfo struct {
 // Plan is what an item will read and how.
 type Plan struct {
 	Sources []string
+	Method  string   // how, when the type has more than one way; else ""
 	Command []string // the main command it runs, for the reader of `depot plan`
 }
 

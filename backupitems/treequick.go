@@ -71,19 +71,15 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	if env.Tree == nil {
 		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
-	if env.BaseMeta[metaWalkKey] != f.walkKey(env) {
-		return Result{}, fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
-	}
-	baseWalk, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
-	}
-	ex, err := compileExcludes(f.Exclude)
-	if err != nil {
+	if err := f.quickRefusal(env); err != nil {
 		return Result{}, err
 	}
+	baseWalk, _ := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
+	ex, _ := compileExcludes(f.Exclude)
+	var err error
 	var walked []sourceEntry
 	var vanished int
+	began := time.Now()
 	if _, remote := env.Source.(hosts.Remote); remote {
 		walked, vanished, err = walkRemote(ctx, env.Source, f.Paths, ex, f.OneFileSystem)
 	} else {
@@ -92,15 +88,18 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	walkTook := time.Since(began)
 	cutoff := time.Unix(baseWalk, 0).Add(-ctimeSlack).UnixNano()
 	p, err := compare(ctx, walked, env.Tree, cutoff)
 	if err != nil {
 		return Result{}, fmt.Errorf("read the base's file list: %w", err)
 	}
+	compareTook := time.Since(began) - walkTook
 	if err := env.Tree.Link(ctx, p.dirs, p.links, p.drop); err != nil {
 		return Result{}, err
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs))
+	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
+		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - walkTook - compareTook).Milliseconds())
 	out := Result{Listing: &Listing{Root: "/", Paths: p.paths}}
 	if vanished > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
@@ -129,6 +128,23 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 		out.BytesTransferred += res.Stats.BytesTransferred
 	}
 	return out, nil
+}
+
+// quickRefusal says why the quick path cannot copy the item in env, as an
+// error wrapping errNoQuickWalk, or returns nil. A remote host's tools are
+// found out only by trying.
+func (f *Filesystem) quickRefusal(env Env) error {
+	if env.Base == "" {
+		return fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
+	}
+	if env.BaseMeta[metaWalkKey] != f.walkKey(env) {
+		return fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
+	}
+	if _, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64); err != nil {
+		return fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
+	}
+	_, err := compileExcludes(f.Exclude)
+	return err
 }
 
 // compare merges the walk with the base's file list, both in file list order.

@@ -31,6 +31,7 @@ type ItemPlan struct {
 	Sources []string `json:"sources"`
 	Target  string   `json:"target"`
 	Base    string   `json:"base,omitempty"`
+	Method  string   `json:"method,omitempty"`
 	Command []string `json:"command,omitempty"`
 }
 
@@ -92,7 +93,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
 			}
 			ip := it.Plan(env)
-			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Command: ip.Command})
+			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Command: ip.Command})
 		}
 		// Retention as it will stand after the run has added its snapshot.
 		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
@@ -144,6 +145,9 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			fmt.Fprintf(&b, "  item %s (%s)\n", it.Name, it.Type)
 			fmt.Fprintf(&b, "    sources  %s\n", strings.Join(it.Sources, ", "))
 			fmt.Fprintf(&b, "    target   %s\n", it.Target)
+			if it.Method != "" {
+				fmt.Fprintf(&b, "    method   %s\n", it.Method)
+			}
 			if it.Command != nil {
 				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(it.Command))
 			}

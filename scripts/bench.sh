@@ -7,7 +7,8 @@
 #   1. no-change `depot run` vs the same rsync command run by hand (options read
 #      from `depot plan`), each into a new snapshot directory: wall time, max
 #      RSS; plus that rsync in depot's directory layout, and depot's phases
-#      (rsync, file list, publish), to show where depot's extra time goes;
+#      (the quick path's walk, comparison and hard-linking, rsync, file list,
+#      publish), to show where depot's time goes;
 #   2. what the preservation flags cost: `rsync -a` vs `rsync -aHAX --numeric-ids`;
 #   3. the disk a no-change depot snapshot adds (du counts hard links once).
 # and prints a table with the targets and a summary block to paste in notes.
@@ -251,34 +252,42 @@ verdict() {
 ms_of() { date -d "$1" +%s%3N; }
 
 # depot_phases prints, for one depot log and the rsync shim's record of that
-# run, milliseconds: rsync; the file-list scan after it (rest of "backing up"
-# → "item done"); manifest, publish and retention ("item done" → "set done");
+# run, milliseconds: the quick path's walk of the source, its comparison with
+# the base's file list, and its hard-linking (0 0 0 after a plain rsync run);
+# rsync (every run of it); the file list after it (the rest of "backing up" →
+# "item done"); manifest, publish and retention ("item done" → "set done");
 # and the total from "backing up" to "set done". Empty when a mark is missing.
 depot_phases() {
-	local t0 t1 t2 r0 r1
+	local t0 t1 t2 r0 r1 rsync_ms=0 walk compare link
 	t0=$(sed -n 's/^time=\([^ ]*\) .*msg="backing up".*/\1/p' "$1" | head -n 1)
 	t1=$(sed -n 's/^time=\([^ ]*\) .*msg="item done".*/\1/p' "$1" | tail -n 1)
 	t2=$(sed -n 's/^time=\([^ ]*\) .*msg="set done".*/\1/p' "$1" | tail -n 1)
-	[[ -f $2 ]] && read -r r0 r1 <"$2"
-	[[ -n $t0 && -n $t1 && -n $t2 && -n ${r1:-} ]] || return 0
+	walk=$(sed -n 's/.*msg="quick path".* walk_ms=\([0-9]*\).*/\1/p' "$1" | head -n 1)
+	compare=$(sed -n 's/.*msg="quick path".* compare_ms=\([0-9]*\).*/\1/p' "$1" | head -n 1)
+	link=$(sed -n 's/.*msg="quick path".* link_ms=\([0-9]*\).*/\1/p' "$1" | head -n 1)
+	if [[ -f $2 ]]; then
+		while read -r r0 r1; do rsync_ms=$((rsync_ms + r1 - r0)); done <"$2"
+	fi
+	[[ -n $t0 && -n $t1 && -n $t2 && -f $2 ]] || return 0
 	t0=$(ms_of "$t0") t1=$(ms_of "$t1") t2=$(ms_of "$t2")
-	echo "$((r1 - r0)) $((t1 - t0 - (r1 - r0))) $((t2 - t1)) $((t2 - t0))"
+	walk=${walk:-0} compare=${compare:-0} link=${link:-0}
+	echo "$walk $compare $link $rsync_ms $((t1 - t0 - walk - compare - link - rsync_ms)) $((t2 - t1)) $((t2 - t0))"
 }
 
-# phase_line "RSYNC_MS SCAN_MS POST_MS TOTAL_MS" WALL_S describes where a
-# depot run's time goes (medians of each phase).
+# phase_line "WALK COMPARE LINK RSYNC LIST POST TOTAL" (ms) WALL_S describes
+# where a depot run's time goes (medians of each phase).
 phase_line() {
-	local rsync_ms scan_ms post_ms total_ms
-	read -r rsync_ms scan_ms post_ms total_ms <<<"$1"
+	local walk compare link rsync_ms list_ms post_ms total_ms
+	read -r walk compare link rsync_ms list_ms post_ms total_ms <<<"$1"
 	if [[ -z ${total_ms:-} ]]; then
 		echo "unknown (depot's log lacks the expected messages)"
 		return
 	fi
 	# The rest is derived, so it can come out a hair below 0: say 0.
-	awk -v r="$rsync_ms" -v s="$scan_ms" -v p="$post_ms" -v t="$total_ms" -v w="$2" 'BEGIN{
+	awk -v wk="$walk" -v c="$compare" -v l="$link" -v r="$rsync_ms" -v s="$list_ms" -v p="$post_ms" -v t="$total_ms" -v w="$2" 'BEGIN{
 		o = w - t/1000; if (o < 0) o = 0
-		printf "%.2f s = rsync %.2f + file-list scan %.2f + manifest/publish/prune %.2f + start-up/lock/plan %.2f (medians)\n",
-			w, r/1000, s/1000, p/1000, o }'
+		printf "%.2f s = walk %.2f + compare %.2f + hard-link %.2f + rsync %.2f + file list %.2f + manifest/publish/prune %.2f + start-up/lock/plan %.2f (medians)\n",
+			w, wk/1000, c/1000, l/1000, r/1000, s/1000, p/1000, o }'
 }
 
 # opts_line says whether depot's timed runs used the rsync options `depot plan`
@@ -289,6 +298,8 @@ opts_line() {
 	ran=$(ran_opts "$LOGS/depot.2.rsync-argv" 2>/dev/null || true)
 	if [[ -z $ran ]]; then
 		echo "arguments not recorded"
+	elif grep -q 'msg="quick path"' "$LOGS/depot.2.log"; then
+		echo "quick path: rsync got only the directories and changed files ($ran); a plain run uses $planned"
 	elif [[ $ran == "$planned" ]]; then
 		echo "ran as 'depot plan' prints: $planned"
 	else
@@ -404,7 +415,7 @@ main() {
 		phases+=$(depot_phases "$LOGS/depot.$i.log" "$LOGS/depot.$i.rsync-ms")$'\n'
 	done
 	p=""
-	for i in 1 2 3 4; do
+	for i in 1 2 3 4 5 6 7; do
 		p+="$(awk -v f="$i" 'NF{print $f}' <<<"$phases" | median) "
 	done
 
