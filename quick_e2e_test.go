@@ -160,7 +160,25 @@ func TestQuickPathFollowsEveryChange(t *testing.T) {
 func TestQuickPathFallsBack(t *testing.T) {
 	e := newEnv(t, 10)
 	time.Sleep(2100 * time.Millisecond)
+	if plan := mustDepot(t, "--config", e.config, "plan"); !strings.Contains(plan, "method   rsync over the whole tree: no base snapshot") {
+		t.Errorf("plan before the first run:\n%s", plan)
+	}
 	mustDepot(t, "--config", e.config, "run")
+	if plan := mustDepot(t, "--config", e.config, "plan"); !strings.Contains(plan, "method   quick:") {
+		t.Errorf("plan after the first run:\n%s", plan)
+	}
+	// A damaged base file list costs only the speed.
+	first := e.snapshots(t)[0]
+	list := filepath.Join(first.Path, readManifest(t, first).Items[0].FileList)
+	if err := os.WriteFile(list, []byte("not zstd"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, logs := depot(t, "--config", e.config, "run")
+	if code != 0 || !strings.Contains(logs, "rsync's own walk") || !strings.Contains(logs, "the base's file list") {
+		t.Fatalf("damaged base list: exit %d, want a run by rsync's walk\n%s", code, logs)
+	}
+	snaps := e.snapshots(t)
+	sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +189,10 @@ func TestQuickPathFallsBack(t *testing.T) {
 	if err := os.WriteFile(e.config, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, logs := depot(t, "--config", e.config, "run")
+	if plan := mustDepot(t, "--config", e.config, "plan"); !strings.Contains(plan, "method   rsync over the whole tree: the base snapshot was made by rsync's walk or with other settings") {
+		t.Errorf("plan after the settings changed:\n%s", plan)
+	}
+	code, _, logs = depot(t, "--config", e.config, "run")
 	if code != 0 || !strings.Contains(logs, "other settings") {
 		t.Fatalf("changed settings: exit %d, want a run by rsync's walk\n%s", code, logs)
 	}
@@ -184,7 +205,7 @@ func TestQuickPathFallsBack(t *testing.T) {
 	if code != 0 || !strings.Contains(logs, `exclude pattern \"**/*.log\"`) {
 		t.Fatalf("exclude with **: exit %d, want a run by rsync's walk\n%s", code, logs)
 	}
-	snaps := e.snapshots(t)
+	snaps = e.snapshots(t)
 	sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
 }
 

@@ -92,7 +92,11 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	cutoff := time.Unix(baseWalk, 0).Add(-ctimeSlack).UnixNano()
 	p, err := compare(ctx, walked, env.Tree, cutoff)
 	if err != nil {
-		return Result{}, fmt.Errorf("read the base's file list: %w", err)
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		// Nothing is done yet: a damaged base list costs only the speed.
+		return Result{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 	}
 	compareTook := time.Since(began) - walkTook
 	if err := env.Tree.Link(ctx, p.dirs, p.links, p.drop); err != nil {
