@@ -293,7 +293,7 @@ func walkRemote(ctx context.Context, h hosts.Host, paths []string, ex *excluder,
 	slices.Sort(roots)
 	script := `f='%y %m %s %T@ %C@ %n %p\0'
 n=$1; shift
-while [ "$n" -gt 0 ]; do find "$1" -maxdepth 0 -printf "$f" || exit; shift; n=$((n-1)); done
+while [ "$n" -gt 0 ]; do find "$1" -maxdepth 0 -printf "$f" || exit 97; shift; n=$((n-1)); done
 exec find "$@" -printf "$f"`
 	if oneFS {
 		script = strings.Replace(script, `exec find "$@" -printf`, `exec find "$@" -xdev -printf`, 1)
@@ -301,20 +301,23 @@ exec find "$@" -printf "$f"`
 	argv := append([]string{"sh", "-c", script, "sh", strconv.Itoa(len(implied))}, implied...)
 	argv = append(argv, roots...)
 	var out bytes.Buffer
-	var errs lineTail
+	var errs findErrors
 	err := h.Run(ctx, hosts.Command{Argv: argv, Stdout: &out, Stderr: &errs})
-	vanished := 0
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		for _, line := range errs.lines {
-			if !strings.HasSuffix(line, ": No such file or directory") {
-				return nil, 0, fmt.Errorf("%w: find on %s: %s", errNoQuickWalk, h.Name(), line)
-			}
-			vanished++
+		// Any error but a vanished name (an unreadable directory, say)
+		// means the walk may have missed files: rsync's walk copies
+		// instead, and reports the error if it is real.
+		var exit *hosts.ExitError
+		if errors.As(err, &exit) && exit.Code == 97 {
+			return nil, 0, fmt.Errorf("%w: find on %s: a directory above a configured path: %w", errNoQuickWalk, h.Name(), err)
 		}
-		if vanished == 0 {
+		if errs.other != "" {
+			return nil, 0, fmt.Errorf("%w: find on %s: %s", errNoQuickWalk, h.Name(), errs.other)
+		}
+		if errs.vanished == 0 {
 			return nil, 0, fmt.Errorf("%w: find on %s: %w", errNoQuickWalk, h.Name(), err)
 		}
 	}
@@ -363,7 +366,7 @@ exec find "$@" -printf "$f"`
 			return nil, 0, fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, e.path)
 		}
 	}
-	return kept, vanished, nil
+	return kept, errs.vanished, nil
 }
 
 // parseFindRecord reads one "%y %m %s %T@ %C@ %n %p" record of find -printf.
@@ -404,24 +407,28 @@ func parseFindTime(s string) (int64, error) {
 	return sec*1e9 + ns, nil
 }
 
-// lineTail keeps the last lines written to it.
-type lineTail struct {
-	partial []byte
-	lines   []string
+// findErrors sorts find's error lines: names that vanished during the walk,
+// and the first line of any other kind.
+type findErrors struct {
+	partial  []byte
+	vanished int
+	other    string
 }
 
-func (l *lineTail) Write(p []byte) (int, error) {
-	l.partial = append(l.partial, p...)
+func (f *findErrors) Write(p []byte) (int, error) {
+	f.partial = append(f.partial, p...)
 	for {
-		i := bytes.IndexByte(l.partial, '\n')
+		i := bytes.IndexByte(f.partial, '\n')
 		if i < 0 {
-			break
+			return len(p), nil
 		}
-		l.lines = append(l.lines, string(l.partial[:i]))
-		if len(l.lines) > 100 {
-			l.lines = l.lines[1:]
+		line := string(f.partial[:i])
+		f.partial = f.partial[i+1:]
+		switch {
+		case strings.HasSuffix(line, ": No such file or directory"):
+			f.vanished++
+		case f.other == "":
+			f.other = line
 		}
-		l.partial = l.partial[i+1:]
 	}
-	return len(p), nil
 }

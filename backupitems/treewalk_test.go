@@ -72,6 +72,26 @@ func rsyncPaths(t *testing.T, root string, excludes []string) []string {
 	return paths
 }
 
+// sameWalk fails unless the find walk saw what the local walk saw. Above
+// root (/tmp, say) only names and types count: other processes change those
+// directories' times at any moment.
+func sameWalk(t *testing.T, root string, find, local []sourceEntry) {
+	t.Helper()
+	if len(find) != len(local) {
+		t.Fatalf("find walk: %d entries, local walk %d:\n%v\n%v", len(find), len(local), find, local)
+	}
+	inside := strings.TrimPrefix(root, "/")
+	for i := range find {
+		f, l := find[i], local[i]
+		if f.path != inside && !strings.HasPrefix(f.path, inside+"/") {
+			f.size, f.mtime, f.ctime, f.nlink = l.size, l.mtime, l.ctime, l.nlink
+		}
+		if f != l {
+			t.Errorf("find walk %+v, local walk %+v", f, l)
+		}
+	}
+}
+
 func walkPaths(entries []sourceEntry) []string {
 	out := make([]string, len(entries))
 	for i, e := range entries {
@@ -124,9 +144,7 @@ func TestWalkExcludesAsRsyncDoes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: find walk: %v", excludes, err)
 		}
-		if !slices.Equal(remote, local) {
-			t.Errorf("excludes %q: the find walk differs from the local one:\n%v\n%v", excludes, remote, local)
-		}
+		sameWalk(t, root, remote, local)
 	}
 }
 
@@ -176,9 +194,7 @@ func TestWalkSeveralPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(remote, local) {
-		t.Errorf("find walk %v\nlocal walk %v", remote, local)
-	}
+	sameWalk(t, root, remote, local)
 }
 
 func TestParseFindTime(t *testing.T) {
@@ -193,5 +209,38 @@ func TestParseFindTime(t *testing.T) {
 	}
 	if _, err := parseFindRecord("f 644 12 1.0 1.0 1 relative"); err == nil {
 		t.Error("a relative path in find's output was accepted")
+	}
+}
+
+// TestFindWalkErrors: names vanishing during find's walk are counted; any
+// other error (an unreadable directory), or a failed look at a directory above
+// the path, means the walk may have missed files, and rsync's own walk must
+// copy instead.
+func TestFindWalkErrors(t *testing.T) {
+	root := makeWalkTree(t)
+	shim := t.TempDir()
+	script := `#!/bin/sh
+if [ "$2" = -maxdepth ] && [ -z "$DEPOT_TEST_FAIL_ABOVE" ]; then exec /usr/bin/find "$@"; fi
+/usr/bin/find "$@" || exit
+echo "find: '/gone': No such file or directory" >&2
+if [ -n "$DEPOT_TEST_DENY" ]; then echo "find: '/secret': Permission denied" >&2; fi
+exit 1
+`
+	if err := os.WriteFile(filepath.Join(shim, "find"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shim+":"+os.Getenv("PATH"))
+	entries, vanished, err := walkRemote(context.Background(), hosts.Local{}, []string{root}, nil, false)
+	if err != nil || vanished != 1 || len(entries) != len(rsyncPaths(t, root, nil)) {
+		t.Errorf("vanished names only: %d entries, %d vanished, %v; want the whole tree, 1 vanished, no error", len(entries), vanished, err)
+	}
+	t.Setenv("DEPOT_TEST_DENY", "1")
+	if _, _, err := walkRemote(context.Background(), hosts.Local{}, []string{root}, nil, false); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("an unreadable directory: %v, want errNoQuickWalk naming it", err)
+	}
+	t.Setenv("DEPOT_TEST_DENY", "")
+	t.Setenv("DEPOT_TEST_FAIL_ABOVE", "1")
+	if _, _, err := walkRemote(context.Background(), hosts.Local{}, []string{root}, nil, false); !errors.Is(err, errNoQuickWalk) {
+		t.Errorf("a failed find of a directory above the path: %v, want errNoQuickWalk", err)
 	}
 }
