@@ -120,12 +120,19 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 		if list == &p.plain {
 			o.LinkDest = ""
 		} else {
-			o.Checksum = true
+			// Itemized, to tell which of them rsync linked to the base's
+			// copy: their hashes are the base's, unread.
+			o.Checksum, o.ListAll = true, true
 		}
 		o.Between(env.Source, env.Repo)
 		res, err := rsync.Run(ctx, env.Source, o)
 		if err != nil {
 			return Result{}, err
+		}
+		for path, linked := range res.Paths {
+			if linked {
+				p.paths[path] = true
+			}
 		}
 		out.Warnings = append(out.Warnings, res.Warnings...)
 		out.FilesTransferred += res.Stats.FilesTransferred
