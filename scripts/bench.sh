@@ -10,9 +10,11 @@
 #      (the quick path's walk, comparison and hard-linking, rsync, file list,
 #      publish), to show where depot's time goes;
 #   2. what the preservation flags cost: `rsync -a` vs `rsync -aHAX --numeric-ids`;
-#   3. the disk a no-change depot snapshot adds (du counts hard links once).
+#   3. the disk a no-change depot snapshot adds (du counts hard links once);
+#   4. push and pull over SSH against rsync -e ssh, by scripts/bench_remote.sh
+#      on the same number of files (BENCH_SKIP_REMOTE=1 leaves this out).
 # and prints a table with the targets and a summary block to paste in notes.
-# `scripts/bench.sh 2000` takes seconds; the default takes a few minutes.
+# `scripts/bench.sh 2000` takes under a minute; the default about 20 minutes here.
 #
 # Environment: BENCH_DIR (default <repo>/_bench, gitignored, and skipped by the go tool) holds the
 # binaries, the tree (reused while FILES and the seed match) and the snapshots
@@ -352,7 +354,7 @@ bench.sh $FILES files, $(calc %.2f "$TREE_KB / 1048576") GiB on disk (gentree se
 first copy:          depot $(col depot_first 1 0) s, rsync $(col rsync_first 1 0) s
 no-change snapshot:  depot $d_wall s (max RSS $(calc %.1f "$d_rss / 1024") MB), rsync $r_wall s (max RSS $(calc %.1f "$r_rss / 1024") MB)
                      ratio depot/rsync $ratio (target <= $MAX_RATIO: $v_ratio); depot RSS target < $MAX_RSS_MB MB: $v_rss
-depot's layout:      rsync $dp_wall s in depot's directory layout vs $r_wall s in baseline/N (x$(calc %.2f "$dp_wall / $r_wall")); depot/that x$(calc %.2f "$d_wall / $dp_wall") is depot's own overhead
+depot's layout:      rsync $dp_wall s in depot's directory layout vs $r_wall s in baseline/N (x$(calc %.2f "$dp_wall / $r_wall")); depot takes x$(calc %.2f "$d_wall / $dp_wall") of that
 depot phases:        $(phase_line "$phases" "$d_wall")
 depot's rsync:       $(opts_line)
 rsync flags cost:    -a $fp_wall s, -aHAX --numeric-ids $fh_wall s, ratio $fc_ratio
@@ -423,6 +425,13 @@ main() {
 
 	log "removing the snapshots (the tree stays in $TREE)"
 	rm -rf "$REPO" "$BASELINE" "$FLAGCOST" "$DEEP"
+
+	# 4. Push and pull over SSH, the same comparison through a throwaway
+	# sshd on 127.0.0.1 (its mirror and prune cases: run it by itself).
+	if [[ ${BENCH_SKIP_REMOTE:-0} != 1 ]]; then
+		log "push and pull over SSH: scripts/bench_remote.sh $FILES (BENCH_SKIP_REMOTE=1 leaves this out)"
+		BENCH_SKIP_MIRROR=1 BENCH_DIR=$BENCH_DIR BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench_remote.sh" "$FILES" || die "bench_remote.sh failed"
+	fi
 	[[ ${BENCH_STRICT:-0} == 1 && $FAILED -gt 0 ]] && exit 1
 	return 0
 }
