@@ -18,7 +18,8 @@ func init() {
 		Name:    "filesystem",
 		Summary: "directory trees, copied by rsync; unchanged files are hard links to the previous snapshot",
 		New:     func() Item { return &Filesystem{} },
-		// rsync into the .partial sends only what is missing.
+		// rsync into the .partial sends only what is missing (when there
+		// is no base; see Type.Resumable).
 		Resumable: true,
 	})
 }
@@ -107,8 +108,7 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 	}
 	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
 	out, err := f.quick(ctx, env)
-	switch {
-	case errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink):
+	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
 		out, err = f.rsyncWalk(ctx, env)
 	}

@@ -207,7 +207,8 @@ type Type struct {
 	Summary string      // one line for help texts
 	New     func() Item // a zero value to decode a config into
 	// Resumable types reuse what an interrupted attempt left in the item's
-	// directory (rsync sends only what is missing); the others start each
+	// directory (rsync sends only what is missing) when the item has no
+	// base snapshot; the others, and every item with a base, start each
 	// attempt from an empty directory.
 	Resumable bool
 }
