@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +154,13 @@ func (f *Filesystem) quickRefusal(env Env) error {
 	}
 	if _, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64); err != nil {
 		return fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
+	}
+	for _, p := range f.Paths {
+		if path.Clean(p) == "/" {
+			// rsync then gives the item directory the root's attributes
+			// too; the quick walk leaves the root out.
+			return fmt.Errorf("%w: the path / is copied whole", errNoQuickWalk)
+		}
 	}
 	_, err := compileExcludes(f.Exclude)
 	return err

@@ -148,6 +148,19 @@ func TestWalkExcludesAsRsyncDoes(t *testing.T) {
 	}
 }
 
+func TestQuickRefusesTheRoot(t *testing.T) {
+	f := &Filesystem{Paths: []string{"/srv", "//"}}
+	env := Env{Source: hosts.Local{}, Base: "/repo/holding/s/x/item"}
+	env.BaseMeta = map[string]string{metaWalkKey: f.walkKey(env), metaWalkStarted: "1"}
+	if err := f.quickRefusal(env); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
+		t.Errorf("paths [/srv, //]: %v, want a refusal naming /", err)
+	}
+	f.Paths = []string{"/srv"}
+	if err := f.quickRefusal(env); err != nil {
+		t.Errorf("paths [/srv]: %v", err)
+	}
+}
+
 func TestWalkRefusesWhatItCannotMatch(t *testing.T) {
 	for _, p := range []string{"**/x", "[ab]", `a\*`, "a/**"} {
 		if _, err := compileExcludes([]string{p}); !errors.Is(err, errNoQuickWalk) {
