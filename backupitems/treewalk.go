@@ -133,6 +133,11 @@ func (w *localWalk) implied(dir string) error {
 			}
 			continue
 		}
+		if e.mode&unix.S_IFMT == unix.S_IFLNK {
+			// rsync copies the link, or with a trailing slash in the
+			// config what it points to: its rules, not the walk's.
+			return fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, rel)
+		}
 		w.out = append(w.out, e)
 		if e.isDir() {
 			fd, err := unix.Open("/"+rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -364,6 +369,9 @@ exec find "$@" -printf "$f"`
 	for _, e := range kept {
 		if !tree.inRoot(e.path) && !e.isDir() {
 			return nil, 0, fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, e.path)
+		}
+		if tree.roots[e.path] && e.mode&unix.S_IFMT == unix.S_IFLNK {
+			return nil, 0, fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, e.path)
 		}
 	}
 	return kept, errs.vanished, nil

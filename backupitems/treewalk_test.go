@@ -181,6 +181,24 @@ func TestWalkRefusesWhatItCannotMatch(t *testing.T) {
 	}
 }
 
+// TestWalkRefusesSymlinkedPath: a configured path that is a symlink is
+// copied by rsync's rules (the link, or with a trailing slash its target).
+func TestWalkRefusesSymlinkedPath(t *testing.T) {
+	root := makeWalkTree(t)
+	link := filepath.Join(filepath.Dir(root), "link")
+	if err := os.Symlink(root, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{link, link + "/"} {
+		if _, _, err := walkLocal(context.Background(), []string{p}, nil, false); !errors.Is(err, errNoQuickWalk) {
+			t.Errorf("%s: local walk %v, want errNoQuickWalk", p, err)
+		}
+		if _, _, err := walkRemote(context.Background(), hosts.Local{}, []string{p}, nil, false); !errors.Is(err, errNoQuickWalk) {
+			t.Errorf("%s: find walk %v, want errNoQuickWalk", p, err)
+		}
+	}
+}
+
 // TestWalkSeveralPaths: nested and sibling paths give one sorted walk with
 // the directories above them, as rsync --relative copies them.
 func TestWalkSeveralPaths(t *testing.T) {
