@@ -52,30 +52,27 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 2027-01-01T03:00, or RFC 3339 with an offset.`,
 		Example: "  depot plan\n  depot plan web --json\n  depot plan --at 2027-01-01T23:59\n  depot plan --at 2027-06-30 --every 1h --json",
 		RunE: func(cmd *cobra.Command, sets []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			if at == "" {
-				if cmd.Flags().Changed("every") {
-					return &director.UsageError{Msg: "--every goes with --at"}
+			return g.with(func(d *director.Director) error {
+				if at == "" {
+					if cmd.Flags().Changed("every") {
+						return &director.UsageError{Msg: "--every goes with --at"}
+					}
+					plans, err := d.Plan(cmd.Context(), sets)
+					if err != nil {
+						return err
+					}
+					return d.PrintPlan(plans, asJSON)
 				}
-				plans, err := d.Plan(cmd.Context(), sets)
+				t, err := d.ParseAt(at)
 				if err != nil {
 					return err
 				}
-				return d.PrintPlan(plans, asJSON)
-			}
-			t, err := d.ParseAt(at)
-			if err != nil {
-				return err
-			}
-			previews, err := d.Preview(cmd.Context(), sets, director.PreviewOptions{At: t, Every: every})
-			if err != nil {
-				return err
-			}
-			return d.PrintPreview(previews, asJSON)
+				previews, err := d.Preview(cmd.Context(), sets, director.PreviewOptions{At: t, Every: every})
+				if err != nil {
+					return err
+				}
+				return d.PrintPreview(previews, asJSON)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -98,12 +95,9 @@ pruned. Only one run writes to a repository at a time: another exits 3, or
 waits with --wait.`,
 		Example: "  depot run\n  depot run web --wait 10m",
 		RunE: func(cmd *cobra.Command, sets []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
+			return g.with(func(d *director.Director) error {
+				return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
+			})
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
@@ -141,23 +135,20 @@ func retentionCmd(g *globals, verb, short, long string, prune bool) *cobra.Comma
 		Long:    long + "\n\nIt takes the repository lock like depot run: exit 3 if another run holds it, or\nwait with --wait.",
 		Example: fmt.Sprintf("  depot %s\n  depot %s web --json", verb, verb),
 		RunE: func(cmd *cobra.Command, sets []string) error {
-			d, err := g.load()
-			if err != nil {
+			return g.with(func(d *director.Director) error {
+				apply := d.Migrate
+				if prune {
+					apply = d.Prune
+				}
+				reports, err := apply(cmd.Context(), sets, director.RunOptions{Wait: wait})
+				if reports == nil && err != nil {
+					return err // nothing was tried: the lock, or a set name
+				}
+				if perr := d.PrintRetention(reports, asJSON); perr != nil && err == nil {
+					err = perr
+				}
 				return err
-			}
-			defer d.Close()
-			apply := d.Migrate
-			if prune {
-				apply = d.Prune
-			}
-			reports, err := apply(cmd.Context(), sets, director.RunOptions{Wait: wait})
-			if reports == nil && err != nil {
-				return err // nothing was tried: the lock, or a set name
-			}
-			if perr := d.PrintRetention(reports, asJSON); perr != nil && err == nil {
-				err = perr
-			}
-			return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was done as JSON")
@@ -175,12 +166,9 @@ the repository writable, with its free space; every source path readable. One
 line per check and a summary; the exit status is 1 if any check fails.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			return d.Check(cmd.Context())
+			return g.with(func(d *director.Director) error {
+				return d.Check(cmd.Context())
+			})
 		},
 	}
 }
@@ -218,12 +206,9 @@ there; its ssh settings are used when one is found.`,
 				defer d.Close()
 				return d.PullMirror(cmd.Context(), from, to, bwlimit, del, o)
 			}
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			return d.Mirror(cmd.Context(), names, o)
+			return g.with(func(d *director.Director) error {
+				return d.Mirror(cmd.Context(), names, o)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "pull the repository at USER@HOST:/PATH")
@@ -247,22 +232,19 @@ different. The exit status is 1 on any difference.`,
 		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite",
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			if mirror != "" {
-				if len(a) > 0 {
-					return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
+			return g.with(func(d *director.Director) error {
+				if mirror != "" {
+					if len(a) > 0 {
+						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
+					}
+					return d.VerifyMirror(cmd.Context(), mirror)
 				}
-				return d.VerifyMirror(cmd.Context(), mirror)
-			}
-			target := ""
-			if len(a) == 1 {
-				target = a[0]
-			}
-			return d.Verify(cmd.Context(), target)
+				target := ""
+				if len(a) == 1 {
+					target = a[0]
+				}
+				return d.Verify(cmd.Context(), target)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository")
@@ -279,20 +261,17 @@ apparent size of a snapshot's files; FREES is the disk space deleting it would
 give back (the files no other snapshot shares).`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			set := ""
-			if len(a) == 1 {
-				set = a[0]
-			}
-			entries, err := d.List(cmd.Context(), set)
-			if err != nil {
-				return err
-			}
-			return d.PrintList(entries, asJSON)
+			return g.with(func(d *director.Director) error {
+				set := ""
+				if len(a) == 1 {
+					set = a[0]
+				}
+				entries, err := d.List(cmd.Context(), set)
+				if err != nil {
+					return err
+				}
+				return d.PrintList(entries, asJSON)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
@@ -319,22 +298,19 @@ the item's connection settings from the config.`,
 		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			d, err := g.load()
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			o.Target = a[0]
-			targets := 0
-			for _, t := range []string{o.To, o.Database, o.SVNPath} {
-				if t != "" {
-					targets++
+			return g.with(func(d *director.Director) error {
+				o.Target = a[0]
+				targets := 0
+				for _, t := range []string{o.To, o.Database, o.SVNPath} {
+					if t != "" {
+						targets++
+					}
 				}
-			}
-			if targets != 1 {
-				return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB and --to-svn PATH"}
-			}
-			return d.Restore(cmd.Context(), o)
+				if targets != 1 {
+					return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB and --to-svn PATH"}
+				}
+				return d.Restore(cmd.Context(), o)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&o.Item, "item", "", "restore only this item")

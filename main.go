@@ -163,6 +163,16 @@ func (g *globals) load() (*director.Director, error) {
 	return director.New(cfg, g.log, g.stdout, versionString()), nil
 }
 
+// with loads the config and runs f with a director, closed afterwards.
+func (g *globals) with(f func(*director.Director) error) error {
+	d, err := g.load()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return f(d)
+}
+
 // loadOptional is load for commands that work without a config: with none
 // found, they get an empty one (ssh settings at their defaults).
 func (g *globals) loadOptional() (*director.Director, error) {

@@ -135,16 +135,18 @@ func (e *dbEnv) checkFailed(t testing.TB, code int, stderr, cause string) {
 	if snaps := e.snapshots(t); len(snaps) != 0 {
 		t.Errorf("a failed run published %v", snaps)
 	}
-	e.checkNoLeftovers(t)
-	if strings.Contains(stderr, testDBPassword) {
-		t.Errorf("the password is in depot's output:\n%s", stderr)
-	}
+	e.checkNoLeftovers(t, stderr)
 }
 
 // checkNoLeftovers fails if the repository holds a temporary file, or any
-// file that contains the password.
-func (e *dbEnv) checkNoLeftovers(t testing.TB) {
+// file that contains the password, or if one of depot's logs shows it.
+func (e *dbEnv) checkNoLeftovers(t testing.TB, logs ...string) {
 	t.Helper()
+	for _, log := range logs {
+		if strings.Contains(log, testDBPassword) {
+			t.Errorf("the password is in depot's output:\n%s", log)
+		}
+	}
 	err := filepath.WalkDir(e.repo, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

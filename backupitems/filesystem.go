@@ -94,7 +94,7 @@ func (f *Filesystem) transfer(env Env) rsync.Options {
 // Plan implements Item.
 func (f *Filesystem) Plan(env Env) Plan {
 	method := "quick: walk the source against the base's file list, hard-link what is unchanged, rsync the rest"
-	if err := f.quickRefusal(env); err != nil {
+	if _, _, err := f.quickReady(env); err != nil {
 		method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
 	}
 	return Plan{Sources: f.Paths, Method: method, Command: append([]string{"rsync"}, f.rsyncOptions(env).Args()...)}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
 )
@@ -72,12 +74,10 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	if env.Tree == nil {
 		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
-	if err := f.quickRefusal(env); err != nil {
+	baseWalk, ex, err := f.quickReady(env)
+	if err != nil {
 		return Result{}, err
 	}
-	baseWalk, _ := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
-	ex, _ := compileExcludes(f.Exclude)
-	var err error
 	var walked []sourceEntry
 	var vanished int
 	began := time.Now()
@@ -142,28 +142,30 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	return out, nil
 }
 
-// quickRefusal says why the quick path cannot copy the item in env, as an
-// error wrapping errNoQuickWalk, or returns nil. A remote host's tools are
-// found out only by trying.
-func (f *Filesystem) quickRefusal(env Env) error {
+// quickReady returns when the base's walk started (unix seconds) and the
+// compiled excludes, or says why the quick path cannot copy the item in env,
+// as an error wrapping errNoQuickWalk. A remote host's tools are found out
+// only by trying.
+func (f *Filesystem) quickReady(env Env) (int64, *excluder, error) {
 	if env.Base == "" {
-		return fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
+		return 0, nil, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
 	if env.BaseMeta[metaWalkKey] != f.walkKey(env) {
-		return fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
+		return 0, nil, fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
 	}
-	if _, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64); err != nil {
-		return fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
+	baseWalk, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
 	}
 	for _, p := range f.Paths {
 		if path.Clean(p) == "/" {
 			// rsync then gives the item directory the root's attributes
 			// too; the quick walk leaves the root out.
-			return fmt.Errorf("%w: the path / is copied whole", errNoQuickWalk)
+			return 0, nil, fmt.Errorf("%w: the path / is copied whole", errNoQuickWalk)
 		}
 	}
-	_, err := compileExcludes(f.Exclude)
-	return err
+	ex, err := compileExcludes(f.Exclude)
+	return baseWalk, ex, err
 }
 
 // compare merges the walk with the base's file list, both in file list order.
@@ -176,7 +178,7 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			return
 		}
 		p.drop = append(p.drop, b.Path)
-		if b.Mode&modeTypeMask == modeDirBits {
+		if b.Mode&unix.S_IFMT == unix.S_IFDIR {
 			dropUnder = b.Path
 		}
 	}
@@ -187,13 +189,13 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			p.dirs = append(p.dirs, w.path)
 			p.plain.WriteString(w.path + "\x00")
 			p.paths[w.path] = false
-			if found && b.Mode&modeTypeMask != modeDirBits {
+			if found && b.Mode&unix.S_IFMT != unix.S_IFDIR {
 				drop(b)
 			}
 		case found && b.Mode == w.mode && b.Size == w.size && b.Mtime == w.mtime && w.ctime < cutoff:
 			p.links = append(p.links, w.path)
 			p.paths[w.path] = true
-		case found && b.Mode&modeTypeMask == w.mode&modeTypeMask && b.Size == w.size && b.Mtime == w.mtime || w.nlink > 1:
+		case found && b.Mode&unix.S_IFMT == w.mode&unix.S_IFMT && b.Size == w.size && b.Mtime == w.mtime || w.nlink > 1:
 			p.careful.WriteString(w.path + "\x00")
 			p.paths[w.path] = false
 			p.nCareful++
@@ -231,13 +233,10 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 	return p, nil
 }
 
-const (
-	modeTypeMask = 0o170000
-	modeDirBits  = 0o040000
-)
-
 // pathLess orders paths as file lists do: component by component, which is
-// bytewise order with '/' below every other byte.
+// bytewise order with '/' below every other byte. It is repository.PathLess,
+// which this package may not import (DESIGN §5: items and the repository do
+// not depend on each other).
 func pathLess(a, b string) bool {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] == b[i] {

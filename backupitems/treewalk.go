@@ -377,14 +377,16 @@ exec find "$@" -printf "$f"`
 	return kept, errs.vanished, nil
 }
 
+// findTypes maps find's %y letters to st_mode type bits.
+var findTypes = map[string]uint32{"f": unix.S_IFREG, "d": unix.S_IFDIR, "l": unix.S_IFLNK, "b": unix.S_IFBLK, "c": unix.S_IFCHR, "p": unix.S_IFIFO, "s": unix.S_IFSOCK}
+
 // parseFindRecord reads one "%y %m %s %T@ %C@ %n %p" record of find -printf.
 func parseFindRecord(rec string) (sourceEntry, error) {
 	f := strings.SplitN(rec, " ", 7)
 	if len(f) != 7 || !strings.HasPrefix(f[6], "/") {
 		return sourceEntry{}, fmt.Errorf("unexpected output %q", rec)
 	}
-	types := map[string]uint32{"f": unix.S_IFREG, "d": unix.S_IFDIR, "l": unix.S_IFLNK, "b": unix.S_IFBLK, "c": unix.S_IFCHR, "p": unix.S_IFIFO, "s": unix.S_IFSOCK}
-	typ, ok := types[f[0]]
+	typ, ok := findTypes[f[0]]
 	perm, err1 := strconv.ParseUint(f[1], 8, 32)
 	size, err2 := strconv.ParseInt(f[2], 10, 64)
 	mtime, err3 := parseFindTime(f[3])

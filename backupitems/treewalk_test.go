@@ -152,11 +152,11 @@ func TestQuickRefusesTheRoot(t *testing.T) {
 	f := &Filesystem{Paths: []string{"/srv", "//"}}
 	env := Env{Source: hosts.Local{}, Base: "/repo/holding/s/x/item"}
 	env.BaseMeta = map[string]string{metaWalkKey: f.walkKey(env), metaWalkStarted: "1"}
-	if err := f.quickRefusal(env); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
+	if _, _, err := f.quickReady(env); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
 		t.Errorf("paths [/srv, //]: %v, want a refusal naming /", err)
 	}
 	f.Paths = []string{"/srv"}
-	if err := f.quickRefusal(env); err != nil {
+	if _, _, err := f.quickReady(env); err != nil {
 		t.Errorf("paths [/srv]: %v", err)
 	}
 }
@@ -172,12 +172,19 @@ func TestWalkRefusesWhatItCannotMatch(t *testing.T) {
 	// rsync's rules for those are its own.
 	for _, p := range []string{"src", filepath.Base(filepath.Dir(root)), "*"} {
 		ex, _ := compileExcludes([]string{p})
-		if _, _, err := walkLocal(context.Background(), []string{root}, ex, false); !errors.Is(err, errNoQuickWalk) {
-			t.Errorf("exclude %q: local walk %v, want errNoQuickWalk", p, err)
-		}
-		if _, _, err := walkRemote(context.Background(), hosts.Local{}, []string{root}, ex, false); !errors.Is(err, errNoQuickWalk) {
-			t.Errorf("exclude %q: find walk %v, want errNoQuickWalk", p, err)
-		}
+		bothWalksRefuse(t, "exclude "+p, []string{root}, ex)
+	}
+}
+
+// bothWalksRefuse fails unless the local and the find walk of paths each
+// return errNoQuickWalk.
+func bothWalksRefuse(t *testing.T, what string, paths []string, ex *excluder) {
+	t.Helper()
+	if _, _, err := walkLocal(context.Background(), paths, ex, false); !errors.Is(err, errNoQuickWalk) {
+		t.Errorf("%s: local walk %v, want errNoQuickWalk", what, err)
+	}
+	if _, _, err := walkRemote(context.Background(), hosts.Local{}, paths, ex, false); !errors.Is(err, errNoQuickWalk) {
+		t.Errorf("%s: find walk %v, want errNoQuickWalk", what, err)
 	}
 }
 
@@ -190,12 +197,7 @@ func TestWalkRefusesSymlinkedPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{link, link + "/"} {
-		if _, _, err := walkLocal(context.Background(), []string{p}, nil, false); !errors.Is(err, errNoQuickWalk) {
-			t.Errorf("%s: local walk %v, want errNoQuickWalk", p, err)
-		}
-		if _, _, err := walkRemote(context.Background(), hosts.Local{}, []string{p}, nil, false); !errors.Is(err, errNoQuickWalk) {
-			t.Errorf("%s: find walk %v, want errNoQuickWalk", p, err)
-		}
+		bothWalksRefuse(t, p, []string{p}, nil)
 	}
 }
 

@@ -1,7 +1,6 @@
 package director
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -170,8 +169,10 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		ListPaths: pushed,
 		Log:       log.With("item", h.Name),
 	}
+	var tree *treeBase
 	if base.dir != "" && base.fileList != "" {
-		env.Tree = &treeBase{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList}
+		tree = &treeBase{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList}
+		env.Tree = tree
 	}
 	t, _ := backupitems.Lookup(h.Type)
 	if !t.Resumable || base.dir != "" {
@@ -210,11 +211,15 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	// are on this machine; else from a walk of the item's directory, or,
 	// when that is on another host, from what the item wrote through Out.
 	list := listing{root: dir}
+	var known []repository.Entry // the base's list, when the item read it whole
+	if tree != nil && tree.readAll {
+		known = tree.entries
+	}
 	switch {
 	case res.Listing != nil && pushed:
-		list = listing{root: res.Listing.Root, paths: res.Listing.Paths}
+		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known}
 	case res.Listing != nil:
-		list = listing{root: dir, paths: res.Listing.Paths}
+		list = listing{root: dir, paths: res.Listing.Paths, known: known}
 	case pushed:
 		list = listing{entries: out.entries()}
 	case len(out.written) > 0:
@@ -235,12 +240,17 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	return rec, step(ctx, "item-listed")
 }
 
-// treeBase is the base snapshot of a tree item, for backupitems.Env.Tree.
+// treeBase is the base snapshot of a tree item, for backupitems.Env.Tree. It
+// keeps the base's list as it reads it, so the new file list takes the
+// hashes of linked files from memory instead of reading the list again
+// (over SSH, for a pushed-to repository).
 type treeBase struct {
 	repo     repository.Repo
 	dir      string // the item's directory in the build
 	baseDir  string // and in the base
 	baseList string // the base's file list for the item
+	entries  []repository.Entry
+	readAll  bool // entries is the whole list
 }
 
 // Entries implements backupitems.TreeBase.
@@ -250,14 +260,17 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 		return err
 	}
 	defer r.Close()
+	t.entries, t.readAll = t.entries[:0], false
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
+			t.readAll = true
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		t.entries = append(t.entries, e)
 		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime}); err != nil {
 			return err
 		}
@@ -280,7 +293,7 @@ type listing struct {
 	root    string
 	paths   map[string]bool
 	entries []repository.Entry
-	known   []repository.Entry // hashed already: stand in for the base's list
+	known   []repository.Entry // in memory already: stand in for the base's list
 }
 
 // writeFileList writes an item's file list to dst in the repository, carrying
@@ -304,19 +317,15 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 	if l.entries != nil || l.root == "" {
 		stats, err = writeEntries(w, l.entries)
 	} else {
-		var base *repository.FileListReader
+		var base repository.EntryReader
 		switch {
 		case l.known != nil:
-			if base, err = entriesReader(l.known); err != nil {
-				return stats, "", err
-			}
-			defer base.Close()
+			base = repository.EntriesReader(l.known)
 		case baseList != "":
-			if base, err = repo.OpenFileList(ctx, baseList); err == nil {
-				defer base.Close()
-			} else {
-				base = nil // an unreadable base list costs only hashing
-			}
+			if r, err := repo.OpenFileList(ctx, baseList); err == nil {
+				defer r.Close()
+				base = r
+			} // else an unreadable base list costs only hashing
 		}
 		if l.paths != nil {
 			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, w)
@@ -334,22 +343,6 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 		return stats, "", fmt.Errorf("file list: %w", err)
 	}
 	return stats, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// entriesReader reads entries back as a file list.
-func entriesReader(entries []repository.Entry) (*repository.FileListReader, error) {
-	var buf bytes.Buffer
-	w, err := repository.NewFileListWriter(&buf)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := writeEntries(w, entries); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return repository.NewFileListReader(&buf)
 }
 
 func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (repository.ScanStats, error) {

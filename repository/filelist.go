@@ -152,6 +152,30 @@ func (w *FileListWriter) Close() error {
 	return w.zw.Close()
 }
 
+// EntryReader gives a file list's entries one by one, in PathLess order, and
+// io.EOF after the last.
+type EntryReader interface {
+	Next() (Entry, error)
+}
+
+// EntriesReader reads entries held in memory (in PathLess order) as a file
+// list.
+func EntriesReader(entries []Entry) EntryReader {
+	r := entrySlice(entries)
+	return &r
+}
+
+type entrySlice []Entry
+
+func (s *entrySlice) Next() (Entry, error) {
+	if len(*s) == 0 {
+		return Entry{}, io.EOF
+	}
+	e := (*s)[0]
+	*s = (*s)[1:]
+	return e, nil
+}
+
 // FileListReader reads a file list entry by entry.
 type FileListReader struct {
 	f    io.Closer

@@ -131,7 +131,7 @@ func scanPaths(t testing.TB, root string, base []byte) []string {
 // the entries and the encoded list.
 func scanEntries(t testing.TB, root string, base []byte) ([]Entry, []byte) {
 	t.Helper()
-	var baseReader *FileListReader
+	var baseReader EntryReader
 	if base != nil {
 		r, err := NewFileListReader(bytes.NewReader(base))
 		if err != nil {

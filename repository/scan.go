@@ -25,11 +25,10 @@ type ScanStats struct {
 }
 
 // Scan walks the tree at root and writes its file list to w. A file whose type,
-// size and mtime equal its entry in base (a reader of the base snapshot's list,
-// or nil) is the base's file hard-linked by rsync, so it keeps the base's hash
+// size and mtime equal its entry in base (the base snapshot's list, or nil) is the base's file hard-linked by rsync, so it keeps the base's hash
 // unread; every other regular file and symlink is hashed. Memory stays constant:
 // the walk, the base list and the output all stream in the same order.
-func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWriter) (ScanStats, error) {
+func Scan(ctx context.Context, root string, base EntryReader, w *FileListWriter) (ScanStats, error) {
 	s := &scanner{ctx: ctx, root: root, base: base}
 	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
 }
@@ -41,7 +40,7 @@ func Scan(ctx context.Context, root string, base *FileListReader, w *FileListWri
 // mtime equal the base's copy: a copy made because something else told the
 // content changed may keep both. root is the snapshot's item directory, or,
 // when that is on another host, the local tree it was copied from.
-func ScanPaths(ctx context.Context, root string, paths map[string]bool, base *FileListReader, w *FileListWriter) (ScanStats, error) {
+func ScanPaths(ctx context.Context, root string, paths map[string]bool, base EntryReader, w *FileListWriter) (ScanStats, error) {
 	sorted := make([]string, 0, len(paths))
 	for p := range paths {
 		sorted = append(sorted, p)
@@ -141,7 +140,7 @@ type pending struct {
 type scanner struct {
 	ctx      context.Context
 	root     string
-	base     *FileListReader
+	base     EntryReader
 	baseNext Entry
 	baseOK   bool
 	baseErr  error
