@@ -48,6 +48,10 @@ type RepositoryConfig struct {
 	Host      string          `yaml:"host"`
 	Holding   HoldingConfig   `yaml:"holding"`
 	Permanent PermanentConfig `yaml:"permanent"`
+	// MaxDelete is how many snapshots of a set one prune may delete beyond
+	// the normal roll-over without depot prune --confirm; nil for the
+	// default (see repository.DefaultMaxDelete).
+	MaxDelete *int `yaml:"max_delete"`
 }
 
 // SSHConfig is how depot reaches remote hosts, for its own connections and

@@ -130,6 +130,11 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, where string) {
 		d.errorf(n, "", "%s: want %s, got %s", where, want, describe(n))
 		return
 	}
+	if v.Kind() >= reflect.Int && v.Kind() <= reflect.Uint64 && n.ShortTag() == "!!float" {
+		// yaml.v3 would truncate 1.9 to 1, and 0.5 to 0 (keep forever).
+		d.errorf(n, "", "%s: want %s, got %s", where, want, n.Value)
+		return
+	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
 		hint := ""
 		unquoted := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}

@@ -109,6 +109,10 @@ func parseEach[T any](d *decoder, seq *yaml.Node, vals []string, where, hint str
 // validatePermanent checks what decoding cannot: the time zone exists, the
 // section has rules, and each rule has a unique name and a keep of 0 or more.
 func (c *Config) validatePermanent(d *decoder, repo *yaml.Node) {
+	if n := c.Repository.MaxDelete; n != nil && *n < 0 {
+		d.errorf(mappingValue(repo, "max_delete"), "how many snapshots of a set one prune may delete beyond the normal roll-over; 0 or more",
+			"repository.max_delete: must be 0 or more, got %d", *n)
+	}
 	perm := mappingValue(repo, "permanent")
 	if perm == nil || perm.Kind != yaml.MappingNode || !d.ok(perm) && len(c.Repository.Permanent.Rules) == 0 {
 		return
@@ -162,7 +166,7 @@ func (c *Config) validatePermanent(d *decoder, repo *yaml.Node) {
 
 // policy is the retention policy the config describes.
 func (c *Config) policy() repository.Policy {
-	p := repository.Policy{MaxRecent: c.Repository.Holding.MaxRecent(), Location: c.Repository.Permanent.Location()}
+	p := repository.Policy{MaxRecent: c.Repository.Holding.MaxRecent(), Location: c.Repository.Permanent.Location(), MaxDelete: c.Repository.MaxDelete}
 	for _, r := range c.Repository.Permanent.Rules {
 		keep := 0
 		if r.Keep != nil {

@@ -22,6 +22,9 @@ type SetPlan struct {
 	Base       string       `json:"base,omitempty"` // the --link-dest base
 	Items      []ItemPlan   `json:"items"`
 	Retention  []PlanAction `json:"retention"`
+	// HeldBecause says why the guard against mass deletion will hold back
+	// the deletions marked held_back, if it will.
+	HeldBecause string `json:"held_because,omitempty"`
 }
 
 // ItemPlan is one item of a SetPlan.
@@ -40,6 +43,7 @@ type PlanAction struct {
 	Snapshot string `json:"snapshot"` // section/set/stamp
 	Action   string `json:"action"`   // keep, migrate or delete
 	Reason   string `json:"reason"`
+	HeldBack bool   `json:"held_back,omitempty"` // a deletion the guard holds back
 }
 
 // Plan computes the next run of the named sets without changing anything.
@@ -49,9 +53,13 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		return nil, err
 	}
 	repo := d.repo()
+	policy, err := d.policy(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	var out []SetPlan
 	for _, set := range sets {
-		snaps, err := repo.Snapshots(ctx, set.Name)
+		snaps, err := retentionSnapshots(ctx, repo, set.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -97,12 +105,18 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		// Retention as it will stand after the run has added its snapshot.
 		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
-		for _, dec := range repository.Decide(next, d.Config.policy()) {
+		ds := repository.Decide(next, policy)
+		guard := repository.CheckGuard(ds, policy.MaxDelete)
+		if guard.Holds() {
+			p.HeldBecause = guard.String()
+		}
+		for _, dec := range ds {
 			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
 			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
 				name += " (this run)"
 			}
-			p.Retention = append(p.Retention, PlanAction{Snapshot: name, Action: dec.Action, Reason: dec.Reason})
+			held := guard.Holds() && dec.Action == repository.Delete
+			p.Retention = append(p.Retention, PlanAction{Snapshot: name, Action: dec.Action, Reason: dec.Reason, HeldBack: held})
 		}
 		out = append(out, p)
 	}
@@ -154,7 +168,14 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 		}
 		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary())
 		for _, a := range p.Retention {
-			fmt.Fprintf(&b, "    %-7s  %s: %s\n", a.Action, a.Snapshot, a.Reason)
+			action := a.Action
+			if a.HeldBack {
+				action = "hold"
+			}
+			fmt.Fprintf(&b, "    %-7s  %s: %s\n", action, a.Snapshot, a.Reason)
+		}
+		if p.HeldBecause != "" {
+			fmt.Fprintf(&b, "  held back: %s\n", p.HeldBecause)
 		}
 	}
 	_, err := fmt.Fprint(d.Out, b.String())

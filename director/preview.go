@@ -86,12 +86,15 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 	if n := int(opts.At.Sub(now)/opts.Every) + 1; n > maxPreviewRuns {
 		return nil, &UsageError{Msg: fmt.Sprintf("--at %s with --every %s means %d runs; at most %d are simulated", opts.At.Format(time.DateOnly), opts.Every, n, maxPreviewRuns)}
 	}
-	policy := d.Config.policy()
-	runs := previewRuns(now, opts, policy.Location)
 	repo := d.repo()
+	policy, err := d.policy(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	runs := previewRuns(now, opts, policy.Location)
 	var out []Preview
 	for _, set := range sets {
-		snaps, err := repo.Snapshots(ctx, set.Name)
+		snaps, err := retentionSnapshots(ctx, repo, set.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -26,7 +26,11 @@ type RetentionReport struct {
 	Set  string            `json:"set"`
 	Done []RetentionAction `json:"done"`           // carried out, in order
 	Left []RetentionAction `json:"left,omitempty"` // decided, left for depot prune
-	Kept int               `json:"kept"`           // snapshots retention keeps where they are
+	// Held are the deletions the guard against mass deletion held back,
+	// and HeldBecause says why and how to go ahead.
+	Held        []RetentionAction `json:"held,omitempty"`
+	HeldBecause string            `json:"held_because,omitempty"`
+	Kept        int               `json:"kept"` // snapshots retention keeps where they are
 	// Error is why retention stopped for this set, if it did.
 	Error string `json:"error,omitempty"`
 }
@@ -34,17 +38,23 @@ type RetentionReport struct {
 // Migrate moves into permanent, for the named sets (all when none is named),
 // the holding snapshots that the permanent rules pick. It deletes nothing.
 func (d *Director) Migrate(ctx context.Context, names []string, opts RunOptions) ([]RetentionReport, error) {
-	return d.retain(ctx, names, opts, false)
+	return d.retain(ctx, names, opts, retainOptions{})
 }
 
 // Prune carries out every retention decision for the named sets (all when
 // none is named): the migrations first, so a snapshot the permanent rules
 // want is never deleted from holding, then the deletions.
 func (d *Director) Prune(ctx context.Context, names []string, opts RunOptions) ([]RetentionReport, error) {
-	return d.retain(ctx, names, opts, true)
+	return d.retain(ctx, names, opts, retainOptions{prune: true, confirm: opts.Confirm})
 }
 
-func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, prune bool) ([]RetentionReport, error) {
+// retainOptions say what retention carries out.
+type retainOptions struct {
+	prune   bool // the deletions too, not only the migrations
+	confirm bool // past the guard against mass deletion
+}
+
+func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, o retainOptions) ([]RetentionReport, error) {
 	sets, err := d.selectSets(names)
 	if err != nil {
 		return nil, err
@@ -57,7 +67,7 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	var reports []RetentionReport
 	failed := 0
 	for _, set := range sets {
-		rep, err := d.applyRetention(ctx, repo, set.Name, prune, d.Log.With("set", set.Name))
+		rep, err := d.retainSet(ctx, repo, set.Name, o, d.Log.With("set", set.Name))
 		if err != nil {
 			failed++
 			rep.Error = err.Error()
@@ -97,16 +107,34 @@ func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Rep
 	return repo, lock, nil
 }
 
-// applyRetention decides the fate of set's snapshots and carries it out:
-// every migration, then (with prune) every deletion, each logged with its
-// reason. The caller holds the lock.
+// applyRetention decides the fate of set's snapshots and carries it out, as
+// depot run does after a backup: every migration, then (with prune) every
+// deletion unless the guard against mass deletion holds them back. The
+// caller holds the lock.
 func (d *Director) applyRetention(ctx context.Context, repo repository.Repo, set string, prune bool, log *slog.Logger) (RetentionReport, error) {
+	return d.retainSet(ctx, repo, set, retainOptions{prune: prune}, log)
+}
+
+// retainSet is applyRetention with every option: each migration is logged
+// with its reason and writes the snapshot's record first; each deletion is
+// logged and entered in the deletion log first (mirrors follow that log).
+func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set string, o retainOptions, log *slog.Logger) (RetentionReport, error) {
 	rep := RetentionReport{Set: set, Done: []RetentionAction{}}
-	snaps, err := repo.Snapshots(ctx, set)
+	snaps, err := retentionSnapshots(ctx, repo, set)
 	if err != nil {
 		return rep, err
 	}
-	ds := repository.Decide(snaps, d.Config.policy())
+	policy, err := d.policy(ctx, repo)
+	if err != nil {
+		return rep, err
+	}
+	ds := repository.Decide(snaps, policy)
+	guard := repository.CheckGuard(ds, policy.MaxDelete)
+	hold := o.prune && guard.Holds() && !o.confirm
+	if hold {
+		rep.HeldBecause = guard.String()
+		log.Warn("deletions held back", "why", rep.HeldBecause)
+	}
 	for _, dec := range ds {
 		if dec.Action == repository.Keep {
 			rep.Kept++
@@ -118,6 +146,13 @@ func (d *Director) applyRetention(ctx context.Context, repo repository.Repo, set
 		}
 		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
 		log.Info("migrating", "snapshot", a.Snapshot, "reason", dec.Reason)
+		if dec.Record != nil {
+			rec := *dec.Record
+			rec.Migrated = d.Now().UTC()
+			if err := repo.WriteRecord(ctx, dec.Snapshot.Path, &rec); err != nil {
+				return rep, fmt.Errorf("migrate %s: %w", a.Snapshot, err)
+			}
+		}
 		m, err := repo.Migrate(ctx, dec.Snapshot)
 		if err != nil {
 			return rep, err
@@ -133,11 +168,18 @@ func (d *Director) applyRetention(ctx context.Context, repo repository.Repo, set
 			continue
 		}
 		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
-		if !prune {
+		switch {
+		case !o.prune:
 			rep.Left = append(rep.Left, a)
+			continue
+		case hold:
+			rep.Held = append(rep.Held, a)
 			continue
 		}
 		log.Info("pruning", "snapshot", a.Snapshot, "reason", dec.Reason)
+		if err := repo.RecordDeletion(ctx, dec.Snapshot, dec.Reason, d.Now()); err != nil {
+			return rep, err
+		}
 		if err := repo.Delete(ctx, dec.Snapshot); err != nil {
 			return rep, err
 		}
@@ -186,6 +228,12 @@ func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error 
 		}
 		for _, a := range r.Left {
 			fmt.Fprintf(tw, "  to prune\t%s\t%s (depot prune deletes it)\n", a.Snapshot, a.Reason)
+		}
+		if r.HeldBecause != "" {
+			fmt.Fprintf(tw, "  held back: %s\n", r.HeldBecause)
+		}
+		for _, a := range r.Held {
+			fmt.Fprintf(tw, "  held\t%s\t%s\n", a.Snapshot, a.Reason)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "  failed: %s\n", r.Error)

@@ -23,6 +23,8 @@ var ErrSetsFailed = errors.New("one or more sets failed")
 // RunOptions tune a run.
 type RunOptions struct {
 	Wait time.Duration // how long to wait for another run's lock
+	// Confirm lets prune delete past the guard against mass deletion.
+	Confirm bool
 }
 
 // Run backs up the named sets (all when none are named), one after another,

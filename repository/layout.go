@@ -55,6 +55,9 @@ type Snapshot struct {
 	// Complete is true when the snapshot has its manifest. Everything depot
 	// publishes is complete; an incomplete one was put there by hand or damaged.
 	Complete bool
+	// Record is why a permanent snapshot migrated, when it has one (see
+	// Repo.ReadRecords); nil otherwise.
+	Record *Record
 }
 
 // Time is the snapshot's start time.

@@ -21,6 +21,9 @@ type Policy struct {
 	// Location is the time zone whose calendar days the rules match; nil
 	// means UTC.
 	Location *time.Location
+	// MaxDelete bounds the deletions of one prune beyond the normal
+	// roll-over (see CheckGuard); nil for DefaultMaxDelete.
+	MaxDelete *int
 }
 
 // Rule is a permanent rule: the first complete snapshot of each calendar day
@@ -45,6 +48,13 @@ type Decision struct {
 	Snapshot Snapshot
 	Action   string // Keep, Migrate or Delete
 	Reason   string
+	// Record is what a migration writes into the snapshot: its day and
+	// the rules that matched it.
+	Record *Record
+	// RollOver marks the deletion of the one holding snapshot that a new
+	// one pushes out: the normal daily deletion, not counted by the guard
+	// against mass deletion.
+	RollOver bool
 }
 
 // Decide returns a decision for each of a set's snapshots (given in any
@@ -83,6 +93,7 @@ func Decide(snaps []Snapshot, p Policy) []Decision {
 				d.Reason = fmt.Sprintf("%s newest in holding, within max_recent_backups %d", ordinal(rank), p.MaxRecent)
 			default:
 				d.Action = Delete
+				d.RollOver = rank == p.MaxRecent+1
 				d.Reason = fmt.Sprintf("%s newest in holding, beyond max_recent_backups %d", ordinal(rank), p.MaxRecent)
 			}
 		case newestComplete && d.Action == Delete:
@@ -113,6 +124,7 @@ func Apply(snaps []Snapshot, ds []Decision) []Snapshot {
 			continue
 		case d.Action == Migrate:
 			s = s.migrated()
+			s.Record = d.Record
 		}
 		out = append(out, s)
 	}

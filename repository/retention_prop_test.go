@@ -196,6 +196,7 @@ func TestDecideRandomHistories(t *testing.T) {
 			}
 			in = append(in, s)
 		}
+		in = withRecords(in, p)
 		rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			checkDecisions(t, in, p, Decide(in, p), seen)

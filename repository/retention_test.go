@@ -122,7 +122,8 @@ func TestDecideProperties(t *testing.T) {
 }
 
 // snapAt makes a snapshot from "h 2026-11-01 02:00": h complete in holding,
-// p complete in permanent, i incomplete in holding; the time is UTC.
+// p complete in permanent (given a record by withRecords), u complete in
+// permanent and never given one, i incomplete in holding; the time is UTC.
 func snapAt(t testing.TB, spec string) Snapshot {
 	t.Helper()
 	kind, when, _ := strings.Cut(spec, " ")
@@ -131,11 +132,38 @@ func snapAt(t testing.TB, spec string) Snapshot {
 		t.Fatal(err)
 	}
 	return Snapshot{
-		Section:  map[string]string{"h": Holding, "p": Permanent, "i": Holding}[kind],
+		Section:  map[string]string{"h": Holding, "p": Permanent, "u": Permanent, "i": Holding}[kind],
 		Set:      "web",
 		Stamp:    Stamp(at),
 		Complete: kind != "i",
+		Record:   map[string]*Record{"u": {}}[kind], // replaced by withRecords
 	}
+}
+
+// withRecords gives each complete permanent snapshot without a Record the one
+// its migration under p would have written; "u" snapshots lose theirs.
+func withRecords(in []Snapshot, p Policy) []Snapshot {
+	loc := p.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	out := append([]Snapshot(nil), in...)
+	for i := range out {
+		s := &out[i]
+		switch {
+		case s.Record != nil:
+			s.Record = nil
+		case s.Section == Permanent && s.Complete:
+			day := dateOf(*s, loc)
+			s.Record = &Record{Format: RecordFormat, Day: day.iso(), Zone: zoneName(loc)}
+			for _, r := range p.Rules {
+				if r.Calendar.Matches(day.year, day.month, day.day) {
+					s.Record.Rules = append(s.Record.Rules, r.Name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func rule(t testing.TB, name string, keep int, days, months, weekdays []string) Rule {
@@ -209,6 +237,7 @@ func TestDecidePermanent(t *testing.T) {
 				in = append(in, snapAt(t, s))
 			}
 			p := Policy{MaxRecent: tt.max, Rules: tt.rules, Location: tt.loc}
+			in = withRecords(in, p)
 			ds := Decide(in, p)
 			got := ""
 			for _, d := range ds {
@@ -246,12 +275,13 @@ func TestDecidePermanentReasons(t *testing.T) {
 		rule(t, "monthly", 2, []string{"1"}, nil, nil),
 		rule(t, "yearly", 0, []string{"1"}, []string{"jan"}, nil),
 	}}
+	in = withRecords(in, p)
 	want := []string{
 		"migrate first snapshot of Sun 2026-11-01 in UTC; matches rule monthly: day 1, 1st of the newest 2 kept",
 		"keep 1st newest in holding, within max_recent_backups 1",
 		"delete 2nd newest in holding, beyond max_recent_backups 1",
 		"keep matches rule monthly: day 1, 2nd of the newest 2 kept",
-		"keep in permanent, matches no permanent rule: kept until deleted by hand",
+		"keep in permanent, its record names no rule: kept; depot forget web@2026-09-15T020000Z deletes it",
 		"delete rule monthly keeps the newest 2; this is the 3rd",
 		"keep matches rule yearly: Jan 1, kept forever (keep 0)",
 	}

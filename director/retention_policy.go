@@ -1,0 +1,49 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/depot-backup/depot/repository"
+)
+
+// location returns the time zone whose calendar days the permanent rules
+// match: the config's timezone, else the one depot init recorded in the
+// repository, else this machine's local time (a repository made before
+// depot init recorded zones).
+func (d *Director) location(ctx context.Context, repo repository.Repo) (*time.Location, error) {
+	if d.Config.Repository.Permanent.Timezone != "" {
+		return d.Config.Repository.Permanent.Location(), nil
+	}
+	loc, err := repo.Zone(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("repository time zone: %w", err)
+	}
+	if loc == nil {
+		return time.Local, nil
+	}
+	return loc, nil
+}
+
+// policy returns the retention policy in force for repo.
+func (d *Director) policy(ctx context.Context, repo repository.Repo) (repository.Policy, error) {
+	p := d.Config.policy()
+	loc, err := d.location(ctx, repo)
+	if err != nil {
+		return p, err
+	}
+	p.Location = loc
+	return p, nil
+}
+
+// retentionSnapshots lists set's snapshots, each permanent one with the
+// record of why it migrated.
+func retentionSnapshots(ctx context.Context, repo repository.Repo, set string) ([]repository.Snapshot, error) {
+	snaps, err := repo.Snapshots(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	repo.ReadRecords(ctx, snaps)
+	return snaps, nil
+}
