@@ -122,12 +122,17 @@ so that no snapshot a permanent rule wants is deleted from holding, then the
 deletions: holding snapshots beyond max_recent_backups, and permanent
 snapshots that every rule matching them has let go. The newest complete
 snapshot and incomplete snapshots are never deleted. Each action is logged and
-printed with its reason; depot plan shows them beforehand.`, true)
+printed with its reason; depot plan shows them beforehand.
+
+When it would delete more snapshots of a set than repository.max_delete
+(default: 3, or a quarter of the set, whichever is larger), not counting the
+one holding snapshot a new run pushes out, it deletes nothing of that set and
+says so; check with depot plan, then go ahead with --confirm.`, true)
 }
 
 // retentionCmd makes migrate (prune false) or prune.
 func retentionCmd(g *globals, verb, short, long string, prune bool) *cobra.Command {
-	var asJSON bool
+	var asJSON, confirm bool
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:     verb + " [SET...]",
@@ -140,7 +145,7 @@ func retentionCmd(g *globals, verb, short, long string, prune bool) *cobra.Comma
 				if prune {
 					apply = d.Prune
 				}
-				reports, err := apply(cmd.Context(), sets, director.RunOptions{Wait: wait})
+				reports, err := apply(cmd.Context(), sets, director.RunOptions{Wait: wait, Confirm: confirm})
 				if reports == nil && err != nil {
 					return err // nothing was tried: the lock, or a set name
 				}
@@ -152,6 +157,36 @@ func retentionCmd(g *globals, verb, short, long string, prune bool) *cobra.Comma
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was done as JSON")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
+	if prune {
+		cmd.Flags().BoolVar(&confirm, "confirm", false, "delete even more than max_delete snapshots of a set")
+	}
+	return cmd
+}
+
+func forgetCmd(g *globals) *cobra.Command {
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "forget SET@STAMP",
+		Short: "Delete one snapshot that retention keeps: one kept by a rule no longer configured",
+		Long: `Delete one snapshot, named with its whole stamp. Retention never deletes a
+permanent snapshot kept by a rule that is no longer in the config, or one
+without a record of why it migrated: depot plan lists them as kept, with
+this command. The deletion is logged and entered in the repository's deletion
+log, so the mirrors drop the snapshot too. It takes the repository lock like
+depot run: exit 3 if another run holds it, or wait with --wait.`,
+		Example: "  depot forget web@2026-01-01T020000Z",
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return g.with(func(d *director.Director) error {
+				s, err := d.Forget(cmd.Context(), a[0], director.RunOptions{Wait: wait})
+				if err == nil {
+					fmt.Fprintf(g.stdout, "deleted %s/%s/%s\n", s.Section, s.Set, s.Stamp)
+				}
+				return err
+			})
+		},
+	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
 	return cmd
 }

@@ -36,7 +36,10 @@ func (d *Director) selectSets(names []string) ([]*SetConfig, error) {
 		return out, nil
 	}
 	var out []*SetConfig
-	for _, n := range names {
+	for _, n := range uniqueNames(names) {
+		if err := checkSetName(n); err != nil {
+			return nil, err
+		}
 		s, ok := d.Config.Set(n)
 		if !ok {
 			return nil, &UsageError{Msg: fmt.Sprintf("no set %q in %s (sets: %s)", n, d.Config.File, strings.Join(d.setNames(), ", "))}
