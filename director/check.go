@@ -42,6 +42,7 @@ func (d *Director) Check(ctx context.Context) error {
 	}
 	if repoOK {
 		add(d.checkRepository(ctx)...)
+		add(d.checkClock(ctx)...)
 	}
 	checked := map[string]bool{}
 	for i := range d.Config.Sets {

@@ -18,6 +18,7 @@ type ListEntry struct {
 	Bytes   int64  `json:"bytes"` // apparent size of its files
 	Frees   int64  `json:"frees"` // disk space deleting it would free
 	Path    string `json:"path"`
+	Future  bool   `json:"future,omitempty"` // dated after the clock
 }
 
 // List returns the snapshots of the named set, or of every set in the config
@@ -47,7 +48,7 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path}
+			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path, Future: s.Time().After(d.Now())}
 			if m, err := repo.ReadManifest(ctx, s.Path); err == nil {
 				e.State = "complete"
 				for _, it := range m.Items {
@@ -91,7 +92,11 @@ func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 		if e.Frees >= 0 {
 			frees = humanBytes(e.Frees)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, e.State, e.Files, humanBytes(e.Bytes), frees)
+		state := e.State
+		if e.Future {
+			state += ", dated in the future"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, state, e.Files, humanBytes(e.Bytes), frees)
 	}
 	return tw.Flush()
 }

@@ -22,6 +22,8 @@ type SetPlan struct {
 	Base       string       `json:"base,omitempty"` // the --link-dest base
 	Items      []ItemPlan   `json:"items"`
 	Retention  []PlanAction `json:"retention"`
+	// Warnings are snapshots dated in the future.
+	Warnings []string `json:"warnings,omitempty"`
 	// HeldBecause says why the guard against mass deletion will hold back
 	// the deletions marked held_back, if it will.
 	HeldBecause string `json:"held_because,omitempty"`
@@ -80,10 +82,8 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if len(partials) > 0 {
 			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
 		}
-		base, hasBase, err := repo.Latest(ctx, set.Name)
-		if err != nil {
-			return nil, err
-		}
+		base, hasBase := chooseBase(snaps, d.Now(), nil)
+		p.Warnings = futureWarnings(snaps, d.Now())
 		if hasBase {
 			p.Base = base.Path
 		}
@@ -145,6 +145,9 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "set %s: new snapshot %s\n", p.Set, p.Stamp)
+		for _, w := range p.Warnings {
+			fmt.Fprintf(&b, "  warning    %s\n", w)
+		}
 		fmt.Fprintf(&b, "  built in   %s\n", p.BuildDir)
 		if p.Resumes != "" {
 			fmt.Fprintf(&b, "  resumes    %s (left by an interrupted run)\n", p.Resumes)

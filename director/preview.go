@@ -100,22 +100,21 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 		}
 		pv := Preview{Set: set.Name, At: opts.At, Every: shortDuration(opts.Every), FirstRun: now, Runs: len(runs), Held: []PreviewSnapshot{}, Gone: []PreviewSnapshot{}}
 		existing := map[string]bool{}
-		last := time.Time{}
+		stamps := map[string]bool{} // existing and simulated
 		for _, s := range snaps {
-			existing[s.Stamp] = true
-			last = s.Time()
+			existing[s.Stamp], stamps[s.Stamp] = true, true
 		}
 		migrated := map[string]time.Time{}
 		for _, at := range runs {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			stamp := at.UTC().Truncate(time.Second)
-			if !stamp.After(last) { // as Repo.NextStamp: stamps only grow
-				stamp = last.Add(time.Second)
+			stamp := repository.Stamp(at) // from the clock, as a run's
+			if stamps[stamp] {
+				continue // a set has one snapshot a second
 			}
-			last = stamp
-			snaps = append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: repository.Stamp(stamp), Complete: true})
+			stamps[stamp] = true
+			snaps = append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
 			ds := repository.Decide(snaps, policy)
 			for _, dec := range ds {
 				switch {

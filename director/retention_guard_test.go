@@ -80,6 +80,7 @@ func TestMassDeletionGuard(t *testing.T) {
 
 	// A limit of its own lets the same deletion through.
 	e.d.Config.Repository.Holding.MaxRecentBackups = &ten
+	e.clock = e.clock.Add(24 * time.Hour)
 	e.runDaily(t, e.clock.Add(5*24*time.Hour))
 	six := 6
 	e.d.Config.Repository.MaxDelete = &six

@@ -67,8 +67,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := d.connect(ctx, set); err != nil {
 		return repository.Snapshot{}, err
 	}
-	started := d.Now()
-	base, hasBase, err := repo.Latest(ctx, set.Name)
+	started, base, hasBase, err := d.startAndBase(ctx, repo, set.Name, d.Log.With("set", set.Name))
 	if err != nil {
 		return repository.Snapshot{}, err
 	}

@@ -69,22 +69,12 @@ func (r Repo) Begin(ctx context.Context, set string, now time.Time) (*Build, err
 	return b, nil
 }
 
-// NextStamp returns the stamp a snapshot of set started at now gets: the start
-// time, or one second after the newest existing snapshot if that is later.
-// Stamps order snapshots, so a new one must sort last even when two runs start
-// in the same second or the clock was set back.
+// NextStamp returns the stamp a snapshot of set started at now gets: its
+// start time, from the clock, never derived from another stamp (a run dated
+// in the future would date every later one). A set has at most one
+// snapshot a second: the caller waits for the next second if it must.
 func (r Repo) NextStamp(ctx context.Context, set string, now time.Time) (string, error) {
-	snaps, err := r.Snapshots(ctx, set)
-	if err != nil {
-		return "", err
-	}
-	t := now.UTC().Truncate(time.Second)
-	if n := len(snaps); n > 0 {
-		if next := snaps[n-1].Time().Add(time.Second); next.After(t) {
-			t = next
-		}
-	}
-	return Stamp(t), nil
+	return Stamp(now), nil
 }
 
 // WriteManifest flushes the snapshot's data to disk, then writes m as its
