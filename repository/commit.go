@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,10 +73,24 @@ func (r Repo) Begin(ctx context.Context, set string, now time.Time) (*Build, err
 // NextStamp returns the stamp a snapshot of set started at now gets: its
 // start time, from the clock, never derived from another stamp (a run dated
 // in the future would date every later one). A set has at most one
-// snapshot a second: the caller waits for the next second if it must.
+// snapshot a second: a stamp taken already is ErrStampTaken, and the caller
+// waits for the next second.
 func (r Repo) NextStamp(ctx context.Context, set string, now time.Time) (string, error) {
-	return Stamp(now), nil
+	stamp := Stamp(now)
+	snaps, err := r.Snapshots(ctx, set)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range snaps {
+		if s.Stamp == stamp {
+			return "", fmt.Errorf("%w: %s/%s/%s", ErrStampTaken, s.Section, set, stamp)
+		}
+	}
+	return stamp, nil
 }
+
+// ErrStampTaken means a set has a snapshot of that second already.
+var ErrStampTaken = errors.New("a snapshot of this second exists already")
 
 // WriteManifest flushes the snapshot's data to disk, then writes m as its
 // manifest: the last file of a snapshot.

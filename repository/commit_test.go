@@ -58,16 +58,21 @@ func TestPublishRefusesWithoutManifest(t *testing.T) {
 	})
 }
 
-func TestBeginStampsAreUnique(t *testing.T) {
+// TestBeginStampsFromTheClock: a stamp is the start time, even after a
+// snapshot dated later; a second snapshot in the same second is refused.
+func TestBeginStampsFromTheClock(t *testing.T) {
 	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
 		r := newRepo(t)
+		publish(t, r, "web", t0.Add(24*time.Hour)) // the clock was ahead
 		a := publish(t, r, "web", t0)
-		b := publish(t, r, "web", t0.Add(300*time.Millisecond))
-		if a.Stamp == b.Stamp {
-			t.Fatalf("two snapshots share stamp %s", a.Stamp)
+		if a.Stamp != "2026-11-21T020000Z" {
+			t.Fatalf("stamp %s after a future-dated snapshot, want the clock's", a.Stamp)
 		}
-		if b.Stamp != "2026-11-21T020001Z" {
-			t.Fatalf("second stamp %s", b.Stamp)
+		if _, err := r.Begin(ctx, "web", t0.Add(300*time.Millisecond)); !errors.Is(err, ErrStampTaken) {
+			t.Fatalf("a second snapshot in one second: %v", err)
+		}
+		if b := publish(t, r, "web", t0.Add(time.Second)); b.Stamp != "2026-11-21T020001Z" {
+			t.Fatalf("next second's stamp %s", b.Stamp)
 		}
 	})
 }
