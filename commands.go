@@ -221,8 +221,11 @@ snapshot, oldest first. Each snapshot is rsync'd into the mirror's .partial with
 repository's hard-link sharing, and is published by a rename once its manifest
 is there: a mirror never shows half a snapshot, and a cut mirror resumes. A
 snapshot migrated to permanent is moved on the mirror, not copied. With
-delete (the default for configured mirrors) snapshots the repository no longer
-has are removed, but only after every new one is complete.
+delete (the default for configured mirrors) the snapshots that the
+repository's retention deleted (its deletion log names them) are removed,
+but only after every new one is complete; a snapshot the repository lacks for
+another reason stays, and more than 3 (or a quarter) of one set's snapshots
+go only with --confirm. A missing or empty repository is an error.
 
 --from pulls instead: run it on the offsite host to copy a remote repository
 into --to, so a compromised repository host cannot reach the offsite copy.
@@ -251,6 +254,7 @@ there; its ssh settings are used when one is found.`,
 	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "with --from: rsync bandwidth limit, e.g. 10M")
 	cmd.Flags().BoolVar(&del, "delete", false, "with --from: remove snapshots the repository no longer has")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "wait this long for a lock instead of exiting 3")
+	cmd.Flags().BoolVar(&o.Confirm, "confirm", false, "delete from a mirror more of a set than the bound for one run")
 	return cmd
 }
 

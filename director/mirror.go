@@ -13,6 +13,9 @@ import (
 // MirrorOptions tune depot mirror.
 type MirrorOptions struct {
 	Wait time.Duration // how long to wait for a lock
+	// Confirm lets a mirror delete more of a set at once than
+	// repository.MirrorMaxDelete.
+	Confirm bool
 }
 
 // Mirror copies the repository to the named mirrors (all when none are
@@ -27,6 +30,9 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 		return err
 	}
 	repo := d.repo()
+	if err := requireRepository(ctx, repo, ""); err != nil {
+		return err
+	}
 	lock, err := repo.Lock(ctx, o.Wait)
 	if err != nil {
 		return err
@@ -36,7 +42,7 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 	for _, m := range mirrors {
 		addr, dir, _ := ParseTarget(m.Target)
 		dst := d.hosts.get(addr)
-		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o.Wait, "mirror "+m.Name); err != nil {
+		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o, "mirror "+m.Name); err != nil {
 			d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
 			errs = append(errs, err)
 		}
@@ -64,33 +70,37 @@ func (d *Director) PullMirror(ctx context.Context, from, to, bwlimit string, del
 	srcHost := d.hosts.get(addr)
 	src := repository.Repo{Root: dir, FS: repository.NewHostFS(srcHost)}
 	defer src.FS.(*repository.HostFS).Close()
+	if err := requireRepository(ctx, src, " on "+addr); err != nil {
+		return err
+	}
 	lock, err := src.Lock(ctx, o.Wait)
 	if err != nil {
 		return fmt.Errorf("lock the repository on %s: %w", addr, err)
 	}
 	defer lock.Unlock()
-	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o.Wait, "mirror from "+from)
+	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o, "mirror from "+from)
 }
 
 // mirrorTo mirrors src into dir on dstHost under the mirror's own lock.
-func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, wait time.Duration, what string) error {
+func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, o MirrorOptions, what string) error {
 	dst := repository.Repo{Root: dir}
 	if remote(dstHost) {
 		fs := repository.NewHostFS(dstHost)
 		defer fs.Close()
 		dst.FS = fs
 	}
-	lock, err := dst.Lock(ctx, wait)
+	lock, err := dst.Lock(ctx, o.Wait)
 	if err != nil {
 		return fmt.Errorf("%s: lock %s: %w", what, dir, err)
 	}
 	defer lock.Unlock()
 	start := d.Now()
-	st, err := repository.Mirror(ctx, src, srcHost, dst, dstHost, repository.MirrorOptions{BwLimit: bwlimit, Delete: del, Log: d.Log.With("mirror", what)})
+	st, err := repository.Mirror(ctx, src, srcHost, dst, dstHost, repository.MirrorOptions{BwLimit: bwlimit, Delete: del, Confirm: o.Confirm, Log: d.Log.With("mirror", what)})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
+		"held_back", st.Held, "spared", st.Spared,
 		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
 	return nil
 }

@@ -75,6 +75,8 @@ func (c *Config) validateMirrors(d *decoder, node *yaml.Node) {
 			d.errorf(mn, "a local path or user@host:/path", "%s: missing key \"target\"", where)
 		} else if _, _, err := ParseTarget(m.Target); err != nil {
 			d.errorf(at("target"), "e.g. /mnt/offsite/depot or backup@offsite.example.com:/srv/depot", "%s: target: %v", where, err)
+		} else {
+			c.validateMirrorTarget(d, at("target"), m)
 		}
 		if m.BwLimit != "" && !validBwLimit.MatchString(m.BwLimit) {
 			d.errorf(at("bwlimit"), "KiB per second, or with a suffix: 500, 10M, 1.5G", "%s: bwlimit: %q is not a rate", where, m.BwLimit)

@@ -14,16 +14,22 @@ import (
 // MirrorOptions tune a mirror.
 type MirrorOptions struct {
 	BwLimit string // rsync --bwlimit, e.g. "10M"
-	// Delete removes the mirror's snapshots that the repository no longer
-	// has, after every new snapshot is complete on the mirror.
+	// Delete removes the mirror's snapshots that the repository's own
+	// retention deleted (see Repo.Deleted), after every new snapshot is
+	// complete on the mirror.
 	Delete bool
-	Log    *slog.Logger
+	// Confirm lets one mirror delete more of a set than MirrorMaxDelete.
+	Confirm bool
+	Log     *slog.Logger
 }
 
 // MirrorStats are what a mirror did.
 type MirrorStats struct {
 	Copied, Moved, Deleted, Kept int
 	BytesTransferred             int64
+	// Held counts the snapshots not deleted for want of --confirm, and
+	// Spared those the repository lacks but never deleted.
+	Held, Spared int
 }
 
 // Mirror copies src's snapshots to dst, a repository of its own with the same
@@ -74,10 +80,14 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 				st.Kept++
 				continue
 			case ok:
-				// Migrated in the repository since the last mirror.
+				// Migrated in the repository since the last mirror: the
+				// record of why goes with it.
 				to := dst.Dir(s.Section, set, s.Stamp)
 				if err := dst.Files().MkdirAll(ctx, path.Dir(to)); err != nil {
 					return st, err
+				}
+				if err := copyRecord(ctx, src, s, dst, m.Path); err != nil {
+					return st, fmt.Errorf("mirror %s/%s: %w", set, s.Stamp, err)
 				}
 				if err := dst.Files().Rename(ctx, m.Path, to); err != nil {
 					return st, fmt.Errorf("mirror %s/%s: move to %s: %w", set, s.Stamp, s.Section, err)
@@ -96,30 +106,17 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 			}
 			have[s.Stamp] = Snapshot{Section: s.Section, Set: set, Stamp: s.Stamp, Path: dst.Dir(s.Section, set, s.Stamp), Complete: true}
 		}
+		if err := removeStalePartials(ctx, dst, set, o.Log); err != nil {
+			return st, err
+		}
 	}
 	if !o.Delete {
 		return st, nil
 	}
 	// Only now, with every new snapshot complete, remove what the
-	// repository no longer has.
-	dstSets, err := dst.Sets(ctx)
-	if err != nil {
+	// repository's retention deleted.
+	if err := mirrorDeletions(ctx, src, dst, wanted, o, &st); err != nil {
 		return st, err
-	}
-	for _, set := range dstSets {
-		snaps, err := dst.Snapshots(ctx, set)
-		if err != nil {
-			return st, err
-		}
-		for _, s := range snaps {
-			if s.Complete && !wanted[set][s.Stamp] {
-				if err := dst.Delete(ctx, s); err != nil {
-					return st, err
-				}
-				o.Log.Info("mirror: deleted", "snapshot", s.Section+"/"+set+"/"+s.Stamp, "reason", "no longer in the repository")
-				st.Deleted++
-			}
-		}
 	}
 	return st, dst.EmptyTrash(ctx)
 }

@@ -132,6 +132,13 @@ func TestMirror(t *testing.T) {
 			if err := os.Rename(s1.Path, src.Dir(Permanent, "web", s1.Stamp)); err != nil {
 				t.Fatal(err)
 			}
+			rec := &Record{Format: RecordFormat, Day: "2026-11-21", Zone: "UTC", Rules: []string{"daily"}}
+			if err := src.WriteRecord(ctx, src.Dir(Permanent, "web", s1.Stamp), rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := src.RecordDeletion(ctx, s2, "test", t0); err != nil {
+				t.Fatal(err)
+			}
 			if err := src.Delete(ctx, s2); err != nil {
 				t.Fatal(err)
 			}
@@ -145,6 +152,10 @@ func TestMirror(t *testing.T) {
 			}
 			got, _ := dst.Snapshots(ctx, "web")
 			want, _ := src.Snapshots(ctx, "web")
+			dst.ReadRecords(ctx, got)
+			if got[0].Record == nil || got[0].Record.Rules[0] != "daily" {
+				t.Errorf("the moved snapshot's record: %+v", got[0].Record)
+			}
 			if len(got) != len(want) {
 				t.Fatalf("mirror has %v, repository %v", got, want)
 			}

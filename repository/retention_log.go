@@ -33,6 +33,9 @@ func (r Repo) RecordDeletion(ctx context.Context, s Snapshot, reason string, at 
 	if err != nil {
 		return fmt.Errorf("record deletion: %w", err)
 	}
+	if err := r.Files().MkdirAll(ctx, r.StateDir()); err != nil {
+		return fmt.Errorf("record deletion: %w", err)
+	}
 	if err := r.Files().Append(ctx, filepath.Join(r.StateDir(), deletedLog), append(line, '\n')); err != nil {
 		return fmt.Errorf("record deletion of %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
 	}
