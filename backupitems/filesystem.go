@@ -35,6 +35,9 @@ type Filesystem struct {
 	OneFileSystem bool     `yaml:"one_file_system"`
 	ACLs          *bool    `yaml:"acls"`
 	Xattrs        *bool    `yaml:"xattrs"`
+	// AllowShrink lets the file count fall to zero or below half of the
+	// base snapshot's (see CheckShrink).
+	AllowShrink bool `yaml:"allow_shrink"`
 }
 
 var _ Item = (*Filesystem)(nil)

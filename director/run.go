@@ -129,6 +129,7 @@ type baseItem struct {
 	dir      string // the item's directory
 	fileList string // its file list
 	meta     map[string]string
+	files    int64 // its regular files
 }
 
 // readBaseItems reads the base snapshot's manifest. A base whose manifest
@@ -141,7 +142,7 @@ func readBaseItems(ctx context.Context, repo repository.Repo, base repository.Sn
 	}
 	items := map[string]baseItem{}
 	for _, bi := range bm.Items {
-		b := baseItem{typ: bi.Type, dir: path.Join(base.Path, bi.Name), meta: bi.Meta}
+		b := baseItem{typ: bi.Type, dir: path.Join(base.Path, bi.Name), meta: bi.Meta, files: bi.Stats.Files}
 		if bi.FileList != "" {
 			b.fileList = path.Join(base.Path, bi.FileList)
 		}
@@ -236,6 +237,11 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	rec.FileListSHA256 = sum
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
+	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
+		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
+			return rec, err
+		}
+	}
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
