@@ -53,6 +53,9 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 		Example: "  depot plan\n  depot plan web --json\n  depot plan --at 2027-01-01T23:59\n  depot plan --at 2027-06-30 --every 1h --json",
 		RunE: func(cmd *cobra.Command, sets []string) error {
 			return g.with(func(d *director.Director) error {
+				if at == "" && cmd.Flags().Changed("at") {
+					return &director.UsageError{Msg: "--at needs a time, e.g. --at 2027-01-01"}
+				}
 				if at == "" {
 					if cmd.Flags().Changed("every") {
 						return &director.UsageError{Msg: "--every goes with --at"}

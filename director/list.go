@@ -26,6 +26,11 @@ type ListEntry struct {
 func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 	repo := d.repo()
 	names := []string{set}
+	if set != "" {
+		if err := checkSetName(set); err != nil {
+			return nil, err
+		}
+	}
 	if set == "" {
 		inRepo, err := repo.Sets(ctx)
 		if err != nil {

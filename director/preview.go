@@ -17,6 +17,10 @@ const DefaultPreviewEvery = 24 * time.Hour
 // maxPreviewRuns bounds the runs plan --at simulates per set.
 const maxPreviewRuns = 100_000
 
+// maxPreviewYears bounds how far ahead plan --at looks, well within what a
+// time.Duration holds (292 years).
+const maxPreviewYears = 100
+
 // PreviewOptions say what plan --at simulates: a successful run every
 // Every, the first now, the last at or before At. An Every of whole days
 // keeps the time of day in the permanent section's time zone.
@@ -80,6 +84,8 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 	switch {
 	case !opts.At.After(now):
 		return nil, &UsageError{Msg: fmt.Sprintf("--at %s is not in the future", opts.At.Format(time.DateTime))}
+	case opts.At.After(now.AddDate(maxPreviewYears, 0, 0)):
+		return nil, &UsageError{Msg: fmt.Sprintf("--at %s is more than %d years ahead", opts.At.Format(time.DateOnly), maxPreviewYears)}
 	case opts.Every < time.Minute:
 		return nil, &UsageError{Msg: fmt.Sprintf("--every %s: want at least 1m", opts.Every)}
 	}
@@ -146,7 +152,7 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 // on the wall clock of loc, as cron does across DST changes.
 func previewRuns(now time.Time, opts PreviewOptions, loc *time.Location) []time.Time {
 	var out []time.Time
-	for k := 0; ; k++ {
+	for k := 0; k <= maxPreviewRuns; k++ {
 		at := now.Add(time.Duration(k) * opts.Every)
 		if opts.Every%(24*time.Hour) == 0 {
 			at = now.In(loc).AddDate(0, 0, k*int(opts.Every/(24*time.Hour)))
@@ -156,6 +162,7 @@ func previewRuns(now time.Time, opts PreviewOptions, loc *time.Location) []time.
 		}
 		out = append(out, at)
 	}
+	return out
 }
 
 // PrintPreview writes previews for people, or as JSON.

@@ -58,6 +58,9 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 	if err := checkTarget(o.To, o.Force); err != nil {
 		return err
 	}
+	if err := d.outsideRepository("restore --to", o.To); err != nil {
+		return err
+	}
 	for _, name := range items {
 		dst := o.To
 		if o.Item == "" {
@@ -152,6 +155,9 @@ func (d *Director) findSnapshot(ctx context.Context, target string) (repository.
 	if set == "" {
 		return repository.Snapshot{}, &UsageError{Msg: "name a set: SET or SET@STAMP"}
 	}
+	if err := checkSetName(set); err != nil {
+		return repository.Snapshot{}, err
+	}
 	snaps, err := d.repo().Snapshots(ctx, set)
 	if err != nil {
 		return repository.Snapshot{}, err
@@ -166,7 +172,7 @@ func (d *Director) findSnapshot(ctx context.Context, target string) (repository.
 	case len(match) == 0 && stamp == "":
 		return repository.Snapshot{}, fmt.Errorf("set %s has no complete snapshot in %s", set, d.repo().Root)
 	case len(match) == 0:
-		return repository.Snapshot{}, fmt.Errorf("set %s has no snapshot %s (see depot list %s)", set, stamp, set)
+		return repository.Snapshot{}, &UsageError{Msg: fmt.Sprintf("set %s has no snapshot %s (see depot list %s)", set, stamp, set)}
 	case stamp == "" || len(match) == 1:
 		return match[len(match)-1], nil
 	}

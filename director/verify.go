@@ -42,6 +42,11 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 		snaps = append(snaps, s)
 	default:
 		names := []string{set}
+		if set != "" {
+			if err := checkSetName(set); err != nil {
+				return err
+			}
+		}
 		if set == "" {
 			var err error
 			if names, err = repo.Sets(ctx); err != nil {
