@@ -263,14 +263,17 @@ there; its ssh settings are used when one is found.`,
 
 func verifyCmd(g *globals) *cobra.Command {
 	var mirror string
+	var o director.VerifyOptions
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
 		Short: "Re-hash snapshots against their manifests, or compare a mirror with the repository",
 		Long: `Read every file of the snapshots (all, one set's, or one SET@STAMP) and check it
 against the snapshot's file list: present, same size, same SHA-256, and nothing
-on disk that the list lacks. With --mirror, compare the mirror's snapshots and
-manifests with the repository's instead and list what is missing, extra or
-different. The exit status is 1 on any difference.`,
+on disk that the list lacks. A file hard-linked into several snapshots is read
+once. With --mirror, compare the mirror's snapshots and manifests with the
+repository's, list what is missing, extra or different, and hash the mirror's
+files against its file lists the same way; the next depot mirror copies a
+snapshot whose files differ again. The exit status is 1 on any difference.`,
 		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite",
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -279,17 +282,18 @@ different. The exit status is 1 on any difference.`,
 					if len(a) > 0 {
 						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
 					}
-					return d.VerifyMirror(cmd.Context(), mirror)
+					return d.VerifyMirror(cmd.Context(), mirror, o)
 				}
 				target := ""
 				if len(a) == 1 {
 					target = a[0]
 				}
-				return d.Verify(cmd.Context(), target)
+				return d.Verify(cmd.Context(), target, o)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository")
+	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository, and hash its files")
+	cmd.Flags().IntVar(&o.Sample, "sample", 100, "hash this percentage of the files (each inode once), chosen at random; the others are checked for presence and size")
 	return cmd
 }
 

@@ -100,7 +100,7 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
-		"held_back", st.Held, "spared", st.Spared,
+		"held_back", st.Held, "spared", st.Spared, "repaired", st.Repaired,
 		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -23,10 +22,17 @@ import (
 // ErrVerifyFailed means verify found a difference; each has been printed.
 var ErrVerifyFailed = errors.New("verification failed")
 
+// VerifyOptions tune verify.
+type VerifyOptions struct {
+	// Sample is the percentage of files whose content is hashed, 1 to
+	// 100 (0 means 100); the others are checked for presence, type and size.
+	Sample int
+}
+
 // Verify re-reads snapshots (of one set, one SET@STAMP, or all) and checks
 // every file against its snapshot's file list: present, same size, same
 // SHA-256; and nothing on disk that the list lacks.
-func (d *Director) Verify(ctx context.Context, target string) error {
+func (d *Director) Verify(ctx context.Context, target string, o VerifyOptions) error {
 	if d.Config.Repository.Host != "" {
 		return &UsageError{Msg: "verify reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
 	}
@@ -61,10 +67,14 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 			snaps = append(snaps, more...)
 		}
 	}
+	cache, err := newHashCache(o.Sample)
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for _, s := range snaps {
 		name := s.Section + "/" + s.Set + "/" + s.Stamp
-		files, problems := d.verifySnapshot(ctx, repo, s)
+		files, problems := verifySnapshot(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -87,7 +97,9 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 // maxProblems bounds what one snapshot reports.
 const maxProblems = 20
 
-func (d *Director) verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snapshot) (int, []string) {
+// verifySnapshot checks a snapshot on this machine against its manifest and
+// file lists; it returns the regular files listed and what differs.
+func verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snapshot, cache *hashCache) (int, []string) {
 	if !s.Complete {
 		return 0, []string{"no manifest: incomplete"}
 	}
@@ -117,7 +129,7 @@ func (d *Director) verifySnapshot(ctx context.Context, repo repository.Repo, s r
 			report("item %s: file list %s does not match its hash in the manifest", it.Name, it.FileList)
 			continue
 		}
-		n, err := verifyItem(ctx, filepath.Join(s.Path, it.Name), data, func(msg string) { report("item %s: %s", it.Name, msg) })
+		n, err := verifyItem(ctx, filepath.Join(s.Path, it.Name), data, cache, func(msg string) { report("item %s: %s", it.Name, msg) })
 		if err != nil {
 			report("item %s: %v", it.Name, err)
 		}
@@ -128,7 +140,7 @@ func (d *Director) verifySnapshot(ctx context.Context, repo repository.Repo, s r
 
 // verifyItem checks an item's directory against its encoded file list,
 // hashing in parallel, and returns the number of regular files checked.
-func verifyItem(ctx context.Context, dir string, list []byte, report func(string)) (int, error) {
+func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, report func(string)) (int, error) {
 	r, err := repository.NewFileListReader(bytes.NewReader(list))
 	if err != nil {
 		return 0, err
@@ -148,7 +160,7 @@ func verifyItem(ctx context.Context, dir string, list []byte, report func(string
 		go func() {
 			defer wg.Done()
 			for e := range work {
-				if msg := checkEntry(filepath.Join(dir, filepath.FromSlash(e.Path)), e); msg != "" {
+				if msg := checkEntry(filepath.Join(dir, filepath.FromSlash(e.Path)), e, cache); msg != "" {
 					say("%s: %s", e.Path, msg)
 				}
 			}
@@ -192,7 +204,7 @@ func verifyItem(ctx context.Context, dir string, list []byte, report func(string
 }
 
 // checkEntry compares one path with its file list entry; "" means it matches.
-func checkEntry(p string, e repository.Entry) string {
+func checkEntry(p string, e repository.Entry, cache *hashCache) string {
 	info, err := os.Lstat(p)
 	if err != nil {
 		return "missing"
@@ -210,7 +222,10 @@ func checkEntry(p string, e repository.Entry) string {
 	if !e.IsRegular() && !e.IsSymlink() {
 		return ""
 	}
-	got, err := repository.HashEntry(p, e)
+	got, err := cache.hash(p, info, e)
+	if got == "" && err == nil {
+		return "" // left out of the sample
+	}
 	switch {
 	case err != nil:
 		return err.Error()
@@ -220,103 +235,4 @@ func checkEntry(p string, e repository.Entry) string {
 		return "content differs from the hash in the file list"
 	}
 	return ""
-}
-
-// VerifyMirror compares a mirror's snapshots and manifests with the
-// repository's and prints what is missing, extra or different.
-func (d *Director) VerifyMirror(ctx context.Context, name string) error {
-	m, ok := d.mirror(name)
-	if !ok {
-		return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", name, d.Config.File)}
-	}
-	addr, dir, _ := ParseTarget(m.Target)
-	dst := repository.Repo{Root: dir}
-	if addr != "" {
-		fs := repository.NewHostFS(d.hosts.get(addr))
-		defer fs.Close()
-		dst.FS = fs
-	}
-	src := d.repo()
-	sets := map[string]bool{}
-	for _, r := range []repository.Repo{src, dst} {
-		names, err := r.Sets(ctx)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			sets[n] = true
-		}
-	}
-	var names []string
-	for n := range sets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	diffs, same := 0, 0
-	for _, set := range names {
-		want, err := completeByStamp(ctx, src, set)
-		if err != nil {
-			return err
-		}
-		have, err := completeByStamp(ctx, dst, set)
-		if err != nil {
-			return err
-		}
-		for _, stamp := range sortedStamps(want) {
-			s := want[stamp]
-			h, ok := have[stamp]
-			name := s.Section + "/" + set + "/" + stamp
-			switch {
-			case !ok:
-				fmt.Fprintf(d.Out, "missing    %s\n", name)
-			case h.Section != s.Section:
-				fmt.Fprintf(d.Out, "different  %s: in %s on the mirror\n", name, h.Section)
-			default:
-				a, errA := src.Files().ReadFile(ctx, path.Join(s.Path, repository.ManifestName))
-				b, errB := dst.Files().ReadFile(ctx, path.Join(h.Path, repository.ManifestName))
-				if errA != nil || errB != nil || !bytes.Equal(a, b) {
-					fmt.Fprintf(d.Out, "different  %s: manifests differ\n", name)
-				} else {
-					same++
-					continue
-				}
-			}
-			diffs++
-		}
-		for _, stamp := range sortedStamps(have) {
-			h := have[stamp]
-			if _, ok := want[stamp]; !ok {
-				fmt.Fprintf(d.Out, "extra      %s/%s/%s\n", h.Section, set, stamp)
-				diffs++
-			}
-		}
-	}
-	fmt.Fprintf(d.Out, "mirror %s: %d snapshots match, %d differences\n", name, same, diffs)
-	if diffs > 0 {
-		return ErrVerifyFailed
-	}
-	return nil
-}
-
-func completeByStamp(ctx context.Context, r repository.Repo, set string) (map[string]repository.Snapshot, error) {
-	snaps, err := r.Snapshots(ctx, set)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]repository.Snapshot{}
-	for _, s := range snaps {
-		if s.Complete {
-			out[s.Stamp] = s
-		}
-	}
-	return out, nil
-}
-
-func sortedStamps(m map[string]repository.Snapshot) []string {
-	out := make([]string, 0, len(m))
-	for s := range m {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -21,6 +21,7 @@ type MirrorOptions struct {
 	// Confirm lets one mirror delete more of a set than MirrorMaxDelete.
 	Confirm bool
 	Log     *slog.Logger
+	repair  map[string]bool // set/stamp copied again over a damaged copy
 }
 
 // MirrorStats are what a mirror did.
@@ -30,6 +31,7 @@ type MirrorStats struct {
 	// Held counts the snapshots not deleted for want of --confirm, and
 	// Spared those the repository lacks but never deleted.
 	Held, Spared int
+	Repaired     int // damaged snapshots copied again
 }
 
 // Mirror copies src's snapshots to dst, a repository of its own with the same
@@ -47,6 +49,11 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 		return st, err
 	}
 	wanted := map[string]map[string]bool{} // set → stamps src has
+	damaged, err := readDamaged(ctx, dst)
+	if err != nil {
+		return st, err
+	}
+	repaired := map[string]bool{}
 	for _, set := range sets {
 		srcSnaps, err := src.Snapshots(ctx, set)
 		if err != nil {
@@ -58,11 +65,24 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 		}
 		wanted[set] = map[string]bool{}
 		have := map[string]Snapshot{}
+		srcHas := map[string]bool{}
+		for _, s := range srcSnaps {
+			srcHas[s.Stamp] = s.Complete
+		}
 		for _, s := range dstSnaps {
-			if s.Complete {
+			switch {
+			case !s.Complete:
+			case damaged[set+"/"+s.Stamp] && srcHas[s.Stamp]:
+				if err := reopenDamaged(ctx, dst, s); err != nil {
+					return st, err
+				}
+				o.Log.Info("mirror: copying a damaged snapshot again", "snapshot", s.Section+"/"+set+"/"+s.Stamp)
+				repaired[set+"/"+s.Stamp] = true
+			default:
 				have[s.Stamp] = s
 			}
 		}
+		o.repair = repaired
 		if err := mirrorFirst(ctx, src, srcHost, dst, dstHost, srcSnaps, have, o, &st); err != nil {
 			return st, fmt.Errorf("mirror %s: %w", set, err)
 		}
@@ -110,6 +130,19 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 			return st, err
 		}
 	}
+	if len(repaired) > 0 {
+		for k := range repaired {
+			delete(damaged, k)
+		}
+		left := make([]string, 0, len(damaged))
+		for k := range damaged {
+			left = append(left, k)
+		}
+		if err := WriteDamaged(ctx, dst, left); err != nil {
+			return st, err
+		}
+		st.Repaired = len(repaired)
+	}
 	if !o.Delete {
 		return st, nil
 	}
@@ -153,7 +186,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 	}
 	var batch []Snapshot
 	for _, s := range srcSnaps {
-		if s.Complete && (oldest == "" || s.Stamp < oldest) {
+		if s.Complete && (oldest == "" || s.Stamp < oldest) && !o.repair[s.Set+"/"+s.Stamp] {
 			batch = append(batch, s)
 		}
 	}
@@ -226,6 +259,8 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 		Delete:     true,
 		Excludes:   []string{"/" + ManifestName, "/" + ManifestName + ".tmp"},
 		BwLimit:    o.BwLimit,
+		// A damaged copy may have kept its size and time: compare content.
+		Checksum: o.repair[s.Set+"/"+s.Stamp],
 	}
 	if base != nil {
 		opts.LinkDest = base.Path
