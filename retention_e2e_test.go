@@ -98,8 +98,10 @@ func TestMigrateAndPruneVerbs(t *testing.T) {
 	plan := mustDepot(t, "--config", e.config, "plan")
 	for _, want := range []string{
 		"migrate  holding/web/" + feb1 + ": first snapshot of Sun 2026-02-01 in UTC; matches rule monthly: day 1, 2nd of the newest 2 kept",
-		// With the run's own snapshot, the newest, Feb 28 is 4th in holding.
-		"delete   holding/web/2026-02-28T020000Z: 4th newest in holding, beyond max_recent_backups 3",
+		// With the run's own snapshot, the newest, Feb 28 is 4th in holding;
+		// 30 deletions at once are held back.
+		"hold     holding/web/2026-02-28T020000Z: 4th newest in holding, beyond max_recent_backups 3",
+		"held back: retention would delete 30 snapshots of web, 29 of them beyond the normal roll-over, more than max_delete 8",
 	} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
@@ -131,8 +133,13 @@ func TestMigrateAndPruneVerbs(t *testing.T) {
 		t.Error("the migrated snapshot's file is a new inode")
 	}
 
-	// prune deletes with reasons and keeps what permanent wants.
+	// prune deletes with reasons and keeps what permanent wants; so many
+	// deletions at once wait for --confirm.
 	code, out, logs = depot(t, "--config", e.config, "prune")
+	if code != 0 || !strings.Contains(out, "held back: retention would delete 29 snapshots of web") || len(e.sectionStamps(t, repository.Holding)) != 32 {
+		t.Fatalf("prune without --confirm: exit %d\n%s\n%s", code, out, logs)
+	}
+	code, out, logs = depot(t, "--config", e.config, "prune", "--confirm")
 	if code != 0 {
 		t.Fatalf("prune: exit %d\n%s", code, logs)
 	}
@@ -253,7 +260,7 @@ func TestPruneKilledMidMigration(t *testing.T) {
 	if got := e.sectionStamps(t, repository.Permanent); len(got) != 1 {
 		t.Fatalf("permanent after one migration: %v", got)
 	}
-	mustDepot(t, "--config", e.config, "prune")
+	mustDepot(t, "--config", e.config, "prune", "--confirm")
 	if got := e.sectionStamps(t, repository.Permanent); !slices.Equal(got, []string{"2026-02-01T020000Z", "2026-03-01T020000Z"}) {
 		t.Errorf("permanent %v", got)
 	}

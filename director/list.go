@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -19,6 +20,11 @@ type ListEntry struct {
 	Frees   int64  `json:"frees"` // disk space deleting it would free
 	Path    string `json:"path"`
 	Future  bool   `json:"future,omitempty"` // dated after the clock
+	// Rules are those recorded when a permanent snapshot migrated, and
+	// Unconfigured those of them no longer in the config: they keep it
+	// until depot forget.
+	Rules        []string `json:"rules,omitempty"`
+	Unconfigured []string `json:"unconfigured_rules,omitempty"`
 }
 
 // List returns the snapshots of the named set, or of every set in the config
@@ -45,7 +51,7 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 	}
 	var out []ListEntry
 	for _, name := range names {
-		snaps, err := repo.Snapshots(ctx, name)
+		snaps, err := retentionSnapshots(ctx, repo, name)
 		if err != nil {
 			return nil, err
 		}
@@ -63,6 +69,14 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 				}
 				t := m.Totals()
 				e.Files, e.Bytes = t.Files, t.Bytes
+			}
+			if s.Record != nil {
+				e.Rules = s.Record.Rules
+				for _, r := range s.Record.Rules {
+					if !d.Config.hasRule(r) {
+						e.Unconfigured = append(e.Unconfigured, r)
+					}
+				}
 			}
 			frees, err := repo.Files().ExclusiveSize(ctx, s.Path)
 			if err != nil {
@@ -100,6 +114,9 @@ func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 		state := e.State
 		if e.Future {
 			state += ", dated in the future"
+		}
+		if len(e.Unconfigured) > 0 {
+			state += ", kept by " + strings.Join(e.Unconfigured, ", ") + " (no longer configured: depot forget)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, state, e.Files, humanBytes(e.Bytes), frees)
 	}

@@ -137,6 +137,15 @@ func TestRetentionKeepsRecordedReasons(t *testing.T) {
 	if !found {
 		t.Fatalf("plan does not keep %s with %q: %+v", yearly, want, plans[0].Retention)
 	}
+	entries, err := e.d.List(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, le := range entries {
+		if le.Stamp == yearly && (!slices.Equal(le.Unconfigured, []string{"yearly"}) || !slices.Equal(le.Rules, []string{"monthly", "yearly"})) {
+			t.Errorf("list: %+v", le)
+		}
+	}
 	if _, err := e.d.Prune(context.Background(), nil, RunOptions{Confirm: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -47,3 +47,13 @@ func retentionSnapshots(ctx context.Context, repo repository.Repo, set string) (
 	repo.ReadRecords(ctx, snaps)
 	return snaps, nil
 }
+
+// hasRule reports whether the config has a permanent rule called name.
+func (c *Config) hasRule(name string) bool {
+	for _, r := range c.Repository.Permanent.Rules {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
