@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -49,11 +50,14 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 		return st, err
 	}
 	wanted := map[string]map[string]bool{} // set → stamps src has
+	// What verify --mirror found damaged is copied again, comparing
+	// content, whether it is still published or was moved back into
+	// .partial by a mirror cut short.
 	damaged, err := readDamaged(ctx, dst)
 	if err != nil {
 		return st, err
 	}
-	repaired := map[string]bool{}
+	o.repair = damaged
 	for _, set := range sets {
 		srcSnaps, err := src.Snapshots(ctx, set)
 		if err != nil {
@@ -77,12 +81,11 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 					return st, err
 				}
 				o.Log.Info("mirror: copying a damaged snapshot again", "snapshot", s.Section+"/"+set+"/"+s.Stamp)
-				repaired[set+"/"+s.Stamp] = true
+				st.Repaired++
 			default:
 				have[s.Stamp] = s
 			}
 		}
-		o.repair = repaired
 		if err := mirrorFirst(ctx, src, srcHost, dst, dstHost, srcSnaps, have, o, &st); err != nil {
 			return st, fmt.Errorf("mirror %s: %w", set, err)
 		}
@@ -130,18 +133,19 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 			return st, err
 		}
 	}
-	if len(repaired) > 0 {
-		for k := range repaired {
-			delete(damaged, k)
-		}
-		left := make([]string, 0, len(damaged))
+	if len(damaged) > 0 {
+		// Every snapshot the repository has is whole on the mirror now;
+		// what stays damaged is what the repository no longer has.
+		var left []string
 		for k := range damaged {
-			left = append(left, k)
+			set, stamp, _ := strings.Cut(k, "/")
+			if !wanted[set][stamp] {
+				left = append(left, k)
+			}
 		}
 		if err := WriteDamaged(ctx, dst, left); err != nil {
 			return st, err
 		}
-		st.Repaired = len(repaired)
 	}
 	if !o.Delete {
 		return st, nil
