@@ -66,7 +66,7 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 					}
 					return d.PrintPlan(plans, asJSON)
 				}
-				t, err := d.ParseAt(at)
+				t, err := d.ParseAt(cmd.Context(), at)
 				if err != nil {
 					return err
 				}

@@ -178,9 +178,11 @@ func (c *Config) policy() repository.Policy {
 }
 
 // retentionSummary describes the policy in a line: "holding keeps 10;
-// permanent rules monthly (day 1, keep 12) in Europe/Berlin".
-func (c *Config) retentionSummary() string {
+// permanent rules monthly (day 1, keep 12) in Europe/Berlin", with days in
+// loc (see Director.location).
+func (c *Config) retentionSummary(loc *time.Location) string {
 	p := c.policy()
+	p.Location = loc
 	s := fmt.Sprintf("holding keeps %d", p.MaxRecent)
 	if len(p.Rules) == 0 {
 		return s + "; no permanent rules"

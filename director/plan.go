@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
@@ -22,6 +23,8 @@ type SetPlan struct {
 	Base       string       `json:"base,omitempty"` // the --link-dest base
 	Items      []ItemPlan   `json:"items"`
 	Retention  []PlanAction `json:"retention"`
+	// Zone is the time zone whose days the permanent rules match.
+	Zone string `json:"timezone"`
 	// Warnings are snapshots dated in the future.
 	Warnings []string `json:"warnings,omitempty"`
 	// HeldBecause says why the guard against mass deletion will hold back
@@ -71,6 +74,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		}
 		stamp := repository.Stamp(d.Now()) // a run in a taken second waits for the next
 		p := SetPlan{
+			Zone:       policy.Location.String(),
 			Set:        set.Name,
 			Stamp:      stamp,
 			BuildDir:   repo.PartialDir(set.Name, stamp),
@@ -166,7 +170,11 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(it.Command))
 			}
 		}
-		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary())
+		loc, err := time.LoadLocation(p.Zone)
+		if err != nil {
+			loc = time.Local
+		}
+		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary(loc))
 		for _, a := range p.Retention {
 			action := a.Action
 			if a.HeldBack {

@@ -42,7 +42,8 @@ type Preview struct {
 	// Gone are today's snapshots that retention deletes before At.
 	Gone []PreviewSnapshot `json:"gone"`
 	// SimulatedGone counts the simulated snapshots deleted before At.
-	SimulatedGone int `json:"simulated_gone"`
+	SimulatedGone int            `json:"simulated_gone"`
+	loc           *time.Location // the rules' zone, for people
 }
 
 // PreviewSnapshot is one snapshot in a Preview.
@@ -54,14 +55,17 @@ type PreviewSnapshot struct {
 	Reason    string    `json:"reason"`
 }
 
-// ParseAt reads plan --at's TIME in the permanent section's time zone:
-// 2027-01-01 (its midnight), 2027-01-01T02:00, 2027-01-01T02:00:30, or
-// RFC 3339 with an offset.
-func (d *Director) ParseAt(s string) (time.Time, error) {
+// ParseAt reads plan --at's TIME in the permanent rules' time zone (see
+// Director.location): 2027-01-01 (its midnight), 2027-01-01T02:00,
+// 2027-01-01T02:00:30, or RFC 3339 with an offset.
+func (d *Director) ParseAt(ctx context.Context, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	loc := d.Config.Repository.Permanent.Location()
+	loc, err := d.location(ctx, d.repo())
+	if err != nil {
+		return time.Time{}, err
+	}
 	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t, nil
@@ -104,7 +108,7 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 		if err != nil {
 			return nil, err
 		}
-		pv := Preview{Set: set.Name, At: opts.At, Every: shortDuration(opts.Every), FirstRun: now, Runs: len(runs), Held: []PreviewSnapshot{}, Gone: []PreviewSnapshot{}}
+		pv := Preview{loc: policy.Location, Set: set.Name, At: opts.At, Every: shortDuration(opts.Every), FirstRun: now, Runs: len(runs), Held: []PreviewSnapshot{}, Gone: []PreviewSnapshot{}}
 		existing := map[string]bool{}
 		stamps := map[string]bool{} // existing and simulated
 		for _, s := range snaps {
@@ -172,10 +176,13 @@ func (d *Director) PrintPreview(previews []Preview, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(previews)
 	}
-	loc := d.Config.Repository.Permanent.Location()
-	when := func(t time.Time) string { return t.In(loc).Format("Mon 2006-01-02 15:04 MST") }
 	tw := tabwriter.NewWriter(d.Out, 0, 4, 2, ' ', 0)
 	for i, p := range previews {
+		loc := p.loc
+		if loc == nil {
+			loc = time.Local
+		}
+		when := func(t time.Time) string { return t.In(loc).Format("Mon 2006-01-02 15:04 MST") }
 		if i > 0 {
 			fmt.Fprintln(tw)
 		}

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,5 +191,18 @@ func TestRepositoryZone(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "first snapshot of Sun 2026-03-01 in Asia/Kolkata") {
 		t.Errorf("logs:\n%s", e.logs)
+	}
+	plans, err := e.d.Plan(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	e.d.Out = &out
+	if err := e.d.PrintPlan(plans, false); err != nil || !strings.Contains(out.String(), "permanent rules monthly (day 1, keep 3) in Asia/Kolkata") {
+		t.Errorf("plan: %v\n%s", err, out.String())
+	}
+	at, err := e.d.ParseAt(context.Background(), "2026-03-05")
+	if err != nil || at.Location().String() != "Asia/Kolkata" {
+		t.Errorf("--at 2026-03-05: %v, %v", at, err)
 	}
 }
