@@ -30,7 +30,7 @@ mirrors:
 	for range 3 {
 		mustDepot(t, "--config", e.config, "run")
 	}
-	mustDepot(t, "--config", e.config, "mirror")
+	mustDepot(t, "--config", e.config, "mirror", "--init")
 	want := e.snapshots(t)
 	for _, dir := range []string{local, remoteDir} {
 		got, err := repository.Repo{Root: dir}.Snapshots(context.Background(), "web")
@@ -85,7 +85,7 @@ mirrors:
 
 	// A pull mirror from the offsite side keeps what the repository prunes.
 	pulled := filepath.Join(e.dir, "pulled")
-	mustDepot(t, "--config", e.config, "mirror", "--from", s.Addr()+":"+e.repo, "--to", pulled)
+	mustDepot(t, "--config", e.config, "mirror", "--init", "--from", s.Addr()+":"+e.repo, "--to", pulled)
 	mustDepot(t, "--config", e.config, "run")
 	mustDepot(t, "--config", e.config, "mirror", "--from", s.Addr()+":"+e.repo, "--to", pulled)
 	got, _ := repository.Repo{Root: pulled}.Snapshots(context.Background(), "web")

@@ -70,6 +70,8 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// newSizedEnv's depot init made e.repo, which the SSH server sees at
+	// the same path: the pushed-to repository exists.
 	return &remoteEnv{testEnv: e, server: s}
 }
 

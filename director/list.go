@@ -23,7 +23,10 @@ type ListEntry struct {
 // List returns the snapshots of the named set, or of every set in the config
 // and the repository, oldest first within each set.
 func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
 	names := []string{set}
 	if set == "" {
 		inRepo, err := repo.Sets(ctx)

@@ -48,7 +48,10 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []SetPlan
 	for _, set := range sets {
 		snaps, err := repo.Snapshots(ctx, set.Name)

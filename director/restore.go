@@ -152,7 +152,11 @@ func (d *Director) findSnapshot(ctx context.Context, target string) (repository.
 	if set == "" {
 		return repository.Snapshot{}, &UsageError{Msg: "name a set: SET or SET@STAMP"}
 	}
-	snaps, err := d.repo().Snapshots(ctx, set)
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	snaps, err := repo.Snapshots(ctx, set)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}

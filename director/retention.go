@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -77,12 +76,10 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 // lock connects to the repository host, if it is remote, and takes the
 // repository's lock, then finishes the deletions a killed run left.
 func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
-	if h, ok := d.repoHost().(*hosts.SSH); ok {
-		if err := h.Connect(ctx); err != nil {
-			return repository.Repo{}, nil, fmt.Errorf("repository host: %w", err)
-		}
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Repo{}, nil, err
 	}
-	repo := d.repo()
 	lock, err := repo.Lock(ctx, wait)
 	if err != nil {
 		return repository.Repo{}, nil, err

@@ -30,7 +30,10 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 	if d.Config.Repository.Host != "" {
 		return &UsageError{Msg: "verify reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return err
+	}
 	var snaps []repository.Snapshot
 	set, _, hasStamp := strings.Cut(target, "@")
 	switch {
