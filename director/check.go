@@ -157,5 +157,6 @@ func (d *Director) checkRepository(ctx context.Context) []backupitems.Check {
 	if err != nil {
 		return append(checks, backupitems.Check{What: what, Detail: "writable"}, backupitems.Check{What: "free space in " + repo.Root, Err: err})
 	}
-	return append(checks, backupitems.Check{What: what, Detail: fmt.Sprintf("writable, %s free", humanBytes(free))})
+	checks = append(checks, backupitems.Check{What: what, Detail: fmt.Sprintf("writable, %s free", humanBytes(free))})
+	return append(checks, d.checkStrayPartials(ctx, repo)...)
 }

@@ -55,6 +55,12 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	defer lock.Unlock()
 	var reports []RetentionReport
 	failed := 0
+	if prune {
+		if err := d.removeStrayPartials(ctx, repo); err != nil {
+			d.Log.Error("removing partials of sets no longer configured", "err", err)
+			failed++
+		}
+	}
 	for _, set := range sets {
 		rep, err := d.applyRetention(ctx, repo, set.Name, prune, d.Log.With("set", set.Name))
 		if err != nil {
