@@ -62,7 +62,7 @@ mirrors:
 	if err := os.MkdirAll(filepath.Join(local, "holding", "web", "2001-01-01T000000Z"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(local, "holding", "web", "2001-01-01T000000Z", "manifest.json"), []byte("{}"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(local, "holding", "web", "2001-01-01T000000Z", "manifest.json"), []byte(`{"format": 1, "set": "web", "stamp": "2001-01-01T000000Z", "items": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := depot(t, "--config", e.config, "verify", "--mirror", "disk")

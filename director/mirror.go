@@ -101,7 +101,7 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
-		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
+		"bytes_transferred", st.BytesTransferred, "seconds", seconds(d.Now().Sub(start)))
 	return nil
 }
 

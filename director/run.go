@@ -49,7 +49,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		if errors.As(err, &partial) {
 			// Each failed item has had its error line.
 			failed++
-			d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "took", d.Now().Sub(start).Round(time.Millisecond))
+			d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "seconds", seconds(d.Now().Sub(start)))
 			continue
 		}
 		if err != nil {
@@ -60,7 +60,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			}
 			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "took", d.Now().Sub(start).Round(time.Millisecond))
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "seconds", seconds(d.Now().Sub(start)))
 	}
 	if failed > 0 {
 		return ErrSetsFailed
