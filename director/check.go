@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -127,8 +126,7 @@ func rsyncVersion(ctx context.Context, h hosts.Host) backupitems.Check {
 const warnPrefix = "warning: "
 
 // checkRepository tests that the repository is one (its marker), private,
-// and writable, and reports its free space. It creates nothing but a probe
-// file in .depot, removed at once.
+// and writable, and reports its free space. It writes nothing.
 func (d *Director) checkRepository(ctx context.Context) []backupitems.Check {
 	repo := d.repo()
 	what := "repository " + d.repoWhere()
@@ -144,12 +142,12 @@ func (d *Director) checkRepository(ctx context.Context) []backupitems.Check {
 	} else {
 		checks = append(checks, backupitems.Check{What: "permissions of " + repo.Root, Detail: fmt.Sprintf("%04o, private", mode)})
 	}
-	probe := path.Join(repo.StateDir(), ".check-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	w, err := fsys.Create(ctx, probe)
-	if err == nil {
-		err = w.Close()
+	var err error
+	for _, dir := range []string{repo.Root, repo.StateDir()} {
+		if err == nil {
+			err = fsys.Writable(ctx, dir)
+		}
 	}
-	fsys.Remove(context.WithoutCancel(ctx), probe)
 	if err != nil {
 		return append(checks, backupitems.Check{What: what, Err: fmt.Errorf("not writable: %w", err)})
 	}

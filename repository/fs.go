@@ -25,6 +25,9 @@ type FS interface {
 	Chmod(ctx context.Context, path string, mode fs.FileMode) error
 	// Mode returns the permission bits of path (following symlinks).
 	Mode(ctx context.Context, path string) (fs.FileMode, error)
+	// Writable tells, without writing, whether this user may create files
+	// in dir (access(2): a read-only mount says no even to root).
+	Writable(ctx context.Context, dir string) error
 	// Rename renames old to new, replacing a file at new; it fails if new
 	// is a directory.
 	Rename(ctx context.Context, old, new string) error

@@ -139,6 +139,12 @@ func (f *HostFS) Chmod(ctx context.Context, path string, mode fs.FileMode) error
 	return err
 }
 
+// Writable implements FS.
+func (f *HostFS) Writable(ctx context.Context, dir string) error {
+	_, err := f.Script(ctx, `[ -w "$1" ] && [ -x "$1" ] || { echo "$1: not writable by $(id -un)" >&2; exit 1; }`, dir)
+	return err
+}
+
 // Mode implements FS with ls -dLn, whose first field POSIX fixes.
 func (f *HostFS) Mode(ctx context.Context, path string) (fs.FileMode, error) {
 	out, err := f.Script(ctx, `ls -dLn -- "$1"`, path)

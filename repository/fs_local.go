@@ -61,6 +61,14 @@ func (LocalFS) Chmod(_ context.Context, path string, mode fs.FileMode) error {
 	return os.Chmod(path, mode)
 }
 
+// Writable implements FS.
+func (LocalFS) Writable(_ context.Context, dir string) error {
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return &os.PathError{Op: "access", Path: dir, Err: err}
+	}
+	return nil
+}
+
 // Mode implements FS.
 func (LocalFS) Mode(_ context.Context, path string) (fs.FileMode, error) {
 	st, err := os.Stat(path)
