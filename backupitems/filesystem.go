@@ -85,6 +85,7 @@ func (f *Filesystem) transfer(env Env) rsync.Options {
 		Xattrs:        f.Xattrs == nil || *f.Xattrs,
 		NumericIDs:    true,
 		OneFileSystem: f.OneFileSystem,
+		Sparse:        true,
 		Delete:        true,
 		Excludes:      f.Exclude,
 		ListAll:       env.ListPaths,

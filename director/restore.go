@@ -88,6 +88,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			ACLs:       true,
 			Xattrs:     true,
 			NumericIDs: true,
+			Sparse:     true,
 		}
 		opts.Between(d.repoHost(), hosts.Local{})
 		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
