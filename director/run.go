@@ -230,6 +230,13 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	rec.FileListSHA256 = sum
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
+	if stats.Files == 0 && h.Type == "filesystem" {
+		// Never 0 files in silence: an empty tree is more often a wrong
+		// path or an unmounted disk than what was meant.
+		w := "no files were backed up: check the source paths"
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
+	}
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
