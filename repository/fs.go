@@ -48,7 +48,8 @@ type FS interface {
 	// Append adds data to the end of path, creating it (mode 0600) if
 	// needed.
 	Append(ctx context.Context, path string, data []byte) error
-	// Link makes new a hard link to old, replacing a file at new.
+	// Link makes new a hard link to old, replacing a file at new; a copy
+	// of old when old has reached the file system's limit of hard links.
 	Link(ctx context.Context, old, new string) error
 	// LinkTree fills the empty directory dst from the tree at src: the
 	// directories dirs are created, the files are hard links to src's

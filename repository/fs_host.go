@@ -203,7 +203,9 @@ func (f *HostFS) Append(ctx context.Context, path string, data []byte) error {
 
 // Link implements FS.
 func (f *HostFS) Link(ctx context.Context, old, new string) error {
-	_, err := f.Script(ctx, `rm -f -- "$2" && ln -- "$1" "$2"`, old, new)
+	// cp -p stands in for ln when the file has reached the file system's
+	// limit of hard links (EMLINK); a missing old fails both.
+	_, err := f.Script(ctx, `rm -f -- "$2" && { ln -- "$1" "$2" 2>/dev/null || cp -p -- "$1" "$2"; }`, old, new)
 	return err
 }
 

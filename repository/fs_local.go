@@ -146,12 +146,17 @@ func (LocalFS) Append(_ context.Context, path string, data []byte) error {
 	return f.Close()
 }
 
-// Link implements FS.
+// Link implements FS. A file at the file system's limit of hard links
+// (EMLINK) is copied instead.
 func (LocalFS) Link(_ context.Context, old, new string) error {
 	if err := os.Remove(new); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.Link(old, new)
+	err := os.Link(old, new)
+	if errors.Is(err, syscall.EMLINK) {
+		return copyForLink(old, new)
+	}
+	return err
 }
 
 // SetMtime implements FS.
