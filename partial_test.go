@@ -103,7 +103,10 @@ func TestFailingItemCostsOnlyItself(t *testing.T) {
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
 	}
-	mustDepot(t, "--config", e.config, "run")
+	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 0 || !strings.Contains(errs, `msg="item's base is its newest good copy, older than the set's base" set=web`) || !strings.Contains(errs, "base=holding/"+good.Stamp) {
+		t.Errorf("run after db works again: exit %d\n%s", code, errs)
+	}
 	snaps := e.snapshots(t)
 	last := snaps[len(snaps)-1]
 	out, err := os.Stat(filepath.Join(last.Path, "db", "out.txt"))
