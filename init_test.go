@@ -90,6 +90,10 @@ func TestInit(t *testing.T) {
 	if _, err := os.Stat(disk); !os.IsNotExist(err) {
 		t.Errorf("mirror created its target: %v", err)
 	}
+	code, _, errs = depot(t, "--config", e.config, "init", "--mirror", "nosuch")
+	if code != 2 || !strings.Contains(errs, `no mirror "nosuch"`) {
+		t.Errorf("init --mirror of an unknown mirror: exit %d\n%s", code, errs)
+	}
 	mustDepot(t, "--config", e.config, "mirror", "--init", "disk")
 	mustDepot(t, "--config", e.config, "init", "--mirror", "usb")
 	mustDepot(t, "--config", e.config, "mirror", "usb")

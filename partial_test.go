@@ -91,6 +91,12 @@ func TestFailingItemCostsOnlyItself(t *testing.T) {
 	if out := mustDepot(t, "--config", e.config, "verify"); !strings.Contains(out, "3 snapshots: 3 verified, 0 failed") {
 		t.Errorf("verify of partial snapshots:\n%s", out)
 	}
+	// A snapshot named by its stamp that lacks the item says so.
+	snaps := e.snapshots(t)
+	code, _, errs := depot(t, "--config", e.config, "restore", "web@"+snaps[len(snaps)-1].Stamp, "--item", "db", "--to", filepath.Join(e.dir, "r"))
+	if code != 1 || !strings.Contains(errs, "item db failed in snapshot holding/web/"+snaps[len(snaps)-1].Stamp+", which holds none of its data") {
+		t.Errorf("restore of a failed item: exit %d\n%s", code, errs)
+	}
 	// Restoring the item takes its newest good copy.
 	to := filepath.Join(e.dir, "restored")
 	mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to", to)
@@ -103,11 +109,11 @@ func TestFailingItemCostsOnlyItself(t *testing.T) {
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs := depot(t, "--config", e.config, "run")
+	code, _, errs = depot(t, "--config", e.config, "run")
 	if code != 0 || !strings.Contains(errs, `msg="item's base is its newest good copy, older than the set's base" set=web`) || !strings.Contains(errs, "base=holding/"+good.Stamp) {
 		t.Errorf("run after db works again: exit %d\n%s", code, errs)
 	}
-	snaps := e.snapshots(t)
+	snaps = e.snapshots(t)
 	last := snaps[len(snaps)-1]
 	out, err := os.Stat(filepath.Join(last.Path, "db", "out.txt"))
 	if err != nil || !os.SameFile(out, goodOut) {
