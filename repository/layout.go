@@ -6,10 +6,14 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/depot-backup/depot/hosts"
 )
 
 // Sections of a repository. Snapshots live in holding or permanent; work in
@@ -140,6 +144,11 @@ func (r Repo) Snapshots(ctx context.Context, set string) ([]Snapshot, error) {
 			continue
 		}
 		data, err := r.Files().ReadFile(ctx, filepath.Join(out[i].Path, ManifestName))
+		var pathErr *fs.PathError
+		var exitErr *hosts.ExitError
+		if err != nil && (errors.As(err, &pathErr) || errors.As(err, &exitErr)) && ctx.Err() == nil {
+			continue // unreadable (a directory, say): incomplete, like one that does not parse
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list snapshots: %w", err)
 		}
