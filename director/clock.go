@@ -28,32 +28,41 @@ func futureDated(snaps []repository.Snapshot, now time.Time) []repository.Snapsh
 	return out
 }
 
-// chooseBase returns the --link-dest base for a snapshot started at now:
-// the newest complete snapshot not dated after now; when every complete
-// snapshot is dated after now, the oldest of them. A base dated in the
-// future is a choice, and logged as one.
-func chooseBase(snaps []repository.Snapshot, now time.Time, log *slog.Logger) (repository.Snapshot, bool) {
-	var base repository.Snapshot
-	found := false
-	for _, s := range snaps { // oldest first
-		if s.Complete && (!found || !s.Time().After(now)) {
-			base, found = s, true
+// baseCandidates returns the snapshots of snaps (oldest first) that may
+// serve a snapshot started at now as bases: those not dated after now; when
+// no complete one is, all of them. A base dated in the future is a choice,
+// and logged as one, with the base taken.
+func baseCandidates(snaps []repository.Snapshot, now time.Time, log *slog.Logger) []repository.Snapshot {
+	future := futureDated(snaps, now)
+	if len(future) == 0 {
+		return snaps
+	}
+	var past []repository.Snapshot
+	for _, s := range snaps {
+		if !s.Time().After(now) {
+			past = append(past, s)
 		}
 	}
-	if future := futureDated(snaps, now); found && len(future) > 0 && log != nil {
+	out := past
+	if _, ok := latestComplete(past); !ok {
+		out = snaps
+	}
+	if log != nil {
+		base, _ := latestComplete(out)
 		log.Warn("snapshots dated in the future; the base is chosen among the others when there are any",
 			"future", len(future), "newest", snapshotName(future[len(future)-1]), "base", snapshotName(base), "now", now.UTC().Format(time.RFC3339))
 	}
-	return base, found
+	return out
 }
 
-// startAndBase reads the clock for a new snapshot of set and picks its base.
-// When the set has a snapshot of that very second (two runs in one second),
-// it waits for the next second; a clock that does not move on is an error.
-func (d *Director) startAndBase(ctx context.Context, repo repository.Repo, set string, log *slog.Logger) (time.Time, repository.Snapshot, bool, error) {
+// startTime reads the clock for a new snapshot of set and returns it with
+// the set's snapshots. When the set has a snapshot of that very second (two
+// runs in one second), it waits for the next second; a clock that does not
+// move on is an error. A clock behind the newest snapshot is warned about.
+func (d *Director) startTime(ctx context.Context, repo repository.Repo, set string, log *slog.Logger) (time.Time, []repository.Snapshot, error) {
 	snaps, err := repo.Snapshots(ctx, set)
 	if err != nil {
-		return time.Time{}, repository.Snapshot{}, false, err
+		return time.Time{}, nil, err
 	}
 	taken := map[string]bool{}
 	for _, s := range snaps {
@@ -63,19 +72,18 @@ func (d *Director) startAndBase(ctx context.Context, repo repository.Repo, set s
 	if taken[repository.Stamp(now)] {
 		select {
 		case <-ctx.Done():
-			return time.Time{}, repository.Snapshot{}, false, ctx.Err()
+			return time.Time{}, nil, ctx.Err()
 		case <-time.After(time.Until(time.Now().Truncate(time.Second).Add(time.Second))):
 		}
 		if now = d.Now(); taken[repository.Stamp(now)] {
-			return time.Time{}, repository.Snapshot{}, false, fmt.Errorf("set %s has a snapshot stamped %s already, and the clock still says %s", set, repository.Stamp(now), now.UTC().Format(time.RFC3339))
+			return time.Time{}, nil, fmt.Errorf("set %s has a snapshot stamped %s already, and the clock still says %s", set, repository.Stamp(now), now.UTC().Format(time.RFC3339))
 		}
 	}
 	if n := len(snaps); n > 0 && snaps[n-1].Time().After(now) {
 		log.Warn("the clock is behind the newest snapshot: the new one is stamped with the clock's time and sorts before it",
 			"now", now.UTC().Format(time.RFC3339), "newest", snapshotName(snaps[n-1]), "newest_time", snaps[n-1].Time().Format(time.RFC3339))
 	}
-	base, ok := chooseBase(snaps, now, log)
-	return now, base, ok, nil
+	return now, snaps, nil
 }
 
 // futureWarnings describes set's snapshots dated after now, for plan and

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/depot-backup/depot/repository"
 )
 
 // ListEntry is one snapshot in `depot list`.
@@ -14,12 +16,14 @@ type ListEntry struct {
 	Section string `json:"section"`
 	Set     string `json:"set"`
 	Stamp   string `json:"stamp"`
-	State   string `json:"state"` // "complete", "warning" or "incomplete"
-	Files   int64  `json:"files"`
-	Bytes   int64  `json:"bytes"` // apparent size of its files
-	Frees   int64  `json:"frees"` // disk space deleting it would free
-	Path    string `json:"path"`
-	Future  bool   `json:"future,omitempty"` // dated after the clock
+	State   string `json:"state"` // "complete", "warning", "partial" or "incomplete"
+	// Failed names the items a partial snapshot lacks: they failed.
+	Failed []string `json:"failed_items,omitempty"`
+	Files  int64    `json:"files"`
+	Bytes  int64    `json:"bytes"` // apparent size of its files
+	Frees  int64    `json:"frees"` // disk space deleting it would free
+	Path   string   `json:"path"`
+	Future bool     `json:"future,omitempty"` // dated after the clock
 	// Rules are those recorded when a permanent snapshot migrated, and
 	// Unconfigured those of them no longer in the config: they keep it
 	// until depot forget.
@@ -30,10 +34,16 @@ type ListEntry struct {
 // List returns the snapshots of the named set, or of every set in the config
 // and the repository, oldest first within each set.
 func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
 	names := []string{set}
 	if set != "" {
 		if err := checkSetName(set); err != nil {
+			return nil, err
+		}
+		if err := d.knownSet(ctx, repo, set); err != nil {
 			return nil, err
 		}
 	}
@@ -60,12 +70,15 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 				return nil, err
 			}
 			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path, Future: s.Time().After(d.Now())}
-			if m, err := repo.ReadManifest(ctx, s.Path); err == nil {
+			if m := s.Manifest; m != nil {
 				e.State = "complete"
 				for _, it := range m.Items {
-					if it.Status != "ok" {
+					if it.Status != repository.StatusOK {
 						e.State = "warning"
 					}
+				}
+				if e.Failed = s.FailedItems(); len(e.Failed) > 0 {
+					e.State = "partial"
 				}
 				t := m.Totals()
 				e.Files, e.Bytes = t.Files, t.Bytes
@@ -112,6 +125,9 @@ func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 			frees = humanBytes(e.Frees)
 		}
 		state := e.State
+		if len(e.Failed) > 0 {
+			state += ": " + strings.Join(e.Failed, ", ")
+		}
 		if e.Future {
 			state += ", dated in the future"
 		}

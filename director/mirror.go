@@ -13,6 +13,7 @@ import (
 // MirrorOptions tune depot mirror.
 type MirrorOptions struct {
 	Wait time.Duration // how long to wait for a lock
+	Init bool          // initialise a mirror target that is not a repository yet
 	// Confirm lets a mirror delete more of a set at once than
 	// repository.MirrorMaxDelete.
 	Confirm bool
@@ -29,8 +30,8 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 	if err != nil {
 		return err
 	}
-	repo := d.repo()
-	if err := requireRepository(ctx, repo, ""); err != nil {
+	repo, err := d.openRepo(ctx)
+	if err != nil {
 		return err
 	}
 	lock, err := repo.Lock(ctx, o.Wait)
@@ -70,7 +71,7 @@ func (d *Director) PullMirror(ctx context.Context, from, to, bwlimit string, del
 	srcHost := d.hosts.get(addr)
 	src := repository.Repo{Root: dir, FS: repository.NewHostFS(srcHost)}
 	defer src.FS.(*repository.HostFS).Close()
-	if err := requireRepository(ctx, src, " on "+addr); err != nil {
+	if err := d.openAt(ctx, src, from); err != nil {
 		return err
 	}
 	lock, err := src.Lock(ctx, o.Wait)
@@ -89,6 +90,9 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 		defer fs.Close()
 		dst.FS = fs
 	}
+	if err := d.openMirror(ctx, dst, what, o.Init); err != nil {
+		return err
+	}
 	lock, err := dst.Lock(ctx, o.Wait)
 	if err != nil {
 		return fmt.Errorf("%s: lock %s: %w", what, dir, err)
@@ -101,7 +105,7 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 	}
 	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
 		"held_back", st.Held, "spared", st.Spared, "repaired", st.Repaired,
-		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
+		"bytes_transferred", st.BytesTransferred, "seconds", seconds(d.Now().Sub(start)))
 	return nil
 }
 

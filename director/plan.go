@@ -57,7 +57,11 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.warnStrayPartials(ctx, repo)
 	policy, err := d.policy(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -83,22 +87,18 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if len(partials) > 0 {
 			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
 		}
-		base, hasBase := chooseBase(snaps, d.Now(), nil)
+		candidates := baseCandidates(snaps, d.Now(), nil) // none dated in the future, if possible
+		base, hasBase := latestComplete(candidates)
 		p.Warnings = futureWarnings(snaps, d.Now())
 		if hasBase {
 			p.Base = base.Path
 		}
-		var baseItems map[string]baseItem
-		if hasBase {
-			baseItems = readBaseItems(ctx, repo, base, d.Log)
-		}
+		baseItems := goodBaseItems(candidates)
 		for _, it := range set.Items {
 			h := it.Header()
 			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
-			if hasBase {
-				env.Base = filepath.Join(base.Path, h.Name)
-			}
 			if b := baseItems[h.Name]; b.typ == h.Type {
+				env.Base = b.dir      // the item's newest good copy
 				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
 			}
 			ip := it.Plan(env)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/depot-backup/depot/backupitems"
@@ -46,6 +47,13 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		start := d.Now()
 		snap, err := d.runSet(ctx, repo, set)
 		d.recordHistory(ctx, repo, set.Name, start, snap, err)
+		var partial *ItemsFailedError
+		if errors.As(err, &partial) {
+			// Each failed item has had its error line.
+			failed++
+			d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "seconds", seconds(d.Now().Sub(start)))
+			continue
+		}
 		if err != nil {
 			failed++
 			d.Log.Error("set failed", "set", set.Name, "err", err)
@@ -54,7 +62,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			}
 			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "took", d.Now().Sub(start).Round(time.Millisecond))
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "seconds", seconds(d.Now().Sub(start)))
 	}
 	if failed > 0 {
 		return ErrSetsFailed
@@ -67,10 +75,12 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := d.connect(ctx, set); err != nil {
 		return repository.Snapshot{}, err
 	}
-	started, base, hasBase, err := d.startAndBase(ctx, repo, set.Name, d.Log.With("set", set.Name))
+	started, snaps, err := d.startTime(ctx, repo, set.Name, d.Log.With("set", set.Name))
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
+	snaps = baseCandidates(snaps, started, d.Log.With("set", set.Name))
+	base, hasBase := latestComplete(snaps)
 	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err
@@ -78,6 +88,9 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	log := d.Log.With("set", set.Name, "stamp", build.Stamp)
 	if build.Resumed != "" {
 		log.Info("resuming interrupted run", "partial", build.Resumed)
+		if err := d.tidyPartial(ctx, build, set, log); err != nil {
+			return repository.Snapshot{}, err
+		}
 	}
 	if err := step(ctx, "begun"); err != nil {
 		return repository.Snapshot{}, err
@@ -90,17 +103,13 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		DepotVersion: d.Version,
 		ConfigDigest: d.Config.Digest,
 	}
-	var baseItems map[string]baseItem
 	if hasBase {
 		m.Base = base.Section + "/" + base.Stamp
-		baseItems = readBaseItems(ctx, repo, base, log)
 	}
-	for _, it := range set.Items {
-		rec, err := d.backupItem(ctx, repo, set, it, build, baseItems[it.Header().Name], log)
-		if err != nil {
-			return repository.Snapshot{}, fmt.Errorf("item %s: %w", it.Header().Name, err)
-		}
-		m.Items = append(m.Items, rec)
+	baseItems := goodBaseItems(snaps)
+	failed, err := d.backupItems(ctx, repo, set, build, m, baseItems, log)
+	if err != nil {
+		return repository.Snapshot{}, err
 	}
 	if err := step(ctx, "items-done"); err != nil {
 		return repository.Snapshot{}, err
@@ -119,8 +128,13 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	_, err = d.applyRetention(ctx, repo, set.Name, true, log)
-	return snap, err
+	if _, err = d.applyRetention(ctx, repo, set.Name, true, log); err != nil {
+		return snap, err
+	}
+	if len(failed) > 0 {
+		return snap, &ItemsFailedError{Snapshot: snapshotName(snap), Items: failed}
+	}
+	return snap, nil
 }
 
 // baseItem is what the base snapshot holds of an item.
@@ -129,26 +143,8 @@ type baseItem struct {
 	dir      string // the item's directory
 	fileList string // its file list
 	meta     map[string]string
-	files    int64 // its regular files
-}
-
-// readBaseItems reads the base snapshot's manifest. A base whose manifest
-// cannot be read only costs the hard links: everything is copied afresh.
-func readBaseItems(ctx context.Context, repo repository.Repo, base repository.Snapshot, log *slog.Logger) map[string]baseItem {
-	bm, err := repo.ReadManifest(ctx, base.Path)
-	if err != nil {
-		log.Warn("base snapshot unreadable; copying everything", "base", base.Path, "err", err)
-		return nil
-	}
-	items := map[string]baseItem{}
-	for _, bi := range bm.Items {
-		b := baseItem{typ: bi.Type, dir: path.Join(base.Path, bi.Name), meta: bi.Meta, files: bi.Stats.Files}
-		if bi.FileList != "" {
-			b.fileList = path.Join(base.Path, bi.FileList)
-		}
-		items[bi.Name] = b
-	}
-	return items
+	snapshot string // section/stamp of the snapshot it is in
+	files    int64  // its regular files
 }
 
 // backupItem runs one item into the build and records its file list.
@@ -241,6 +237,13 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
 			return rec, err
 		}
+	}
+	if stats.Files == 0 && h.Type == "filesystem" {
+		// Never 0 files in silence: an empty tree is more often a wrong
+		// path or an unmounted disk than what was meant.
+		w := "no files were backed up: check the source paths"
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
 	}
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
@@ -379,7 +382,11 @@ type historyRecord struct {
 // recordHistory appends the outcome of a set's run to the run history.
 func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
 	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
-	if runErr != nil {
+	var partial *ItemsFailedError
+	switch {
+	case errors.As(runErr, &partial):
+		rec.Status, rec.Error = "partial", runErr.Error()
+	case runErr != nil:
 		rec.Status, rec.Error = "failed", runErr.Error()
 	}
 	line, _ := json.Marshal(rec)

@@ -208,6 +208,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 		ACLs:       true,
 		Xattrs:     true,
 		NumericIDs: true,
+		Sparse:     true,
 		Excludes:   []string{"/*/" + ManifestName, "/*/" + ManifestName + ".tmp"},
 		BwLimit:    o.BwLimit,
 	}
@@ -260,6 +261,7 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 		ACLs:       true,
 		Xattrs:     true,
 		NumericIDs: true,
+		Sparse:     true,
 		Delete:     true,
 		Excludes:   []string{"/" + ManifestName, "/" + ManifestName + ".tmp"},
 		BwLimit:    o.BwLimit,

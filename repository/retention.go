@@ -104,6 +104,7 @@ func Decide(snaps []Snapshot, p Policy) []Decision {
 		}
 		newestComplete = false
 	}
+	protectGoodCopies(out)
 	return out
 }
 
