@@ -30,7 +30,7 @@ mirrors:
 		t.Fatal(err)
 	}
 	stamps := runDays(t, e, time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC), 3)
-	mustDepot(t, "--config", e.config, "mirror")
+	mustDepot(t, "--config", e.config, "mirror", "--init")
 	for name, dir := range map[string]string{"disk": local, "offsite": remote} {
 		t.Run(name, func(t *testing.T) {
 			out := mustDepot(t, "--config", e.config, "verify", "--mirror", name)

@@ -43,7 +43,17 @@ func TestSymlinkedSourcePath(t *testing.T) {
 	if err := os.WriteFile(e.config, []byte(strings.Replace(string(cfg), "paths: ["+link+"]", "paths: ["+empty+"]", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// After a base with files, the shrink guard fails the item; allowed to
+	// shrink, it is still a warning.
 	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 1 || !strings.Contains(errs, empty+" has 0 files, its base had") {
+		t.Errorf("an empty tree after a full one: exit %d\n%s", code, errs)
+	}
+	cfg, _ = os.ReadFile(e.config)
+	if err := os.WriteFile(e.config, []byte(strings.Replace(string(cfg), "paths: ["+empty+"]", "paths: ["+empty+"]\n        allow_shrink: true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = depot(t, "--config", e.config, "run")
 	if code != 0 || !strings.Contains(errs, "level=WARN msg=\"no files were backed up: check the source paths\"") {
 		t.Errorf("an empty tree: exit %d\n%s", code, errs)
 	}
