@@ -76,7 +76,7 @@ func (c *Config) Check() []Problem {
 		"command": len(c.Command) > 0, "to": len(c.To) > 0, "from": c.From != "", "sendmail": c.Sendmail != ""}
 	for _, k := range []string{"url", "headers", "token_env", "token_file", "command", "to", "from", "sendmail"} {
 		if set[k] && !slices.Contains(keys, k) {
-			add(k, "not a key of a %s notifier (its keys: %s, on, timeout, retries)", c.Type, strings.Join(keys, ", "))
+			add(k, "not a key of %s notifier (its keys: %s, on, timeout, retries)", article(c.Type), strings.Join(keys, ", "))
 		}
 	}
 	for _, on := range c.On {
@@ -186,4 +186,12 @@ func (c *Config) label() string {
 		return "email to " + strings.Join(c.To, ", ")
 	}
 	return c.Type
+}
+
+// article puts "a" or "an" before a notifier type.
+func article(typ string) string {
+	if strings.ContainsRune("aeiou", rune(typ[0])) {
+		return "an " + typ
+	}
+	return "a " + typ
 }
