@@ -18,6 +18,9 @@ type Director struct {
 	Out     io.Writer        // reports for people (plan, list)
 	Now     func() time.Time // the clock; tests inject their own
 	Version string           // depot's version, recorded in manifests
+	// NextRun tells status and metrics when a set runs next; false (or a
+	// nil NextRun) means it has no schedule. The daemon sets it.
+	NextRun func(set string) (time.Time, bool)
 	hosts   *hostSet
 }
 
