@@ -143,7 +143,7 @@ func (d *Director) runHooks(ctx context.Context, set *SetConfig, phase string, h
 			d.Log.Info("hook output", "set", set.Name, "hook", phase, "command", h.Command[0], "output", s)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("hook %s %q on %s: %w", phase, h.Command, host.Name(), err))
+			errs = append(errs, fmt.Errorf("hook %s %v on %s: %w", phase, h.Command, host.Name(), err))
 			if stopAtFirst {
 				break
 			}
