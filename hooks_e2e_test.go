@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,5 +109,38 @@ func TestHookConfigErrorsExit2(t *testing.T) {
 		if snaps := e.snapshots(t); len(snaps) != 0 {
 			t.Errorf("a bad config made %d snapshots", len(snaps))
 		}
+	}
+}
+
+// TestHooksAndNotifyAfterSIGTERM stops depot in the middle of a set: the
+// on_error and finally hooks still run (a service stopped before the backup
+// is started again) and the failure is still told.
+func TestHooksAndNotifyAfterSIGTERM(t *testing.T) {
+	e := newEnv(t, 10)
+	order := filepath.Join(e.dir, "order")
+	rec := writeExec(t, e.dir, "rec", `echo "$1 $DEPOT_STATUS" >> "`+order+`"`)
+	events := filepath.Join(e.dir, "events")
+	notifier := writeExec(t, e.dir, "notifier", `cat >> "`+events+`"; echo >> "`+events+`"`)
+	text, _ := os.ReadFile(e.config)
+	cfg := strings.ReplaceAll(string(text)+fmt.Sprintf(`    hooks: {before: [[rec, stop]], after: [[rec, after]], on_error: [[rec, start-again]], finally: [[rec, finally]]}
+notify:
+  - { type: command, command: [%s] }
+`, notifier), "[rec,", "["+rec+",")
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(depotBinary, "--config", e.config, "run")
+	cmd.Env = append(os.Environ(), "DEPOT_TEST_CRASH_AT=item-copied:TERM")
+	out, err := cmd.CombinedOutput()
+	if err == nil || cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("exit %v:\n%s", err, out)
+	}
+	got, _ := os.ReadFile(order)
+	if string(got) != "stop running\nstart-again failed\nfinally failed\n" {
+		t.Errorf("hooks ran:\n%s\ndepot said:\n%s", got, out)
+	}
+	evs, _ := os.ReadFile(events)
+	if strings.Count(string(evs), `"event":"failure"`) != 1 || !strings.Contains(string(evs), "context canceled") {
+		t.Errorf("events:\n%s", evs)
 	}
 }

@@ -39,6 +39,10 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 		snap, runErr = d.runSet(ctx, repo, set)
 	}
 	var warnings []string
+	// A service the before hooks stopped must be started again even when
+	// depot was told to stop: the hooks after the backup ignore the
+	// cancellation, bounded by their own timeouts.
+	ctx = context.WithoutCancel(ctx)
 	env.stamp, env.status = snap.Stamp, "ok"
 	if snap.Path != "" {
 		env.snapshot = snap.Path
