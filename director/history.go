@@ -141,7 +141,7 @@ func (d *Director) PrintHistory(recs []HistoryRecord, asJSON bool) error {
 			snap = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05"), r.Set, r.Status,
-			(time.Duration(r.DurationSeconds * float64(time.Second))).Round(100*time.Millisecond), snap, r.Error)
+			(time.Duration(r.DurationSeconds * float64(time.Second))).Round(10*time.Millisecond), snap, r.Error)
 	}
 	return tw.Flush()
 }
