@@ -1,10 +1,13 @@
 package main
 
 import (
+	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/director"
 )
@@ -113,4 +116,36 @@ func buildVersion(info *debug.BuildInfo, ok bool) string {
 		v += "-modified"
 	}
 	return v
+}
+
+// progressFlags are --progress and --no-progress: a live line on the
+// terminal while sets run. By default it is shown when stderr is a terminal
+// and the logs are text; never in cron or JSON.
+type progressFlags struct{ on, off bool }
+
+func (p *progressFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&p.on, "progress", false, "show a live progress line on stderr even when it is not a terminal")
+	cmd.Flags().BoolVar(&p.off, "no-progress", false, "never show the progress line")
+}
+
+// apply gives d a progress line when the flags and stderr call for one.
+func (p progressFlags) apply(g *globals, d *director.Director) error {
+	if p.on && p.off {
+		return &director.UsageError{Msg: "--progress and --no-progress: choose one"}
+	}
+	show := p.on || !p.off && g.logFormat == "text" && isTerminal(g.stderr)
+	if show {
+		d.Progress = director.NewTerminalProgress(g.stderr)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -41,3 +41,29 @@ func TestStatusAndHistoryCLI(t *testing.T) {
 		t.Errorf("status: %+v", sts)
 	}
 }
+
+func TestProgressOnlyWhenAsked(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		progress bool
+	}{
+		{"not a terminal: none", nil, 0, false},
+		{"--progress", []string{"--progress"}, 0, true},
+		{"--no-progress", []string{"--no-progress"}, 0, false},
+		{"both", []string{"--progress", "--no-progress"}, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, 10)
+			code, _, errs := depot(t, append([]string{"--config", e.config, "run"}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.wantCode, errs)
+			}
+			if got := strings.Contains(errs, "web, 0 files, 0 B written"); got != tt.progress {
+				t.Errorf("progress shown: %v, want %v\n%s", got, tt.progress, errs)
+			}
+		})
+	}
+}

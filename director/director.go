@@ -22,6 +22,11 @@ type Director struct {
 	// nil NextRun) means it has no schedule. The daemon sets it.
 	NextRun func(set string) (time.Time, bool)
 	hosts   *hostSet
+
+	// Progress, when set, is shown how runs go (a terminal's live line).
+	Progress      Progress
+	ProgressEvery time.Duration // how often; default DefaultProgressEvery
+	progress      *progressRun  // the running set's
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.

@@ -21,7 +21,11 @@ import (
 func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *SetConfig, start time.Time) (repository.Snapshot, error) {
 	tail := &logTail{}
 	log := d.Log
-	d.Log = slog.New(teeHandler{log.Handler(), slog.NewTextHandler(tail, nil)})
+	h := slog.Handler(teeHandler{log.Handler(), slog.NewTextHandler(tail, nil)})
+	if d.Progress != nil {
+		h = pauseHandler{h, d.Progress}
+	}
+	d.Log = slog.New(h)
 	defer func() { d.Log = log }()
 
 	dispatch, err := notify.New(d.Config.Notify, d.Log)
@@ -36,7 +40,10 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 	var snap repository.Snapshot
 	runErr := d.runHooks(ctx, set, "before", append(append([]HookCommand{}, d.Config.Hooks.Before...), set.Hooks.Before...), env, true)
 	if runErr == nil {
+		d.progress = d.startProgress(ctx, repo, set)
 		snap, runErr = d.runSet(ctx, repo, set)
+		d.progress.finish()
+		d.progress = nil
 	}
 	var warnings []string
 	// A service the before hooks stopped must be started again even when

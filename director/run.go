@@ -187,6 +187,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	if err := repo.Files().MkdirAll(ctx, dir); err != nil {
 		return rec, err
 	}
+	d.progressItem(h.Name)
 	env.Log.Info("backing up", "type", h.Type)
 	res, err := it.Backup(ctx, env)
 	if err != nil {
