@@ -234,3 +234,32 @@ func appendConfig(t testing.TB, config, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnusableRepositoryIsNotified: a repository that cannot even be
+// locked (here a path under a file; in life an unmounted disk) fails every
+// set, and each notifier is told, once per set.
+func TestUnusableRepositoryIsNotified(t *testing.T) {
+	e := newNotifyEnv(t, "")
+	blocker := filepath.Join(e.dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(e.config)
+	if err := os.WriteFile(e.config, []byte(strings.Replace(string(cfg), "path: "+e.repo, "path: "+filepath.Join(blocker, "repo"), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	hooks := e.webhook.got()
+	if len(hooks) != 1 || !strings.Contains(hooks[0], `"event":"failure"`) || !strings.Contains(hooks[0], "not a directory") {
+		t.Errorf("webhook got %q", hooks)
+	}
+	if pings := e.hc.got(); len(pings) != 1 || !strings.HasPrefix(pings[0], "POST /ping/uuid-1/fail ") || !strings.Contains(pings[0], "not a directory") {
+		t.Errorf("healthchecks got %q", pings)
+	}
+	if evs := e.commandEvents(t); len(evs) != 1 || evs[0].Set != "web" {
+		t.Errorf("command got %+v", evs)
+	}
+}

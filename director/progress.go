@@ -42,6 +42,9 @@ type progressRun struct {
 	done  sync.WaitGroup
 	start unix.Statfs_t
 	root  string
+	// The most seen so far: the figures never go back, whatever else
+	// frees space meanwhile.
+	files, bytes int64
 }
 
 // startProgress begins reporting set's run, or returns nil without a
@@ -86,9 +89,10 @@ func (pr *progressRun) sample(every time.Duration) {
 		}
 		// Other writers on the file system make this approximate; it
 		// is for a person watching, not a record.
-		files := max(int64(pr.start.Ffree)-int64(now.Ffree), 0)
-		bytes := max((int64(pr.start.Bavail)-int64(now.Bavail))*int64(now.Bsize), 0)
+		files := max(int64(pr.start.Ffree)-int64(now.Ffree), pr.files)
+		bytes := max((int64(pr.start.Bavail)-int64(now.Bavail))*int64(now.Bsize), pr.bytes)
 		pr.mu.Lock()
+		pr.files, pr.bytes = files, bytes
 		pr.p.Copied(files, bytes)
 		pr.mu.Unlock()
 	}

@@ -229,3 +229,23 @@ func (h teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h teeHandler) WithGroup(name string) slog.Handler {
 	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }
+
+// notifyUnrun tells the notifiers that sets could not run at all: the
+// repository could not be locked because it is missing (an unmounted disk)
+// or unreachable. Another run holding the lock is not told: that run reports
+// its own outcome.
+func (d *Director) notifyUnrun(ctx context.Context, sets []*SetConfig, err error) {
+	if errors.Is(err, repository.ErrLocked) || len(d.Config.Notify) == 0 {
+		return
+	}
+	dispatch, derr := notify.New(d.Config.Notify, d.Log)
+	if derr != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	now := d.Now().UTC()
+	for _, set := range sets {
+		dispatch.Send(ctx, notify.Event{Kind: notify.Failure, Set: set.Name, Status: "failed", Host: host, Version: d.Version,
+			Started: now, Finished: now, Errors: []string{err.Error()}, LogTail: "depot: " + err.Error() + "\n"})
+	}
+}

@@ -35,6 +35,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	}
 	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
+		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
 	defer lock.Unlock()
