@@ -121,10 +121,21 @@ func (e hookEnv) vars(phase string) []string {
 		"DEPOT_ERROR=" + e.err, "DEPOT_SNAPSHOT=" + e.snapshot}
 }
 
-// runHooks runs the hooks of one phase in order. With stopAtFirst, the
-// first failure ends the phase (before hooks); else every hook runs and the
+// phase returns the hooks of a phase: before, after, on_error or finally.
+func (h HooksConfig) phase(name string) []HookCommand {
+	return map[string][]HookCommand{"before": h.Before, "after": h.After, "on_error": h.OnError, "finally": h.Finally}[name]
+}
+
+// runHooks runs the hooks of one phase for set, in order: the top-level
+// hooks wrap the set's own (first before, last after). The first failing
+// before hook ends the phase; in the others every hook runs and the
 // failures are joined.
-func (d *Director) runHooks(ctx context.Context, set *SetConfig, phase string, hooks []HookCommand, env hookEnv, stopAtFirst bool) error {
+func (d *Director) runHooks(ctx context.Context, set *SetConfig, phase string, env hookEnv) error {
+	top, own := d.Config.Hooks.phase(phase), set.Hooks.phase(phase)
+	hooks := append(append([]HookCommand{}, own...), top...)
+	if phase == "before" {
+		hooks = append(append([]HookCommand{}, top...), own...)
+	}
 	var errs []error
 	for _, h := range hooks {
 		host := hosts.Host(hosts.Local{})
@@ -144,7 +155,7 @@ func (d *Director) runHooks(ctx context.Context, set *SetConfig, phase string, h
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("hook %s %v on %s: %w", phase, h.Command, host.Name(), err))
-			if stopAtFirst {
+			if phase == "before" {
 				break
 			}
 		}

@@ -38,7 +38,7 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 
 	env := hookEnv{set: set.Name, status: "running"}
 	var snap repository.Snapshot
-	runErr := d.runHooks(ctx, set, "before", append(append([]HookCommand{}, d.Config.Hooks.Before...), set.Hooks.Before...), env, true)
+	runErr := d.runHooks(ctx, set, "before", env)
 	if runErr == nil {
 		d.progress = d.startProgress(ctx, repo, set)
 		snap, runErr = d.runSet(ctx, repo, set)
@@ -56,14 +56,14 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 	}
 	if runErr != nil {
 		env.status, env.err = "failed", runErr.Error()
-		if err := d.runHooks(ctx, set, "on_error", append(append([]HookCommand{}, set.Hooks.OnError...), d.Config.Hooks.OnError...), env, false); err != nil {
+		if err := d.runHooks(ctx, set, "on_error", env); err != nil {
 			d.Log.Warn("on_error hook failed", "set", set.Name, "err", err)
 		}
-	} else if err := d.runHooks(ctx, set, "after", append(append([]HookCommand{}, set.Hooks.After...), d.Config.Hooks.After...), env, false); err != nil {
+	} else if err := d.runHooks(ctx, set, "after", env); err != nil {
 		d.Log.Warn("after hook failed", "set", set.Name, "err", err)
 		warnings = append(warnings, err.Error())
 	}
-	if err := d.runHooks(ctx, set, "finally", append(append([]HookCommand{}, set.Hooks.Finally...), d.Config.Hooks.Finally...), env, false); err != nil {
+	if err := d.runHooks(ctx, set, "finally", env); err != nil {
 		d.Log.Warn("finally hook failed", "set", set.Name, "err", err)
 		warnings = append(warnings, err.Error())
 	}
