@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -54,8 +55,24 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 	if snap.Path != "" {
 		env.snapshot = snap.Path
 	}
-	if runErr != nil {
-		env.status, env.err = "failed", runErr.Error()
+	failed := runErr
+	if failed == nil && snap.Path != "" {
+		// A snapshot published without some of its items is a failure
+		// to the hooks too: on_error runs, not after.
+		if m, err := repo.ReadManifest(ctx, snap.Path); err == nil {
+			var names []string
+			for _, it := range m.Items {
+				if it.Status == "failed" {
+					names = append(names, it.Name)
+				}
+			}
+			if len(names) > 0 {
+				failed = fmt.Errorf("failed items: %s", strings.Join(names, ", "))
+			}
+		}
+	}
+	if failed != nil {
+		env.status, env.err = "failed", failed.Error()
 		if err := d.runHooks(ctx, set, "on_error", env); err != nil {
 			d.Log.Warn("on_error hook failed", "set", set.Name, "err", err)
 		}
