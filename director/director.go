@@ -18,7 +18,15 @@ type Director struct {
 	Out     io.Writer        // reports for people (plan, list)
 	Now     func() time.Time // the clock; tests inject their own
 	Version string           // depot's version, recorded in manifests
+	// NextRun tells status and metrics when a set runs next; false (or a
+	// nil NextRun) means it has no schedule. The daemon sets it.
+	NextRun func(set string) (time.Time, bool)
 	hosts   *hostSet
+
+	// Progress, when set, is shown how runs go (a terminal's live line).
+	Progress      Progress
+	ProgressEvery time.Duration // how often; default DefaultProgressEvery
+	progress      *progressRun  // the running set's
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,14 +36,15 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	}
 	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
+		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
 	defer lock.Unlock()
+	defer d.writeMetrics(ctx, repo)
 	failed := 0
 	for _, set := range sets {
 		start := d.Now()
-		snap, err := d.runSet(ctx, repo, set)
-		d.recordHistory(ctx, repo, set.Name, start, snap, err)
+		snap, err := d.runReported(ctx, repo, set, start)
 		var partial *ItemsFailedError
 		if errors.As(err, &partial) {
 			// Each failed item has had its error line.
@@ -183,6 +183,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	if err := repo.Files().MkdirAll(ctx, dir); err != nil {
 		return rec, err
 	}
+	d.progressItem(h.Name)
 	env.Log.Info("backing up", "type", h.Type)
 	res, err := it.Backup(ctx, env)
 	if err != nil {
@@ -359,30 +360,4 @@ func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (rep
 		}
 	}
 	return stats, nil
-}
-
-// historyRecord is one line of .depot/history.jsonl.
-type historyRecord struct {
-	Set      string    `json:"set"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Stamp    string    `json:"stamp,omitempty"`
-	Status   string    `json:"status"`
-	Error    string    `json:"error,omitempty"`
-}
-
-// recordHistory appends the outcome of a set's run to the run history.
-func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
-	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
-	var partial *ItemsFailedError
-	switch {
-	case errors.As(runErr, &partial):
-		rec.Status, rec.Error = "partial", runErr.Error()
-	case runErr != nil:
-		rec.Status, rec.Error = "failed", runErr.Error()
-	}
-	line, _ := json.Marshal(rec)
-	if err := repo.AppendHistory(context.WithoutCancel(ctx), append(line, '\n')); err != nil {
-		d.Log.Warn("could not record run history", "err", err)
-	}
 }
