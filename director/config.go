@@ -48,6 +48,8 @@ type RepositoryConfig struct {
 	Host      string          `yaml:"host"`
 	Holding   HoldingConfig   `yaml:"holding"`
 	Permanent PermanentConfig `yaml:"permanent"`
+
+	RepositoryJobs `yaml:",inline"` // verify and prune schedules
 }
 
 // SSHConfig is how depot reaches remote hosts, for its own connections and
@@ -100,6 +102,8 @@ type SetConfig struct {
 	// (pull mode); empty for this machine.
 	Source string       `yaml:"source"`
 	Items  []ItemConfig `yaml:"items"`
+
+	JobTiming `yaml:",inline"` // schedule, jitter, windows
 }
 
 // ItemConfig holds a decoded item of any registered type, with the node it came from
@@ -274,6 +278,7 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	}
 	c.validatePermanent(d, repo)
 	c.validateMirrors(d, mappingValue(doc, "mirrors"))
+	c.validateSchedules(d, doc)
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {
 		if d.ok(setsNode) && (setsNode != nil || !d.misspelt(doc, "sets")) {
