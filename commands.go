@@ -83,6 +83,7 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 
 func runCmd(g *globals) *cobra.Command {
 	var wait time.Duration
+	var opts director.RunOptions
 	cmd := &cobra.Command{
 		Use:   "run [SET...]",
 		Short: "Back up sets now, then migrate and prune",
@@ -96,11 +97,13 @@ waits with --wait.`,
 		Example: "  depot run\n  depot run web --wait 10m",
 		RunE: func(cmd *cobra.Command, sets []string) error {
 			return g.with(func(d *director.Director) error {
-				return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
+				opts.Wait = wait
+				return d.Run(cmd.Context(), sets, opts)
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
+	addStopFlags(cmd, &opts)
 	return cmd
 }
 

@@ -29,6 +29,9 @@ const (
 	exitFailed = 1 // a set failed
 	exitUsage  = 2 // usage or config error
 	exitLocked = 3 // another run holds the repository
+	// exitStopped: a run stopped at --stop-after or its window's end; the
+	// next run resumes it.
+	exitStopped = 4
 )
 
 func main() {
@@ -58,7 +61,8 @@ the previous snapshot, so any snapshot can be browsed with ls, restored with cp
 and deleted without harming another.
 
 The config is --config, else ./depot.yaml, else /etc/depot/depot.yaml.
-Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
+Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
+4 stopped at --stop-after or a window's end (the next run resumes).`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -113,6 +117,9 @@ func report(err error, stderr io.Writer) int {
 	case errors.Is(err, director.ErrSetsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitFailed
+	case errors.Is(err, director.ErrStopped):
+		fmt.Fprintf(stderr, "depot: %v (the unfinished snapshot stays in .partial)\n", err)
+		return exitStopped
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "depot: interrupted; the next run resumes the unfinished snapshot")
 		return exitFailed

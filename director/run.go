@@ -23,6 +23,11 @@ var ErrSetsFailed = errors.New("one or more sets failed")
 // RunOptions tune a run.
 type RunOptions struct {
 	Wait time.Duration // how long to wait for another run's lock
+	// StopAfter stops the run cleanly after this long (see ErrStopped).
+	StopAfter time.Duration
+	// InWindows skips the sets whose windows are closed, and stops the run
+	// when the first window of the others closes.
+	InWindows bool
 }
 
 // Run backs up the named sets (all when none are named), one after another,
@@ -34,6 +39,8 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	if err != nil {
 		return err
 	}
+	sets, ctx, cancel := d.stopContext(ctx, sets, opts)
+	defer cancel()
 	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
 		return err
@@ -44,6 +51,10 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		start := d.Now()
 		snap, err := d.runSet(ctx, repo, set)
 		d.recordHistory(ctx, repo, set.Name, start, snap, err)
+		if serr := stopped(ctx); err != nil && serr != nil {
+			d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
+			return serr
+		}
 		if err != nil {
 			failed++
 			d.Log.Error("set failed", "set", set.Name, "err", err)
@@ -374,6 +385,9 @@ func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set 
 	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
 	if runErr != nil {
 		rec.Status, rec.Error = "failed", runErr.Error()
+		if serr := stopped(ctx); serr != nil {
+			rec.Status, rec.Error = "stopped", serr.Error()
+		}
 	}
 	line, _ := json.Marshal(rec)
 	if err := repo.AppendHistory(context.WithoutCancel(ctx), append(line, '\n')); err != nil {
