@@ -224,6 +224,7 @@ there; its ssh settings are used when one is found.`,
 
 func verifyCmd(g *globals) *cobra.Command {
 	var mirror string
+	var sample int
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
 		Short: "Re-hash snapshots against their manifests, or compare a mirror with the repository",
@@ -246,11 +247,18 @@ different. The exit status is 1 on any difference.`,
 				if len(a) == 1 {
 					target = a[0]
 				}
+				if cmd.Flags().Changed("sample") {
+					if sample < 1 || target != "" {
+						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: N at least 1, and no set named"}
+					}
+					return d.VerifySample(cmd.Context(), &sample)
+				}
 				return d.Verify(cmd.Context(), target)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository")
+	cmd.Flags().IntVar(&sample, "sample", 0, "verify this many complete snapshots picked at random")
 	return cmd
 }
 

@@ -88,6 +88,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), migrateCmd(g), pruneCmd(g), listCmd(g), restoreCmd(g), mirrorCmd(g), verifyCmd(g))
+	root.AddCommand(daemonCmd(g), scheduleCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	return report(err, stderr)

@@ -129,7 +129,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	_, err = d.applyRetention(ctx, repo, set.Name, true, log)
+	_, err = d.applyRetention(ctx, repo, set.Name, !d.Config.PruneDeferred(), log)
 	return snap, err
 }
 
