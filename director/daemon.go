@@ -83,7 +83,7 @@ func NewDaemon(d *Director, opts DaemonOptions) (*Daemon, error) {
 		dir: d, users: map[*Director]int{}, jobs: map[string]gocron.Job{}, specs: map[string]ScheduledJob{}, running: map[string]bool{}}
 	d.Now = opts.Clock.Now
 	dm.ctx, dm.cancel = context.WithCancelCause(context.Background())
-	s, err := gocron.NewScheduler(gocron.WithClock(opts.Clock), gocron.WithSchedulerMonitor(skipLogger{dm}), gocron.WithStopTimeout(time.Second))
+	s, err := gocron.NewScheduler(gocron.WithClock(opts.Clock), gocron.WithStopTimeout(time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
@@ -168,7 +168,10 @@ func (dm *Daemon) apply(cfg *Config) error {
 		name := j.Name
 		def := gocron.CronJob("CRON_TZ="+loc+" "+j.Timing.Schedule, false)
 		task := gocron.NewTask(func() { dm.runJob(name, false) })
-		opts := []gocron.JobOption{gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule)}
+		// Not gocron.WithSingletonMode: it frees a job only some time after
+		// its function returned, and forgets a job that a reload replaced
+		// while it ran. runJob's own guard does the same exactly.
+		opts := []gocron.JobOption{gocron.WithName(name)}
 		var job gocron.Job
 		var err error
 		if old, ok := dm.jobs[name]; ok {
@@ -255,32 +258,6 @@ func (dm *Daemon) logNextRun(name string) {
 	}
 	dm.log.Info("next run", attrs...)
 }
-
-// skipLogger is gocron's monitor, for the one event depot logs from it: a
-// start skipped because the job's previous start is still running.
-type skipLogger struct{ dm *Daemon }
-
-func (l skipLogger) ConcurrencyLimitReached(_ string, job gocron.Job) {
-	l.dm.log.Warn("job skipped: still running since its last start; it runs again at its next time", "job", job.Name())
-	if f := l.dm.opts.OnJob; f != nil {
-		now := l.dm.clock.Now()
-		f(JobEvent{Job: job.Name(), Start: now, End: now, Skipped: "still running"})
-	}
-}
-
-func (skipLogger) SchedulerStarted()                                   {}
-func (skipLogger) SchedulerStopped()                                   {}
-func (skipLogger) SchedulerShutdown()                                  {}
-func (skipLogger) JobRegistered(gocron.Job)                            {}
-func (skipLogger) JobUnregistered(gocron.Job)                          {}
-func (skipLogger) JobStarted(gocron.Job)                               {}
-func (skipLogger) JobRunning(gocron.Job)                               {}
-func (skipLogger) JobFailed(gocron.Job, error)                         {}
-func (skipLogger) JobCompleted(gocron.Job)                             {}
-func (skipLogger) JobExecutionTime(gocron.Job, time.Duration)          {}
-func (skipLogger) JobSchedulingDelay(gocron.Job, time.Time, time.Time) {}
-
-var _ gocron.SchedulerMonitor = skipLogger{}
 
 // errSkipped marks a job start that did nothing.
 var errSkipped = errors.New("skipped")

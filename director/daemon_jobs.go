@@ -130,12 +130,14 @@ func (dm *Daemon) runJob(name string, catchUp bool) {
 		}
 	}
 	dm.mu.Unlock()
-	dm.report(ev)
 	dm.logNextRun(name)
 	for _, n := range follow {
 		dm.log.Info("the scheduled runs are done: starting the mirror that follows them", "job", n)
 		dm.runJob(n, true)
 	}
+	// Reported after the mirrors it started: the event tells that
+	// everything this start brought about has ended.
+	dm.report(ev)
 	dm.wg.Done()
 }
 
