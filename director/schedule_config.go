@@ -2,6 +2,7 @@ package director
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -209,4 +210,51 @@ func sequence(n *yaml.Node) []*yaml.Node {
 		return nil
 	}
 	return n.Content
+}
+
+// nextRun returns set's schedule and next run for plan, or nothing.
+func (d *Director) nextRun(set *SetConfig) (string, *time.Time) {
+	if set.Schedule == "" {
+		return "", nil
+	}
+	if t, ok := d.Config.NextRun(set.Name, d.Now()); ok {
+		return set.Schedule, &t
+	}
+	return set.Schedule, nil
+}
+
+// scheduleLine is plan's line on when a set runs next.
+func scheduleLine(p SetPlan) string {
+	if p.Schedule == "" {
+		return ""
+	}
+	if p.NextRun == nil {
+		return fmt.Sprintf("  next run   none within a year (schedule %q)\n", p.Schedule)
+	}
+	return fmt.Sprintf("  next run   %s (schedule %q, by depot daemon)\n", p.NextRun.Format("2006-01-02 15:04 MST"), p.Schedule)
+}
+
+// otherJobsText lists plan's scheduled mirrors, verify and prune with their
+// next runs.
+func (d *Director) otherJobsText() string {
+	var b strings.Builder
+	now := d.Now().In(d.Config.ScheduleLocation())
+	for _, j := range d.Config.ScheduledJobs() {
+		if j.Kind == JobSet {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\nscheduled jobs (depot daemon):\n")
+		}
+		next := "after the scheduled set runs"
+		if j.Timing.Scheduled() {
+			next = "none within a year"
+			if t, ok := j.Timing.next(now); ok {
+				next = t.Format("2006-01-02 15:04 MST")
+			}
+			next += fmt.Sprintf(" (schedule %q)", j.Timing.Schedule)
+		}
+		fmt.Fprintf(&b, "  %-14s %s: %s\n", j.Name, j.What, next)
+	}
+	return b.String()
 }
