@@ -71,8 +71,9 @@ func sortedJobNames(specs map[string]ScheduledJob) []string {
 
 // runJob runs one start of the job name, unless it is running already (a
 // reload can bring a new start while the old one runs), the daemon is
-// stopping, or its windows are closed. catchUp skips the jitter.
-func (dm *Daemon) runJob(name string, catchUp bool) {
+// stopping, or its windows are closed. A start that follows the runs (an
+// after-runs mirror) has no jitter.
+func (dm *Daemon) runJob(name string, follows bool) {
 	start := dm.clock.Now()
 	dm.mu.Lock()
 	spec, ok := dm.specs[name]
@@ -95,7 +96,7 @@ func (dm *Daemon) runJob(name string, catchUp bool) {
 	}
 	dm.mu.Unlock()
 
-	err := dm.runSpec(d, spec, catchUp)
+	err := dm.runSpec(d, spec, follows)
 	ev := JobEvent{Job: name, Start: start, End: dm.clock.Now(), Err: err}
 	var skip *skipError
 	switch {
@@ -155,9 +156,9 @@ func (e *skipError) Unwrap() error { return errSkipped }
 
 // runSpec waits out the jitter, checks the windows, waits for the
 // repository, and runs the job with d until it ends or its window closes.
-func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, catchUp bool) error {
+func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 	ctx := dm.ctx
-	if j := spec.Timing.jitter; j > 0 && !catchUp {
+	if j := spec.Timing.jitter; j > 0 && !follows {
 		delay := dm.opts.Jitter(j)
 		dm.log.Info("job waits for its jitter", "job", spec.Name, "delay", delay.Round(time.Second))
 		select {

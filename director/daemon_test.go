@@ -280,3 +280,62 @@ func checkNoOverlap(t *testing.T, events []JobEvent) {
 		last[ev.Job] = ev
 	}
 }
+
+// TestDaemonJitter: a start waits for the delay the jitter drew, on the
+// daemon's clock, and the snapshot carries the later time.
+func TestDaemonJitter(t *testing.T) {
+	dir := t.TempDir()
+	repo := initTestRepository(t, dir)
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, fmt.Sprintf("version: 1\nrepository: {path: %s}\nsets:\n  - name: web\n    schedule: \"0 12 * * *\"\n    jitter: 10m\n    items:\n      - {name: site, type: filesystem, paths: [%s]}\n", repo, src))
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC))
+	events := make(chan JobEvent, 10)
+	var drawn []time.Duration
+	d := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, "test")
+	dm, err := NewDaemon(d, DaemonOptions{Clock: clock, OnJob: func(ev JobEvent) { events <- ev },
+		Jitter: func(max time.Duration) time.Duration { drawn = append(drawn, max); return 7 * time.Minute }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- dm.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for _, at := range []time.Time{clock.Now(), time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)} {
+		clock.Advance(at.Sub(clock.Now()))
+		// The job's timer for tomorrow and the jitter's delay.
+		bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := clock.BlockUntilContext(bctx, 2)
+		bcancel()
+		if err != nil {
+			t.Fatalf("at %v: the start does not wait for its jitter: %v", at, err)
+		}
+		select {
+		case ev := <-events:
+			t.Fatalf("the job ran before its jitter: %+v", ev)
+		default:
+		}
+		clock.Advance(7 * time.Minute)
+		if ev := <-events; ev.Err != nil {
+			t.Fatal(ev.Err)
+		}
+	}
+	snaps, err := repository.Repo{Root: repo}.Snapshots(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stamps []string
+	for _, s := range snaps {
+		stamps = append(stamps, s.Stamp)
+	}
+	if want := "2026-12-07T110700Z 2026-12-07T120700Z"; strings.Join(stamps, " ") != want {
+		t.Errorf("stamps %v, want %s", stamps, want)
+	}
+	if len(drawn) != 2 || drawn[0] != 10*time.Minute {
+		t.Errorf("jitter drawn with %v, want 10m twice", drawn)
+	}
+}
