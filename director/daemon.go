@@ -60,6 +60,7 @@ type Daemon struct {
 	activeSets int  // set jobs started and not ended
 	setsDone   bool // a set job succeeded since after-runs mirrors last started
 	wg         sync.WaitGroup
+	stopped    chan struct{}   // closed when the daemon starts to stop
 	ctx        context.Context // the jobs'; cancelled when the grace is over
 	cancel     context.CancelCauseFunc
 }
@@ -79,7 +80,7 @@ func NewDaemon(d *Director, opts DaemonOptions) (*Daemon, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
-	dm := &Daemon{opts: opts, clock: opts.Clock, log: d.Log, repo: make(chan struct{}, 1),
+	dm := &Daemon{opts: opts, clock: opts.Clock, log: d.Log, repo: make(chan struct{}, 1), stopped: make(chan struct{}),
 		dir: d, users: map[*Director]int{}, jobs: map[string]gocron.Job{}, specs: map[string]ScheduledJob{}, running: map[string]bool{}}
 	d.Now = opts.Clock.Now
 	dm.ctx, dm.cancel = context.WithCancelCause(context.Background())
@@ -117,6 +118,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 func (dm *Daemon) stop() error {
 	dm.mu.Lock()
 	dm.stopping = true
+	close(dm.stopped)
 	var names []string
 	for n := range dm.running {
 		names = append(names, n)

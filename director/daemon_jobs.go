@@ -163,8 +163,8 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		dm.log.Info("job waits for its jitter", "job", spec.Name, "delay", delay.Round(time.Second))
 		select {
 		case <-dm.clock.After(delay):
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		case <-dm.stopped:
+			return &skipError{why: "depot is stopping"}
 		}
 	}
 	loc := d.Config.ScheduleLocation()
@@ -182,8 +182,15 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 	select {
 	case dm.repo <- struct{}{}:
 		defer func() { <-dm.repo }()
+	case <-dm.stopped:
+		return &skipError{why: "depot is stopping"}
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+	select {
+	case <-dm.stopped: // while it waited for its jitter or its turn
+		return &skipError{why: "depot is stopping"}
+	default:
 	}
 	dm.log.Info("job starts", "job", spec.Name, "what", spec.What)
 	wait := dm.opts.Wait
