@@ -157,8 +157,9 @@ func (dm *Daemon) current() *Director {
 }
 
 // apply schedules cfg's jobs: a job whose name is kept is updated in place
-// (a running one goes on, and stays a singleton), new ones are added and
-// dropped ones removed.
+// (a running one goes on, and runJob still keeps it single), new ones are
+// added and dropped ones removed. Only apply writes jobs, from one goroutine
+// at a time; it takes mu for the readers elsewhere.
 func (dm *Daemon) apply(cfg *Config) error {
 	specs := map[string]ScheduledJob{}
 	loc := cfg.ScheduleLocation().String()
@@ -184,14 +185,18 @@ func (dm *Daemon) apply(cfg *Config) error {
 		if err != nil {
 			return fmt.Errorf("schedule %s: %w", name, err)
 		}
+		dm.mu.Lock()
 		dm.jobs[name] = job
+		dm.mu.Unlock()
 	}
 	for name, job := range dm.jobs {
 		if s, ok := specs[name]; !ok || !s.Timing.Scheduled() {
 			if err := dm.sched.RemoveJob(job.ID()); err != nil {
 				return fmt.Errorf("unschedule %s: %w", name, err)
 			}
+			dm.mu.Lock()
 			delete(dm.jobs, name)
+			dm.mu.Unlock()
 		}
 	}
 	dm.mu.Lock()
