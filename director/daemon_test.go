@@ -42,6 +42,7 @@ type daemonWorld struct {
 	count, sleeping   string // big's start counter, and the file it makes while it blocks
 	cfg               *Config
 	logs              *bytes.Buffer
+	logMu             sync.Mutex // guards logs
 	clock             *clockwork.FakeClock
 	events            chan JobEvent
 }
@@ -88,8 +89,7 @@ mirrors:
 // called.
 func (w *daemonWorld) start(t *testing.T) (*Daemon, func()) {
 	t.Helper()
-	var mu sync.Mutex
-	d := New(w.cfg, slog.New(slog.NewTextHandler(&lockedWriter{w: w.logs, mu: &mu}, nil)), io.Discard, "test")
+	d := New(w.cfg, slog.New(slog.NewTextHandler(&lockedWriter{w: w.logs, mu: &w.logMu}, nil)), io.Discard, "test")
 	dm, err := NewDaemon(d, DaemonOptions{Clock: w.clock, Grace: time.Minute, OnJob: func(ev JobEvent) { w.events <- ev }})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +103,13 @@ func (w *daemonWorld) start(t *testing.T) (*Daemon, func()) {
 			t.Errorf("daemon: %v", err)
 		}
 	}
+}
+
+// logText returns what the daemon logged so far.
+func (w *daemonWorld) logText() string {
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	return w.logs.String()
 }
 
 type lockedWriter struct {
@@ -130,7 +137,7 @@ func (w *daemonWorld) wait(t *testing.T, pending *[]JobEvent, job string) JobEve
 		case ev := <-w.events:
 			*pending = append(*pending, ev)
 		case <-time.After(60 * time.Second):
-			t.Fatalf("at %v: no event of %s; pending %+v\nlogs:\n%s", w.clock.Now(), job, *pending, w.logs)
+			t.Fatalf("at %v: no event of %s; pending %+v\nlogs:\n%s", w.clock.Now(), job, *pending, w.logText())
 		}
 	}
 }
@@ -257,8 +264,8 @@ func TestDaemonSimulatedWeek(t *testing.T) {
 	if tree := first.Items[0]; tree.Stats.Files != 3 || tree.Stats.FilesTransferred != 0 {
 		t.Errorf("big's first snapshot: tree item %+v, want 3 files and none transferred (resumed)", tree.Stats)
 	}
-	if !strings.Contains(w.logs.String(), "job skipped: still running") || !strings.Contains(w.logs.String(), "stopped at window end, will resume") {
-		t.Errorf("logs lack the skip or the stop:\n%s", w.logs)
+	if !strings.Contains(w.logText(), "job skipped: still running") || !strings.Contains(w.logText(), "stopped at window end, will resume") {
+		t.Errorf("logs lack the skip or the stop:\n%s", w.logText())
 	}
 	mirrored, err := repository.Repo{Root: w.mirror}.Snapshots(ctx, "web")
 	if err != nil || len(mirrored) == 0 {
