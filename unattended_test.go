@@ -129,3 +129,45 @@ func TestRunStopAfter(t *testing.T) {
 		t.Errorf("resumed tree item: %+v, want files and none transferred", st)
 	}
 }
+
+// TestStopAfterMidTreeResumes cuts a first backup in the middle of its tree
+// and checks that the next run copies only what the cut run had not.
+func TestStopAfterMidTreeResumes(t *testing.T) {
+	const files = 1000
+	e := newSizedEnv(t, 3, files, 16<<10)
+	initTestRepository(t, filepath.Dir(e.repo))
+	var copied int
+	for _, after := range []string{"100ms", "200ms", "400ms", "800ms"} {
+		code, _, errs := depot(t, "--config", e.config, "run", "--stop-after", after)
+		if code == exitOK {
+			t.Skipf("the whole tree was copied within %s; nothing to resume", after)
+		}
+		if code != exitStopped {
+			t.Fatalf("run --stop-after %s: exit %d\n%s", after, code, errs)
+		}
+		copied = 0
+		_ = filepath.WalkDir(filepath.Join(e.repo, ".partial"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".dat") {
+				copied++
+			}
+			return nil
+		})
+		if copied > 0 {
+			break
+		}
+	}
+	if copied == 0 {
+		t.Fatal("no run copied anything before its deadline")
+	}
+	mustDepot(t, "--config", e.config, "run")
+	snaps := e.snapshots(t)
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	st := readManifest(t, snaps[0]).Items[0].Stats
+	// At most the file rsync was writing when it was stopped is sent again.
+	if missing := files - copied; st.FilesTransferred > int64(missing)+10 || st.FilesTransferred < int64(missing) {
+		t.Errorf("resume sent %d files; %d of %d were missing", st.FilesTransferred, missing, files)
+	}
+	sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
+}
