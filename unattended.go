@@ -145,7 +145,7 @@ name this depot binary and the config by absolute path.`,
 	}
 	cmd.Flags().BoolVar(&cron, "cron", false, "print crontab lines")
 	cmd.Flags().StringVar(&dir, "systemd", "", "write systemd units into this directory")
-	cmd.Flags().BoolVar(&install, "install", false, "write the units into /etc/systemd/system and run systemctl daemon-reload")
+	cmd.Flags().BoolVar(&install, "install", false, "write the units into /etc/systemd/system (or --systemd DIR) and run systemctl daemon-reload")
 	cmd.Flags().BoolVar(&daemon, "daemon", false, "with --systemd or --install: write one depot.service that runs depot daemon")
 	return cmd
 }

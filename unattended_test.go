@@ -84,6 +84,13 @@ func TestScheduleCronAndSystemd(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("units: %v, want %s", got, want)
 	}
+	// --install into a directory of our own: systemd does not run here, or
+	// it reloads.
+	out = mustDepot(t, "--config", e.config, "schedule", "--systemd", filepath.Join(e.dir, "installed"), "--install")
+	_, statErr := os.Stat("/run/systemd/system")
+	if strings.Contains(out, "systemd is not running here") != (statErr != nil) || !strings.Contains(out, "systemctl enable --now depot-set-web.timer depot-verify.timer") {
+		t.Errorf("schedule --install:\n%s", out)
+	}
 	timer, err := os.ReadFile(filepath.Join(dir, "depot-set-web.timer"))
 	if err != nil {
 		t.Fatal(err)
