@@ -219,6 +219,7 @@ there; its ssh settings are used when one is found.`,
 	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "with --from: rsync bandwidth limit, e.g. 10M")
 	cmd.Flags().BoolVar(&del, "delete", false, "with --from: remove snapshots the repository no longer has")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "wait this long for a lock instead of exiting 3")
+	cmd.Flags().BoolVar(&o.Init, "init", false, "initialise a mirror target that is not a depot repository yet")
 	return cmd
 }
 

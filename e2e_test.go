@@ -161,8 +161,10 @@ func TestPlanJSON(t *testing.T) {
 	if it.Name != "site" || it.Sources[0] != e.src || !strings.Contains(strings.Join(it.Command, " "), "--exclude=*.log") {
 		t.Errorf("item plan %+v", it)
 	}
-	if _, err := os.Stat(e.repo); !os.IsNotExist(err) {
-		t.Error("plan created the repository")
+	for _, dir := range []string{"holding", ".partial"} {
+		if _, err := os.Stat(filepath.Join(e.repo, dir)); !os.IsNotExist(err) {
+			t.Errorf("plan created %s in the repository", dir)
+		}
 	}
 	mustDepot(t, "--config", e.config, "run")
 	plans = decodeJSON[[]director.SetPlan](t, mustDepot(t, "--config", e.config, "plan", "web", "--json"))
@@ -269,6 +271,7 @@ func mountTmpfs(t testing.TB, dir string, size int) {
 func TestDiskFullFailsCleanlyAndResumes(t *testing.T) {
 	e := newSizedEnv(t, 3, 64, 64<<10) // about 4 MiB
 	mountTmpfs(t, e.repo, 1<<20)
+	initRepo(t, e.config)
 	code, _, errs := depot(t, "--config", e.config, "run")
 	if code != 1 {
 		t.Fatalf("run into a full disk: exit %d, want 1\n%s", code, errs)

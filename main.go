@@ -45,6 +45,8 @@ func main() {
 type globals struct {
 	config    string
 	logFormat string
+	logLevel  string
+	quiet     bool
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *slog.Logger
@@ -67,12 +69,16 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := g.logOptions()
+			if err != nil {
+				return err
+			}
 			var h slog.Handler
 			switch g.logFormat {
 			case "text":
-				h = slog.NewTextHandler(stderr, nil)
+				h = slog.NewTextHandler(stderr, opts)
 			case "json":
-				h = slog.NewJSONHandler(stderr, nil)
+				h = slog.NewJSONHandler(stderr, opts)
 			default:
 				return &director.UsageError{Msg: fmt.Sprintf("--log-format %q: want text or json", g.logFormat)}
 			}
@@ -87,11 +93,33 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 	root.SetVersionTemplate("depot {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "least important log messages shown: debug, info, warn or error")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "warnings and errors only (same as --log-level warn): a successful run prints nothing, so cron mails only trouble")
 	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), migrateCmd(g), pruneCmd(g), listCmd(g), restoreCmd(g), mirrorCmd(g), verifyCmd(g))
+	root.AddCommand(initCmd(g))
 	root.AddCommand(daemonCmd(g), scheduleCmd(g))
 
 	err := root.ExecuteContext(ctx)
+	if err != nil && g.logFormat == "json" && g.log != nil {
+		// A machine reading the JSON log gets the final error as a
+		// record too, not as a line of text among the records.
+		code := report(err, io.Discard)
+		g.log.Error("depot failed", "err", err.Error(), "exit", code)
+		return code
+	}
 	return report(err, stderr)
+}
+
+// logOptions turns --log-level and --quiet into the handler's level.
+func (g *globals) logOptions() (*slog.HandlerOptions, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, &director.UsageError{Msg: fmt.Sprintf("--log-level %q: want debug, info, warn or error", g.logLevel)}
+	}
+	if g.quiet && level < slog.LevelWarn {
+		level = slog.LevelWarn
+	}
+	return &slog.HandlerOptions{Level: level}, nil
 }
 
 // report prints err as one line (a config's errors as one line each) and

@@ -58,7 +58,15 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	initRepo(t, e.config)
 	return e
+}
+
+// initRepo creates the repository a config names, as a user does with
+// depot init before the first run: every test repository is made here.
+func initRepo(t testing.TB, config string) {
+	t.Helper()
+	mustDepot(t, "--config", config, "init")
 }
 
 // makeTree writes a source tree with every kind of entry a snapshot must keep:

@@ -30,7 +30,7 @@ mirrors:
 	for range 3 {
 		mustDepot(t, "--config", e.config, "run")
 	}
-	mustDepot(t, "--config", e.config, "mirror")
+	mustDepot(t, "--config", e.config, "mirror", "--init")
 	want := e.snapshots(t)
 	for _, dir := range []string{local, remoteDir} {
 		got, err := repository.Repo{Root: dir}.Snapshots(context.Background(), "web")
@@ -62,7 +62,7 @@ mirrors:
 	if err := os.MkdirAll(filepath.Join(local, "holding", "web", "2001-01-01T000000Z"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(local, "holding", "web", "2001-01-01T000000Z", "manifest.json"), []byte("{}"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(local, "holding", "web", "2001-01-01T000000Z", "manifest.json"), []byte(`{"format": 1, "set": "web", "stamp": "2001-01-01T000000Z", "items": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := depot(t, "--config", e.config, "verify", "--mirror", "disk")
@@ -85,7 +85,7 @@ mirrors:
 
 	// A pull mirror from the offsite side keeps what the repository prunes.
 	pulled := filepath.Join(e.dir, "pulled")
-	mustDepot(t, "--config", e.config, "mirror", "--from", s.Addr()+":"+e.repo, "--to", pulled)
+	mustDepot(t, "--config", e.config, "mirror", "--init", "--from", s.Addr()+":"+e.repo, "--to", pulled)
 	mustDepot(t, "--config", e.config, "run")
 	mustDepot(t, "--config", e.config, "mirror", "--from", s.Addr()+":"+e.repo, "--to", pulled)
 	got, _ := repository.Repo{Root: pulled}.Snapshots(context.Background(), "web")

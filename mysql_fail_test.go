@@ -44,6 +44,7 @@ func TestMySQLFailures(t *testing.T) {
 				}
 			}
 			mountTmpfs(t, e.repo, 1<<20)
+			initRepo(t, e.config)
 		}, "write " + name + ".sql.zst: write "},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,7 @@ func newItemEnv(t testing.TB, item string) *dbEnv {
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	initRepo(t, e.config)
 	t.Setenv(testPasswordEnv, testDBPassword)
 	return e
 }

@@ -70,6 +70,8 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// newSizedEnv's depot init made e.repo, which the SSH server sees at
+	// the same path: the pushed-to repository exists.
 	return &remoteEnv{testEnv: e, server: s}
 }
 
@@ -358,7 +360,7 @@ func TestCheckReportsEachHost(t *testing.T) {
 	for _, want := range []string{
 		"ok    ssh " + s.Addr() + ": host key verified, logged in",
 		"ok    rsync on " + s.Addr() + ": rsync version",
-		"ok    source " + e.src + " on " + s.Addr() + ": readable",
+		"ok    item web/site: source " + e.src + " on " + s.Addr() + ": readable",
 		"ok    repository " + e.repo + ": writable",
 		"FAIL  reach " + strings.TrimPrefix(down, s.User+"@") + ": ",
 		"1 failed",

@@ -85,6 +85,7 @@ func (f *Filesystem) transfer(env Env) rsync.Options {
 		Xattrs:        f.Xattrs == nil || *f.Xattrs,
 		NumericIDs:    true,
 		OneFileSystem: f.OneFileSystem,
+		Sparse:        true,
 		Delete:        true,
 		Excludes:      f.Exclude,
 		ListAll:       env.ListPaths,
@@ -107,12 +108,17 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 		return Result{}, err
 	}
 	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
+	f, linkWarnings, err := f.followLinks(ctx, env.Source, meta)
+	if err != nil {
+		return Result{}, err
+	}
 	out, err := f.quick(ctx, env)
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
 		out, err = f.rsyncWalk(ctx, env)
 	}
 	out.Meta = meta
+	out.Warnings = append(linkWarnings, out.Warnings...)
 	return out, err
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +21,17 @@ var ErrChecksFailed = errors.New("checks failed")
 // the repository is writable, printing one line per check and a summary.
 func (d *Director) Check(ctx context.Context) error {
 	var checks []backupitems.Check
+	warnings := 0
 	add := func(c ...backupitems.Check) {
 		for _, one := range c {
 			status := "ok  "
 			detail := one.Detail
-			if one.Err != nil {
+			switch {
+			case one.Err != nil:
 				status, detail = "FAIL", one.Err.Error()
+			case strings.HasPrefix(detail, warnPrefix):
+				status, detail = "WARN", strings.TrimPrefix(detail, warnPrefix)
+				warnings++
 			}
 			fmt.Fprintf(d.Out, "%s  %s: %s\n", status, one.What, detail)
 		}
@@ -60,7 +64,11 @@ func (d *Director) Check(ctx context.Context) error {
 		for _, it := range set.Items {
 			if ch, ok := it.Item.(backupitems.Checker); ok {
 				env := backupitems.Env{Source: src, Repo: d.repoHost(), Log: d.Log}
-				add(ch.Check(ctx, env)...)
+				c := ch.Check(ctx, env)
+				for i := range c {
+					c[i].What = "item " + set.Name + "/" + it.Header().Name + ": " + c[i].What
+				}
+				add(c...)
 			}
 		}
 	}
@@ -70,7 +78,11 @@ func (d *Director) Check(ctx context.Context) error {
 			failed++
 		}
 	}
-	fmt.Fprintf(d.Out, "%d checks: %d passed, %d failed\n", len(checks), len(checks)-failed, failed)
+	summary := fmt.Sprintf("%d checks: %d passed, %d failed", len(checks), len(checks)-failed, failed)
+	if warnings > 0 {
+		summary += fmt.Sprintf(" (%d with a warning)", warnings)
+	}
+	fmt.Fprintln(d.Out, summary)
 	if failed > 0 {
 		return ErrChecksFailed
 	}
@@ -109,30 +121,40 @@ func rsyncVersion(ctx context.Context, h hosts.Host) backupitems.Check {
 	return c
 }
 
-// checkRepository tests that the repository can be written and reports its
-// free space.
+// warnPrefix marks a check's Detail as a warning: it passed, but something
+// deserves attention.
+const warnPrefix = "warning: "
+
+// checkRepository tests that the repository is one (its marker), private,
+// and writable, and reports its free space. It writes nothing.
 func (d *Director) checkRepository(ctx context.Context) []backupitems.Check {
 	repo := d.repo()
-	what := "repository " + repo.Root
-	if remote(d.repoHost()) {
-		what += " on " + d.repoHost().Name()
+	what := "repository " + d.repoWhere()
+	if err := d.openAt(ctx, repo, d.repoWhere()); err != nil {
+		return []backupitems.Check{{What: what, Err: err}}
 	}
 	fsys := repo.Files()
-	probe := path.Join(repo.StateDir(), ".check-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	err := fsys.MkdirAll(ctx, repo.StateDir())
-	if err == nil {
-		var w interface{ Close() error }
-		if w, err = fsys.Create(ctx, probe); err == nil {
-			err = w.Close()
+	var checks []backupitems.Check
+	if mode, err := fsys.Mode(ctx, repo.Root); err != nil {
+		checks = append(checks, backupitems.Check{What: "permissions of " + repo.Root, Err: err})
+	} else if mode&0o077 != 0 {
+		checks = append(checks, backupitems.Check{What: "permissions of " + repo.Root, Detail: fmt.Sprintf("%s%04o lets other users in; chmod 700 %s", warnPrefix, mode, repo.Root)})
+	} else {
+		checks = append(checks, backupitems.Check{What: "permissions of " + repo.Root, Detail: fmt.Sprintf("%04o, private", mode)})
+	}
+	var err error
+	for _, dir := range []string{repo.Root, repo.StateDir()} {
+		if err == nil {
+			err = fsys.Writable(ctx, dir)
 		}
-		fsys.Remove(context.WithoutCancel(ctx), probe)
 	}
 	if err != nil {
-		return []backupitems.Check{{What: what, Err: fmt.Errorf("not writable: %w", err)}}
+		return append(checks, backupitems.Check{What: what, Err: fmt.Errorf("not writable: %w", err)})
 	}
 	free, err := fsys.Free(ctx, repo.Root)
 	if err != nil {
-		return []backupitems.Check{{What: what, Detail: "writable"}, {What: "free space in " + repo.Root, Err: err}}
+		return append(checks, backupitems.Check{What: what, Detail: "writable"}, backupitems.Check{What: "free space in " + repo.Root, Err: err})
 	}
-	return []backupitems.Check{{What: what, Detail: fmt.Sprintf("writable, %s free", humanBytes(free))}}
+	checks = append(checks, backupitems.Check{What: what, Detail: fmt.Sprintf("writable, %s free", humanBytes(free))})
+	return append(checks, d.checkStrayPartials(ctx, repo)...)
 }

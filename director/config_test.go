@@ -170,15 +170,15 @@ func TestFilesystemDefaults(t *testing.T) {
 		wantExclude []string
 		wantFlags   string // rsync's short flags in the plan
 	}{
-		{name: "nothing set: acls and xattrs nil, meaning on", wantFlags: "-aHAXR"},
-		{name: "acls false", extra: "        acls: false\n", wantACLs: &no, wantFlags: "-aHXR"},
-		{name: "xattrs false", extra: "        xattrs: false\n", wantXattrs: &no, wantFlags: "-aHAR"},
-		{name: "both true", extra: "        acls: true\n        xattrs: true\n", wantACLs: &yes, wantXattrs: &yes, wantFlags: "-aHAXR"},
-		{name: "acls null stays nil", extra: "        acls:\n", wantFlags: "-aHAXR"},
-		{name: "one_file_system", extra: "        one_file_system: true\n", wantOneFS: true, wantFlags: "-aHAXxR"},
-		{name: "format tree", extra: "        format: tree\n", wantFormat: "tree", wantFlags: "-aHAXR"},
-		{name: "excludes", extra: "        exclude: ['*.log', cache/]\n", wantExclude: []string{"*.log", "cache/"}, wantFlags: "-aHAXR"},
-		{name: "exclude null is none", extra: "        exclude:\n", wantFlags: "-aHAXR"},
+		{name: "nothing set: acls and xattrs nil, meaning on", wantFlags: "-aHAXSR"},
+		{name: "acls false", extra: "        acls: false\n", wantACLs: &no, wantFlags: "-aHXSR"},
+		{name: "xattrs false", extra: "        xattrs: false\n", wantXattrs: &no, wantFlags: "-aHASR"},
+		{name: "both true", extra: "        acls: true\n        xattrs: true\n", wantACLs: &yes, wantXattrs: &yes, wantFlags: "-aHAXSR"},
+		{name: "acls null stays nil", extra: "        acls:\n", wantFlags: "-aHAXSR"},
+		{name: "one_file_system", extra: "        one_file_system: true\n", wantOneFS: true, wantFlags: "-aHAXxSR"},
+		{name: "format tree", extra: "        format: tree\n", wantFormat: "tree", wantFlags: "-aHAXSR"},
+		{name: "excludes", extra: "        exclude: ['*.log', cache/]\n", wantExclude: []string{"*.log", "cache/"}, wantFlags: "-aHAXSR"},
+		{name: "exclude null is none", extra: "        exclude:\n", wantFlags: "-aHAXSR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

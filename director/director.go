@@ -85,3 +85,8 @@ func step(ctx context.Context, name string) error {
 	}
 	return ctx.Err()
 }
+
+// seconds is a duration for logs: a number of seconds, to the millisecond,
+// which reads the same in text and JSON logs (slog writes a Duration in
+// JSON as nanoseconds).
+func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }

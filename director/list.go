@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/depot-backup/depot/repository"
 )
 
 // ListEntry is one snapshot in `depot list`.
@@ -13,18 +16,28 @@ type ListEntry struct {
 	Section string `json:"section"`
 	Set     string `json:"set"`
 	Stamp   string `json:"stamp"`
-	State   string `json:"state"` // "complete", "warning" or "incomplete"
-	Files   int64  `json:"files"`
-	Bytes   int64  `json:"bytes"` // apparent size of its files
-	Frees   int64  `json:"frees"` // disk space deleting it would free
-	Path    string `json:"path"`
+	State   string `json:"state"` // "complete", "warning", "partial" or "incomplete"
+	// Failed names the items a partial snapshot lacks: they failed.
+	Failed []string `json:"failed_items,omitempty"`
+	Files  int64    `json:"files"`
+	Bytes  int64    `json:"bytes"` // apparent size of its files
+	Frees  int64    `json:"frees"` // disk space deleting it would free
+	Path   string   `json:"path"`
 }
 
 // List returns the snapshots of the named set, or of every set in the config
 // and the repository, oldest first within each set.
 func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
 	names := []string{set}
+	if set != "" {
+		if err := d.knownSet(ctx, repo, set); err != nil {
+			return nil, err
+		}
+	}
 	if set == "" {
 		inRepo, err := repo.Sets(ctx)
 		if err != nil {
@@ -48,12 +61,15 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 				return nil, err
 			}
 			e := ListEntry{Section: s.Section, Set: s.Set, Stamp: s.Stamp, State: "incomplete", Path: s.Path}
-			if m, err := repo.ReadManifest(ctx, s.Path); err == nil {
+			if m := s.Manifest; m != nil {
 				e.State = "complete"
 				for _, it := range m.Items {
-					if it.Status != "ok" {
+					if it.Status != repository.StatusOK {
 						e.State = "warning"
 					}
+				}
+				if e.Failed = s.FailedItems(); len(e.Failed) > 0 {
+					e.State = "partial"
 				}
 				t := m.Totals()
 				e.Files, e.Bytes = t.Files, t.Bytes
@@ -91,7 +107,11 @@ func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 		if e.Frees >= 0 {
 			frees = humanBytes(e.Frees)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, e.State, e.Files, humanBytes(e.Bytes), frees)
+		state := e.State
+		if len(e.Failed) > 0 {
+			state += ": " + strings.Join(e.Failed, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.Section, e.Set, e.Stamp, state, e.Files, humanBytes(e.Bytes), frees)
 	}
 	return tw.Flush()
 }

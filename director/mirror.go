@@ -13,6 +13,7 @@ import (
 // MirrorOptions tune depot mirror.
 type MirrorOptions struct {
 	Wait time.Duration // how long to wait for a lock
+	Init bool          // initialise a mirror target that is not a repository yet
 }
 
 // Mirror copies the repository to the named mirrors (all when none are
@@ -26,7 +27,10 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 	if err != nil {
 		return err
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return err
+	}
 	lock, err := repo.Lock(ctx, o.Wait)
 	if err != nil {
 		return err
@@ -36,7 +40,7 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 	for _, m := range mirrors {
 		addr, dir, _ := ParseTarget(m.Target)
 		dst := d.hosts.get(addr)
-		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o.Wait, "mirror "+m.Name); err != nil {
+		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o.Wait, o.Init, "mirror "+m.Name); err != nil {
 			d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
 			errs = append(errs, err)
 		}
@@ -64,21 +68,27 @@ func (d *Director) PullMirror(ctx context.Context, from, to, bwlimit string, del
 	srcHost := d.hosts.get(addr)
 	src := repository.Repo{Root: dir, FS: repository.NewHostFS(srcHost)}
 	defer src.FS.(*repository.HostFS).Close()
+	if err := d.openAt(ctx, src, from); err != nil {
+		return err
+	}
 	lock, err := src.Lock(ctx, o.Wait)
 	if err != nil {
 		return fmt.Errorf("lock the repository on %s: %w", addr, err)
 	}
 	defer lock.Unlock()
-	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o.Wait, "mirror from "+from)
+	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o.Wait, o.Init, "mirror from "+from)
 }
 
 // mirrorTo mirrors src into dir on dstHost under the mirror's own lock.
-func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, wait time.Duration, what string) error {
+func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, wait time.Duration, init bool, what string) error {
 	dst := repository.Repo{Root: dir}
 	if remote(dstHost) {
 		fs := repository.NewHostFS(dstHost)
 		defer fs.Close()
 		dst.FS = fs
+	}
+	if err := d.openMirror(ctx, dst, what, init); err != nil {
+		return err
 	}
 	lock, err := dst.Lock(ctx, wait)
 	if err != nil {
@@ -91,7 +101,7 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	d.Log.Info("mirror done", "mirror", what, "copied", st.Copied, "moved", st.Moved, "deleted", st.Deleted, "unchanged", st.Kept,
-		"bytes_transferred", st.BytesTransferred, "took", d.Now().Sub(start).Round(time.Millisecond))
+		"bytes_transferred", st.BytesTransferred, "seconds", seconds(d.Now().Sub(start)))
 	return nil
 }
 

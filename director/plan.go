@@ -51,7 +51,11 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 	if err != nil {
 		return nil, err
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.warnStrayPartials(ctx, repo)
 	var out []SetPlan
 	for _, set := range sets {
 		snaps, err := repo.Snapshots(ctx, set.Name)
@@ -83,17 +87,12 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if hasBase {
 			p.Base = base.Path
 		}
-		var baseItems map[string]baseItem
-		if hasBase {
-			baseItems = readBaseItems(ctx, repo, base, d.Log)
-		}
+		baseItems := goodBaseItems(snaps)
 		for _, it := range set.Items {
 			h := it.Header()
 			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
-			if hasBase {
-				env.Base = filepath.Join(base.Path, h.Name)
-			}
 			if b := baseItems[h.Name]; b.typ == h.Type {
+				env.Base = b.dir      // the item's newest good copy
 				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
 			}
 			ip := it.Plan(env)

@@ -35,15 +35,28 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	m, err := d.repo().ReadManifest(ctx, snap.Path)
-	if err != nil {
-		return err
+	if o.Item != "" && !strings.Contains(o.Target, "@") && !snap.HasGood(o.Item) {
+		// The newest snapshot lacks the item (it failed there): take its
+		// newest good copy.
+		if good, ok := d.newestGood(ctx, snap.Set, o.Item); ok {
+			d.Log.Warn("the newest snapshot has no good copy of the item; restoring its newest good copy", "item", o.Item, "snapshot", snapshotName(good))
+			snap = good
+		}
 	}
+	m := snap.Manifest
 	var items []string
 	for _, it := range m.Items {
-		if o.Item == "" || it.Name == o.Item {
-			items = append(items, it.Name)
+		if o.Item != "" && it.Name != o.Item {
+			continue
 		}
+		if it.Status == repository.StatusFailed {
+			if o.Item != "" {
+				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snapshotName(snap), it.Error)
+			}
+			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snapshotName(snap), "item", it.Name)
+			continue
+		}
+		items = append(items, it.Name)
 	}
 	if len(items) == 0 {
 		var names []string
@@ -58,6 +71,11 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 	if err := checkTarget(o.To, o.Force); err != nil {
 		return err
 	}
+	// The target and its parents are made here; rsync makes only each
+	// item's directory below it.
+	if err := os.MkdirAll(o.To, 0o700); err != nil {
+		return fmt.Errorf("restore target: %w", err)
+	}
 	for _, name := range items {
 		dst := o.To
 		if o.Item == "" {
@@ -70,6 +88,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			ACLs:       true,
 			Xattrs:     true,
 			NumericIDs: true,
+			Sparse:     true,
 		}
 		opts.Between(d.repoHost(), hosts.Local{})
 		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
@@ -152,7 +171,14 @@ func (d *Director) findSnapshot(ctx context.Context, target string) (repository.
 	if set == "" {
 		return repository.Snapshot{}, &UsageError{Msg: "name a set: SET or SET@STAMP"}
 	}
-	snaps, err := d.repo().Snapshots(ctx, set)
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Snapshot{}, err
+	}
+	if err := d.knownSet(ctx, repo, set); err != nil {
+		return repository.Snapshot{}, err
+	}
+	snaps, err := repo.Snapshots(ctx, set)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
@@ -176,4 +202,19 @@ func (d *Director) findSnapshot(ctx context.Context, target string) (repository.
 		}
 	}
 	return repository.Snapshot{}, &UsageError{Msg: fmt.Sprintf("stamp %s matches %d snapshots of %s; give more of it", stamp, len(match), set)}
+}
+
+// newestGood returns the newest complete snapshot of set that holds a good
+// copy of item.
+func (d *Director) newestGood(ctx context.Context, set, item string) (repository.Snapshot, bool) {
+	snaps, err := d.repo().Snapshots(ctx, set)
+	if err != nil {
+		return repository.Snapshot{}, false
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if snaps[i].HasGood(item) {
+			return snaps[i], true
+		}
+	}
+	return repository.Snapshot{}, false
 }

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -56,6 +55,12 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	defer lock.Unlock()
 	var reports []RetentionReport
 	failed := 0
+	if prune {
+		if err := d.removeStrayPartials(ctx, repo); err != nil {
+			d.Log.Error("removing partials of sets no longer configured", "err", err)
+			failed++
+		}
+	}
 	for _, set := range sets {
 		rep, err := d.applyRetention(ctx, repo, set.Name, prune, d.Log.With("set", set.Name))
 		if err != nil {
@@ -77,12 +82,10 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 // lock connects to the repository host, if it is remote, and takes the
 // repository's lock, then finishes the deletions a killed run left.
 func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
-	if h, ok := d.repoHost().(*hosts.SSH); ok {
-		if err := h.Connect(ctx); err != nil {
-			return repository.Repo{}, nil, fmt.Errorf("repository host: %w", err)
-		}
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Repo{}, nil, err
 	}
-	repo := d.repo()
 	lock, err := repo.Lock(ctx, wait)
 	if err != nil {
 		return repository.Repo{}, nil, err

@@ -51,6 +51,9 @@ sets:
 	e.d = New(cfg, slog.New(slog.NewTextHandler(e.logs, nil)), io.Discard, "test")
 	e.d.Now = func() time.Time { return e.clock }
 	t.Cleanup(e.d.Close)
+	if err := e.d.Init(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 

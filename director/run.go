@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/depot-backup/depot/backupitems"
@@ -55,6 +56,13 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
 			return serr
 		}
+		var partial *ItemsFailedError
+		if errors.As(err, &partial) {
+			// Each failed item has had its error line.
+			failed++
+			d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "seconds", seconds(d.Now().Sub(start)))
+			continue
+		}
 		if err != nil {
 			failed++
 			d.Log.Error("set failed", "set", set.Name, "err", err)
@@ -63,7 +71,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			}
 			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "took", d.Now().Sub(start).Round(time.Millisecond))
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "seconds", seconds(d.Now().Sub(start)))
 	}
 	if failed > 0 {
 		return ErrSetsFailed
@@ -77,10 +85,11 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		return repository.Snapshot{}, err
 	}
 	started := d.Now()
-	base, hasBase, err := repo.Latest(ctx, set.Name)
+	snaps, err := repo.Snapshots(ctx, set.Name)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
+	base, hasBase := latestComplete(snaps)
 	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err
@@ -88,6 +97,9 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	log := d.Log.With("set", set.Name, "stamp", build.Stamp)
 	if build.Resumed != "" {
 		log.Info("resuming interrupted run", "partial", build.Resumed)
+		if err := d.tidyPartial(ctx, build, set, log); err != nil {
+			return repository.Snapshot{}, err
+		}
 	}
 	if err := step(ctx, "begun"); err != nil {
 		return repository.Snapshot{}, err
@@ -100,17 +112,13 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		DepotVersion: d.Version,
 		ConfigDigest: d.Config.Digest,
 	}
-	var baseItems map[string]baseItem
 	if hasBase {
 		m.Base = base.Section + "/" + base.Stamp
-		baseItems = readBaseItems(ctx, repo, base, log)
 	}
-	for _, it := range set.Items {
-		rec, err := d.backupItem(ctx, repo, set, it, build, baseItems[it.Header().Name], log)
-		if err != nil {
-			return repository.Snapshot{}, fmt.Errorf("item %s: %w", it.Header().Name, err)
-		}
-		m.Items = append(m.Items, rec)
+	baseItems := goodBaseItems(snaps)
+	failed, err := d.backupItems(ctx, repo, set, build, m, baseItems, log)
+	if err != nil {
+		return repository.Snapshot{}, err
 	}
 	if err := step(ctx, "items-done"); err != nil {
 		return repository.Snapshot{}, err
@@ -129,8 +137,13 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	_, err = d.applyRetention(ctx, repo, set.Name, !d.Config.PruneDeferred(), log)
-	return snap, err
+	if _, err = d.applyRetention(ctx, repo, set.Name, !d.Config.PruneDeferred(), log); err != nil {
+		return snap, err
+	}
+	if len(failed) > 0 {
+		return snap, &ItemsFailedError{Snapshot: snapshotName(snap), Items: failed}
+	}
+	return snap, nil
 }
 
 // baseItem is what the base snapshot holds of an item.
@@ -139,25 +152,7 @@ type baseItem struct {
 	dir      string // the item's directory
 	fileList string // its file list
 	meta     map[string]string
-}
-
-// readBaseItems reads the base snapshot's manifest. A base whose manifest
-// cannot be read only costs the hard links: everything is copied afresh.
-func readBaseItems(ctx context.Context, repo repository.Repo, base repository.Snapshot, log *slog.Logger) map[string]baseItem {
-	bm, err := repo.ReadManifest(ctx, base.Path)
-	if err != nil {
-		log.Warn("base snapshot unreadable; copying everything", "base", base.Path, "err", err)
-		return nil
-	}
-	items := map[string]baseItem{}
-	for _, bi := range bm.Items {
-		b := baseItem{typ: bi.Type, dir: path.Join(base.Path, bi.Name), meta: bi.Meta}
-		if bi.FileList != "" {
-			b.fileList = path.Join(base.Path, bi.FileList)
-		}
-		items[bi.Name] = b
-	}
-	return items
+	snapshot string // section/stamp of the snapshot it is in
 }
 
 // backupItem runs one item into the build and records its file list.
@@ -246,6 +241,13 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	rec.FileListSHA256 = sum
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
+	if stats.Files == 0 && h.Type == "filesystem" {
+		// Never 0 files in silence: an empty tree is more often a wrong
+		// path or an unmounted disk than what was meant.
+		w := "no files were backed up: check the source paths"
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
+	}
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
@@ -383,7 +385,11 @@ type historyRecord struct {
 // recordHistory appends the outcome of a set's run to the run history.
 func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
 	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
-	if runErr != nil {
+	var partial *ItemsFailedError
+	switch {
+	case errors.As(runErr, &partial):
+		rec.Status, rec.Error = "partial", runErr.Error()
+	case runErr != nil:
 		rec.Status, rec.Error = "failed", runErr.Error()
 		if serr := stopped(ctx); serr != nil {
 			rec.Status, rec.Error = "stopped", serr.Error()

@@ -30,7 +30,10 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 	if d.Config.Repository.Host != "" {
 		return &UsageError{Msg: "verify reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
 	}
-	repo := d.repo()
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return err
+	}
 	var snaps []repository.Snapshot
 	set, _, hasStamp := strings.Cut(target, "@")
 	switch {
@@ -42,6 +45,11 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 		snaps = append(snaps, s)
 	default:
 		names := []string{set}
+		if set != "" {
+			if err := d.knownSet(ctx, repo, set); err != nil {
+				return err
+			}
+		}
 		if set == "" {
 			var err error
 			if names, err = repo.Sets(ctx); err != nil {
@@ -84,20 +92,27 @@ const maxProblems = 20
 
 func (d *Director) verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snapshot) (int, []string) {
 	if !s.Complete {
-		return 0, []string{"no manifest: incomplete"}
+		_, err := repo.ReadManifest(ctx, s.Path)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return 0, []string{"no manifest: incomplete"}
+		}
+		return 0, []string{"incomplete: the manifest does not parse: " + err.Error()}
 	}
-	m, err := repo.ReadManifest(ctx, s.Path)
-	if err != nil {
-		return 0, []string{err.Error()}
-	}
+	m := s.Manifest
 	var problems []string
 	report := func(format string, args ...any) {
 		if len(problems) < maxProblems {
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
+	for _, extra := range unlistedTopLevel(s.Path, m) {
+		report("%s: in the snapshot but not in its manifest", extra)
+	}
 	files := 0
 	for _, it := range m.Items {
+		if it.Status == repository.StatusFailed {
+			continue // no content; its directory, if any, was reported above
+		}
 		if it.FileList == "" {
 			report("item %s: no file list", it.Name)
 			continue
@@ -119,6 +134,26 @@ func (d *Director) verifySnapshot(ctx context.Context, repo repository.Repo, s r
 		files += n
 	}
 	return files, problems
+}
+
+// unlistedTopLevel returns the names directly in a snapshot directory that
+// its manifest does not account for: leftovers of an item that failed or
+// is no longer configured, or anything else put there.
+func unlistedTopLevel(dir string, m *repository.Manifest) []string {
+	known := map[string]bool{repository.ManifestName: true, repository.FileListDir: true}
+	for _, it := range m.Items {
+		if it.Status != repository.StatusFailed {
+			known[it.Name] = true
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		if !known[e.Name()] {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 // verifyItem checks an item's directory against its encoded file list,

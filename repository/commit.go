@@ -16,6 +16,8 @@ type Build struct {
 	Stamp   string
 	Dir     string // the .partial directory items write into
 	Resumed string // stamp of the interrupted run this build continues, if any
+
+	manifest *Manifest // written by WriteManifest
 }
 
 // Time is the build's start time, from its stamp.
@@ -94,7 +96,11 @@ func (b *Build) WriteManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return b.Repo.writeFileAtomic(ctx, filepath.Join(b.Dir, ManifestName), data)
+	if err := b.Repo.writeFileAtomic(ctx, filepath.Join(b.Dir, ManifestName), data); err != nil {
+		return err
+	}
+	b.manifest = m
+	return nil
 }
 
 // Publish moves the snapshot into holding with one rename, after
@@ -123,7 +129,7 @@ func (b *Build) publish(ctx context.Context, section string) (Snapshot, error) {
 	if err := fsys.Rename(ctx, b.Dir, dst); err != nil {
 		return Snapshot{}, fmt.Errorf("publish %s: %w", b.Stamp, err)
 	}
-	return Snapshot{Section: section, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true}, nil
+	return Snapshot{Section: section, Set: b.Set, Stamp: b.Stamp, Path: dst, Complete: true, Manifest: b.manifest}, nil
 }
 
 // Migrate moves a snapshot from holding into permanent with one rename:

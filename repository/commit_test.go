@@ -171,7 +171,7 @@ func TestMigrateRenamesIntoPermanent(t *testing.T) {
 			t.Fatalf("the migrated file is not the same inode: %v", err)
 		}
 		snaps, err := r.Snapshots(ctx, "web")
-		if err != nil || len(snaps) != 1 || snaps[0] != m {
+		if err != nil || len(snaps) != 1 || snaps[0].Path != m.Path || snaps[0].Section != m.Section || !snaps[0].Complete {
 			t.Fatalf("snapshots %+v, %v; want only %+v", snaps, err, m)
 		}
 		if _, err := r.Migrate(ctx, m); err == nil || !strings.Contains(err.Error(), "not in holding") {

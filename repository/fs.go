@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"time"
 )
 
@@ -17,8 +18,16 @@ type FS interface {
 	// Exists reports for each path whether it exists (a dangling symlink
 	// exists).
 	Exists(ctx context.Context, paths ...string) ([]bool, error)
-	// MkdirAll creates dir and its missing parents.
+	// MkdirAll creates dir and its missing parents, mode 0700 whatever
+	// the umask.
 	MkdirAll(ctx context.Context, dir string) error
+	// Chmod sets the permission bits of path.
+	Chmod(ctx context.Context, path string, mode fs.FileMode) error
+	// Mode returns the permission bits of path (following symlinks).
+	Mode(ctx context.Context, path string) (fs.FileMode, error)
+	// Writable tells, without writing, whether this user may create files
+	// in dir (access(2): a read-only mount says no even to root).
+	Writable(ctx context.Context, dir string) error
 	// Rename renames old to new, replacing a file at new; it fails if new
 	// is a directory.
 	Rename(ctx context.Context, old, new string) error
@@ -29,16 +38,18 @@ type FS interface {
 	RemoveAll(ctx context.Context, path string) error
 	// ReadFile reads a small file whole.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
-	// WriteFile writes a small file whole (mode 0644, replacing one there).
+	// WriteFile writes a small file whole (mode 0600, replacing one there).
 	WriteFile(ctx context.Context, path string, data []byte) error
 	// Open streams a file; the caller closes it.
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
-	// Create writes path (mode 0644, replacing a file there). The file is
+	// Create writes path (mode 0600, replacing a file there). The file is
 	// complete only when Close returns nil.
 	Create(ctx context.Context, path string) (io.WriteCloser, error)
-	// Append adds data to the end of path, creating it if needed.
+	// Append adds data to the end of path, creating it (mode 0600) if
+	// needed.
 	Append(ctx context.Context, path string, data []byte) error
-	// Link makes new a hard link to old, replacing a file at new.
+	// Link makes new a hard link to old, replacing a file at new; a copy
+	// of old when old has reached the file system's limit of hard links.
 	Link(ctx context.Context, old, new string) error
 	// LinkTree fills the empty directory dst from the tree at src: the
 	// directories dirs are created, the files are hard links to src's

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,8 +129,39 @@ func (f *HostFS) Exists(ctx context.Context, paths ...string) ([]bool, error) {
 
 // MkdirAll implements FS.
 func (f *HostFS) MkdirAll(ctx context.Context, dir string) error {
-	_, err := f.Script(ctx, `mkdir -p -- "$1"`, dir)
+	_, err := f.Script(ctx, `umask 077 && mkdir -p -- "$1"`, dir)
 	return err
+}
+
+// Chmod implements FS.
+func (f *HostFS) Chmod(ctx context.Context, path string, mode fs.FileMode) error {
+	_, err := f.Script(ctx, `chmod "$2" -- "$1"`, path, strconv.FormatUint(uint64(mode.Perm()), 8))
+	return err
+}
+
+// Writable implements FS.
+func (f *HostFS) Writable(ctx context.Context, dir string) error {
+	_, err := f.Script(ctx, `[ -w "$1" ] && [ -x "$1" ] || { echo "$1: not writable by $(id -un)" >&2; exit 1; }`, dir)
+	return err
+}
+
+// Mode implements FS with ls -dLn, whose first field POSIX fixes.
+func (f *HostFS) Mode(ctx context.Context, path string) (fs.FileMode, error) {
+	out, err := f.Script(ctx, `ls -dLn -- "$1"`, path)
+	if err != nil {
+		return 0, err
+	}
+	perm := strings.Fields(string(out))
+	if len(perm) == 0 || len(perm[0]) < 10 {
+		return 0, fmt.Errorf("ls: unexpected output %q", out)
+	}
+	var mode fs.FileMode
+	for i, c := range perm[0][1:10] {
+		if c != '-' && c != 'S' && c != 'T' {
+			mode |= 1 << (8 - i)
+		}
+	}
+	return mode, nil
 }
 
 // Rename implements FS.
@@ -159,19 +191,21 @@ func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
 // WriteFile implements FS through the shell: the data travels as an argument
 // of printf, a shell builtin, so no command line limit applies.
 func (f *HostFS) WriteFile(ctx context.Context, path string, data []byte) error {
-	_, err := f.Script(ctx, `umask 022 && printf '%s' "$2" > "$1"`, path, string(data))
+	_, err := f.Script(ctx, `umask 077 && printf '%s' "$2" > "$1"`, path, string(data))
 	return err
 }
 
 // Append implements FS.
 func (f *HostFS) Append(ctx context.Context, path string, data []byte) error {
-	_, err := f.Script(ctx, `umask 022 && printf '%s' "$2" >> "$1"`, path, string(data))
+	_, err := f.Script(ctx, `umask 077 && printf '%s' "$2" >> "$1"`, path, string(data))
 	return err
 }
 
 // Link implements FS.
 func (f *HostFS) Link(ctx context.Context, old, new string) error {
-	_, err := f.Script(ctx, `rm -f -- "$2" && ln -- "$1" "$2"`, old, new)
+	// cp -p stands in for ln when the file has reached the file system's
+	// limit of hard links (EMLINK); a missing old fails both.
+	_, err := f.Script(ctx, `rm -f -- "$2" && { ln -- "$1" "$2" 2>/dev/null || cp -p -- "$1" "$2"; }`, old, new)
 	return err
 }
 
@@ -222,7 +256,7 @@ func (f *HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error
 	pr, pw := io.Pipe()
 	w := &pipeWriter{PipeWriter: pw, done: make(chan error, 1)}
 	go func() {
-		err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", `umask 022 && cat > "$1"`, "sh", path}, Stdin: pr})
+		err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", `umask 077 && cat > "$1"`, "sh", path}, Stdin: pr})
 		if err != nil {
 			err = fmt.Errorf("write %s on %s: %w", path, f.Host.Name(), err)
 		}

@@ -52,8 +52,31 @@ func (LocalFS) Exists(_ context.Context, paths ...string) ([]bool, error) {
 	return out, nil
 }
 
-// MkdirAll implements FS.
-func (LocalFS) MkdirAll(_ context.Context, dir string) error { return os.MkdirAll(dir, 0o755) }
+// MkdirAll implements FS. 0700 is at most what the umask leaves, so the
+// directories depot makes are private whatever the umask.
+func (LocalFS) MkdirAll(_ context.Context, dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// Chmod implements FS.
+func (LocalFS) Chmod(_ context.Context, path string, mode fs.FileMode) error {
+	return os.Chmod(path, mode)
+}
+
+// Writable implements FS.
+func (LocalFS) Writable(_ context.Context, dir string) error {
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return &os.PathError{Op: "access", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// Mode implements FS.
+func (LocalFS) Mode(_ context.Context, path string) (fs.FileMode, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Mode().Perm(), nil
+}
 
 // Rename implements FS. The parents of both names are synced so the rename
 // survives a crash.
@@ -99,7 +122,7 @@ func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return
 
 // WriteFile implements FS.
 func (LocalFS) WriteFile(_ context.Context, path string, data []byte) error {
-	return os.WriteFile(path, data, 0o644)
+	return os.WriteFile(path, data, 0o600)
 }
 
 // Open implements FS.
@@ -107,12 +130,12 @@ func (LocalFS) Open(_ context.Context, path string) (io.ReadCloser, error) { ret
 
 // Create implements FS.
 func (LocalFS) Create(_ context.Context, path string) (io.WriteCloser, error) {
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 }
 
 // Append implements FS.
 func (LocalFS) Append(_ context.Context, path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
@@ -123,12 +146,17 @@ func (LocalFS) Append(_ context.Context, path string, data []byte) error {
 	return f.Close()
 }
 
-// Link implements FS.
+// Link implements FS. A file at the file system's limit of hard links
+// (EMLINK) is copied instead.
 func (LocalFS) Link(_ context.Context, old, new string) error {
 	if err := os.Remove(new); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.Link(old, new)
+	err := os.Link(old, new)
+	if errors.Is(err, syscall.EMLINK) {
+		return copyForLink(old, new)
+	}
+	return err
 }
 
 // SetMtime implements FS.
@@ -186,7 +214,7 @@ func (LocalFS) Lock(ctx context.Context, path string, wait time.Duration, holder
 	}
 	// Who holds the lock is written for the message another run shows; the
 	// lock itself is the flock, not this content.
-	_ = os.WriteFile(path, []byte(holder+"\n"), 0o644)
+	_ = os.WriteFile(path, []byte(holder+"\n"), 0o600)
 	return fl, nil
 }
 

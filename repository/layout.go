@@ -6,10 +6,14 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/depot-backup/depot/hosts"
 )
 
 // Sections of a repository. Snapshots live in holding or permanent; work in
@@ -52,9 +56,42 @@ type Snapshot struct {
 	Set     string
 	Stamp   string
 	Path    string // absolute directory
-	// Complete is true when the snapshot has its manifest. Everything depot
-	// publishes is complete; an incomplete one was put there by hand or damaged.
+	// Complete is true when the snapshot has a manifest that parses.
+	// Everything depot publishes is complete; an incomplete one was put
+	// there by hand or damaged, and is never a base, never counted by
+	// retention and never mirrored.
 	Complete bool
+	// Manifest is the snapshot's parsed manifest, nil when incomplete.
+	Manifest *Manifest
+}
+
+// FailedItems names the items that failed in the snapshot: a partial
+// snapshot has some, and holds the other items' data.
+func (s Snapshot) FailedItems() []string {
+	if s.Manifest == nil {
+		return nil
+	}
+	var out []string
+	for _, it := range s.Manifest.Items {
+		if it.Status == StatusFailed {
+			out = append(out, it.Name)
+		}
+	}
+	return out
+}
+
+// HasGood reports whether the snapshot holds a good (not failed) copy of
+// item.
+func (s Snapshot) HasGood(item string) bool {
+	if s.Manifest == nil {
+		return false
+	}
+	for _, it := range s.Manifest.Items {
+		if it.Name == item {
+			return it.Status != StatusFailed
+		}
+	}
+	return false
 }
 
 // Time is the snapshot's start time.
@@ -76,9 +113,10 @@ func (r Repo) PartialDir(set, stamp string) string {
 // StateDir is the directory for the lock, run history and trash.
 func (r Repo) StateDir() string { return filepath.Join(r.Root, stateDir) }
 
-// Snapshots lists the published snapshots of set in both sections, oldest first.
-// Directories whose name is not a stamp are ignored. A repository that does not
-// exist yet has no snapshots.
+// Snapshots lists the published snapshots of set in both sections, oldest
+// first, each with its manifest. Directories whose name is not a stamp are
+// ignored; a snapshot whose manifest is missing or does not parse is
+// incomplete. A repository that does not exist yet has no snapshots.
 func (r Repo) Snapshots(ctx context.Context, set string) ([]Snapshot, error) {
 	var out []Snapshot
 	var manifests []string
@@ -102,7 +140,21 @@ func (r Repo) Snapshots(ctx context.Context, set string) ([]Snapshot, error) {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	for i := range out {
-		out[i].Complete = complete[i]
+		if !complete[i] {
+			continue
+		}
+		data, err := r.Files().ReadFile(ctx, filepath.Join(out[i].Path, ManifestName))
+		var pathErr *fs.PathError
+		var exitErr *hosts.ExitError
+		if err != nil && (errors.As(err, &pathErr) || errors.As(err, &exitErr)) && ctx.Err() == nil {
+			continue // unreadable (a directory, say): incomplete, like one that does not parse
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list snapshots: %w", err)
+		}
+		if m, err := parseManifest(data, out[i].Path); err == nil {
+			out[i].Complete, out[i].Manifest = true, m
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Stamp < out[j].Stamp })
 	return out, nil

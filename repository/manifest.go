@@ -14,6 +14,13 @@ const ManifestName = "manifest.json"
 // ManifestFormat is the version of the manifest and file list formats.
 const ManifestFormat = 1
 
+// An item's status in a manifest.
+const (
+	StatusOK      = "ok"
+	StatusWarning = "warning"
+	StatusFailed  = "failed" // the snapshot is partial: it lacks this item
+)
+
 // Manifest is everything depot knows about a snapshot, stored inside it so the
 // repository can be read without depot.
 type Manifest struct {
@@ -32,9 +39,12 @@ type Manifest struct {
 type ItemRecord struct {
 	Name     string   `json:"name"`
 	Type     string   `json:"type"`
-	Status   string   `json:"status"` // "ok" or "warning"
+	Status   string   `json:"status"` // StatusOK, StatusWarning or StatusFailed
 	Warnings []string `json:"warnings,omitempty"`
-	Stats    Stats    `json:"stats"`
+	// Error is why a failed item failed; it has no content, file list or
+	// stats in the snapshot.
+	Error string `json:"error,omitempty"`
+	Stats Stats  `json:"stats"`
 	// FileList is the item's file list, relative to the snapshot directory.
 	FileList       string `json:"file_list,omitempty"`
 	FileListSHA256 string `json:"file_list_sha256,omitempty"`
@@ -69,12 +79,22 @@ func (r Repo) ReadManifest(ctx context.Context, dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
+	return parseManifest(data, dir)
+}
+
+// parseManifest decodes the manifest of the snapshot in dir. A manifest that
+// does not parse (truncated, say) or lacks its set and stamp makes the
+// snapshot incomplete.
+func parseManifest(data []byte, dir string) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", filepath.Join(dir, ManifestName), err)
 	}
 	if m.Format > ManifestFormat {
 		return nil, fmt.Errorf("read manifest %s: format %d is newer than this depot understands (%d)", dir, m.Format, ManifestFormat)
+	}
+	if m.Format < 1 || m.Set == "" || m.Stamp == "" {
+		return nil, fmt.Errorf("read manifest %s: no format, set or stamp: not a depot manifest", filepath.Join(dir, ManifestName))
 	}
 	return &m, nil
 }

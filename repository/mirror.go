@@ -174,6 +174,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 		ACLs:       true,
 		Xattrs:     true,
 		NumericIDs: true,
+		Sparse:     true,
 		Excludes:   []string{"/*/" + ManifestName, "/*/" + ManifestName + ".tmp"},
 		BwLimit:    o.BwLimit,
 	}
@@ -226,6 +227,7 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 		ACLs:       true,
 		Xattrs:     true,
 		NumericIDs: true,
+		Sparse:     true,
 		Delete:     true,
 		Excludes:   []string{"/" + ManifestName, "/" + ManifestName + ".tmp"},
 		BwLimit:    o.BwLimit,

@@ -93,6 +93,7 @@ func Decide(snaps []Snapshot, p Policy) []Decision {
 		}
 		newestComplete = false
 	}
+	protectGoodCopies(out)
 	return out
 }
 

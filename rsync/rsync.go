@@ -28,6 +28,7 @@ type Options struct {
 	Xattrs        bool // -X
 	NumericIDs    bool
 	OneFileSystem bool // -x
+	Sparse        bool // -S: runs of zeros become holes, so sparse files stay sparse
 	Checksum      bool // -c: compare content, not size and mtime
 	Delete        bool // remove from Dest what the sources no longer have
 	Excludes      []string
@@ -75,6 +76,9 @@ func (o Options) Args() []string {
 	}
 	if o.OneFileSystem {
 		flags += "x"
+	}
+	if o.Sparse {
+		flags += "S"
 	}
 	if o.Relative {
 		flags += "R"

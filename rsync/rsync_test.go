@@ -24,6 +24,8 @@ func TestArgs(t *testing.T) {
 			[]string{"-a", "--stats", "--", "/src/", "/dst/"}},
 		{"snapshot", Options{Sources: []string{"/a", "/b"}, Dest: "/d/", LinkDest: "/base", Relative: true, HardLinks: true, ACLs: true, Xattrs: true, NumericIDs: true, OneFileSystem: true, Delete: true, Excludes: []string{"*.log", "cache/"}},
 			[]string{"-aHAXxR", "--numeric-ids", "--delete", "--delete-excluded", "--exclude=*.log", "--exclude=cache/", "--link-dest=/base", "--stats", "--", "/a", "/b", "/d/"}},
+		{"sparse", Options{Sources: []string{"/a"}, Dest: "/d/", HardLinks: true, Sparse: true, Relative: true},
+			[]string{"-aHSR", "--stats", "--", "/a", "/d/"}},
 		{"source that looks like a flag", Options{Sources: []string{"-rf"}, Dest: "/d"},
 			[]string{"-a", "--stats", "--", "-rf", "/d"}},
 	}

@@ -61,6 +61,9 @@ sleep 2
 say "Checking the config"
 show "$depot" "${cfg[@]}" validate
 
+say "Creating the repository (depot never creates one by itself: an unmounted disk stays empty)"
+show "$depot" "${cfg[@]}" init
+
 say "What the first run will do"
 show "$depot" "${cfg[@]}" plan
 
