@@ -17,16 +17,11 @@ import (
 	"github.com/depot-backup/depot/repository"
 )
 
-// initTestRepository makes a test repository at dir/repo: the one place the
-// tests of depot daemon and depot schedule create one (depot init, once
-// there is one).
-func initTestRepository(t testing.TB, dir string) string {
+// initTestRepository runs depot init for config: the one place the tests
+// of depot daemon and depot schedule create a repository.
+func initTestRepository(t testing.TB, config string) {
 	t.Helper()
-	repo := filepath.Join(dir, "repo")
-	if err := os.MkdirAll(repo, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return repo
+	initRepo(t, config)
 }
 
 // scheduledEnv is a source tree and a config whose set "web" is scheduled;
@@ -41,9 +36,10 @@ func newScheduledEnv(t testing.TB) *scheduledEnv {
 	dir := t.TempDir()
 	e := &scheduledEnv{dir: dir, src: filepath.Join(dir, "src"), config: filepath.Join(dir, "depot.yaml"),
 		block: filepath.Join(dir, "block"), sleeping: filepath.Join(dir, "sleeping")}
-	e.repo = initTestRepository(t, dir)
+	e.repo = filepath.Join(dir, "repo")
 	makeTree(t, e.src, 40, 4<<10)
 	e.writeConfig(t, "@every 2s", "")
+	initTestRepository(t, e.config)
 	return e
 }
 

@@ -142,7 +142,6 @@ func TestRunStopAfter(t *testing.T) {
 func TestStopAfterMidTreeResumes(t *testing.T) {
 	const files = 1000
 	e := newSizedEnv(t, 3, files, 16<<10)
-	initTestRepository(t, filepath.Dir(e.repo))
 	var copied int
 	for _, after := range []string{"100ms", "200ms", "400ms", "800ms"} {
 		code, _, errs := depot(t, "--config", e.config, "run", "--stop-after", after)

@@ -19,17 +19,14 @@ import (
 	"github.com/depot-backup/depot/repository"
 )
 
-// initTestRepository makes the repository the daemon tests back up into.
-// It is the one place that creates a test repository (depot init, once
-// there is one), so that a change in how repositories come to be is made
-// here only.
-func initTestRepository(t testing.TB, dir string) string {
+// initTestRepository makes a repository (or mirror target) at root as depot
+// init does: the one place the daemon tests create one.
+func initTestRepository(t testing.TB, root string) string {
 	t.Helper()
-	repo := filepath.Join(dir, "repo")
-	if err := os.MkdirAll(repo, 0o700); err != nil {
+	if _, err := (repository.Repo{Root: root}).Init(context.Background(), time.Now(), "UTC"); err != nil {
 		t.Fatal(err)
 	}
-	return repo
+	return root
 }
 
 // daemonWorld is a source, a repository, a mirror and a config whose
@@ -52,7 +49,8 @@ func newDaemonWorld(t *testing.T, start time.Time) *daemonWorld {
 	dir := t.TempDir()
 	w := &daemonWorld{dir: dir, mirror: filepath.Join(dir, "mirror"), count: filepath.Join(dir, "count"),
 		sleeping: filepath.Join(dir, "sleeping"), logs: &bytes.Buffer{}, clock: clockwork.NewFakeClockAt(start), events: make(chan JobEvent, 100)}
-	w.repo = initTestRepository(t, dir)
+	w.repo = initTestRepository(t, filepath.Join(dir, "repo"))
+	initTestRepository(t, w.mirror)
 	for _, name := range []string{"web/index.html", "big/a/one.dat", "big/b/two.dat", "big/c/three.dat"} {
 		p := filepath.Join(dir, "src", name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -292,7 +290,7 @@ func checkNoOverlap(t *testing.T, events []JobEvent) {
 // daemon's clock, and the snapshot carries the later time.
 func TestDaemonJitter(t *testing.T) {
 	dir := t.TempDir()
-	repo := initTestRepository(t, dir)
+	repo := initTestRepository(t, filepath.Join(dir, "repo"))
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)

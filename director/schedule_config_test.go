@@ -72,7 +72,7 @@ func TestNextRun(t *testing.T) {
 // TestPlanShowsSchedules: plan names each set's next run and the other
 // jobs'.
 func TestPlanShowsSchedules(t *testing.T) {
-	cfg := parse(t, strings.ReplaceAll(scheduledConfig, "%REPO%", filepath.Join(t.TempDir(), "repo")))
+	cfg := parse(t, strings.ReplaceAll(scheduledConfig, "%REPO%", initTestRepository(t, filepath.Join(t.TempDir(), "repo"))))
 	var out bytes.Buffer
 	d := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out, "test")
 	d.Now = func() time.Time { return time.Date(2026, 12, 11, 12, 0, 0, 0, time.UTC) }
