@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestUnattendedUsageErrors: each mistake exits 2 with one clear line and
@@ -176,4 +178,33 @@ func TestStopAfterMidTreeResumes(t *testing.T) {
 		t.Errorf("resume sent %d files; %d of %d were missing", st.FilesTransferred, missing, files)
 	}
 	sameTree(t, e.snapshotTree(t, snaps[0]), e.sourceTree(t))
+}
+
+// TestRunInWindows: run --in-windows skips a set whose windows are closed
+// now and runs one whose window is open.
+func TestRunInWindows(t *testing.T) {
+	e := newScheduledEnv(t)
+	now := time.Now()
+	closed := fmt.Sprintf("%s-%s", now.Add(2*time.Hour).Format("15:04"), now.Add(3*time.Hour).Format("15:04"))
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(windows string) {
+		t.Helper()
+		c := strings.Replace(string(cfg), "    schedule: \"@every 2s\"\n", "    schedule: \"@hourly\"\n    windows: [\""+windows+"\"]\n", 1)
+		if err := os.WriteFile(e.config, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(closed)
+	_, _, errs := depot(t, "--config", e.config, "run", "--in-windows")
+	if !strings.Contains(errs, "set skipped: outside its windows") || len(e.snapshotsOf(t, "web")) != 0 {
+		t.Fatalf("a set outside its windows ran:\n%s", errs)
+	}
+	set("00:00-24:00")
+	mustDepot(t, "--config", e.config, "run", "--in-windows")
+	if len(e.snapshotsOf(t, "web")) != 1 {
+		t.Fatal("a set inside its window did not run")
+	}
 }
