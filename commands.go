@@ -84,6 +84,7 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 func runCmd(g *globals) *cobra.Command {
 	var wait time.Duration
 	var progress progressFlags
+	var opts director.RunOptions
 	cmd := &cobra.Command{
 		Use:   "run [SET...]",
 		Short: "Back up sets now, then migrate and prune",
@@ -100,12 +101,14 @@ waits with --wait.`,
 				if err := progress.apply(g, d); err != nil {
 					return err
 				}
-				return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
+				opts.Wait = wait
+				return d.Run(cmd.Context(), sets, opts)
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
 	progress.add(cmd)
+	addStopFlags(cmd, &opts)
 	return cmd
 }
 
@@ -227,6 +230,7 @@ there; its ssh settings are used when one is found.`,
 
 func verifyCmd(g *globals) *cobra.Command {
 	var mirror string
+	var sample int
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
 		Short: "Re-hash snapshots against their manifests, or compare a mirror with the repository",
@@ -249,11 +253,18 @@ different. The exit status is 1 on any difference.`,
 				if len(a) == 1 {
 					target = a[0]
 				}
+				if cmd.Flags().Changed("sample") {
+					if sample < 1 || target != "" {
+						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: N at least 1, and no set named"}
+					}
+					return d.VerifySample(cmd.Context(), &sample)
+				}
 				return d.Verify(cmd.Context(), target)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository")
+	cmd.Flags().IntVar(&sample, "sample", 0, "verify this many complete snapshots picked at random")
 	return cmd
 }
 

@@ -30,6 +30,9 @@ const (
 	exitFailed = 1 // a set failed
 	exitUsage  = 2 // usage or config error
 	exitLocked = 3 // another run holds the repository
+	// exitStopped: a run stopped at --stop-after or its window's end; the
+	// next run resumes it.
+	exitStopped = 4
 )
 
 func main() {
@@ -61,7 +64,8 @@ the previous snapshot, so any snapshot can be browsed with ls, restored with cp
 and deleted without harming another.
 
 The config is --config, else ./depot.yaml, else /etc/depot/depot.yaml.
-Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
+Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
+4 stopped at --stop-after or a window's end (the next run resumes).`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -94,6 +98,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "warnings and errors only (same as --log-level warn): a successful run prints nothing, so cron mails only trouble")
 	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), migrateCmd(g), pruneCmd(g), listCmd(g), restoreCmd(g), mirrorCmd(g), verifyCmd(g))
 	root.AddCommand(initCmd(g), historyCmd(g), statusCmd(g))
+	root.AddCommand(daemonCmd(g), scheduleCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err != nil && g.logFormat == "json" && g.log != nil {
@@ -142,6 +147,9 @@ func report(err error, stderr io.Writer) int {
 	case errors.Is(err, director.ErrSetsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitFailed
+	case errors.Is(err, director.ErrStopped):
+		fmt.Fprintf(stderr, "depot: %v (the unfinished snapshot stays in .partial)\n", err)
+		return exitStopped
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "depot: interrupted; the next run resumes the unfinished snapshot")
 		return exitFailed

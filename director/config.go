@@ -54,6 +54,8 @@ type RepositoryConfig struct {
 	Host      string          `yaml:"host"`
 	Holding   HoldingConfig   `yaml:"holding"`
 	Permanent PermanentConfig `yaml:"permanent"`
+
+	RepositoryJobs `yaml:",inline"` // verify and prune schedules
 }
 
 // SSHConfig is how depot reaches remote hosts, for its own connections and
@@ -109,6 +111,8 @@ type SetConfig struct {
 	Hooks  HooksConfig  `yaml:"hooks"`
 	// AlertAfter overrides the top-level alert_after for this set.
 	AlertAfter string `yaml:"alert_after"`
+
+	JobTiming `yaml:",inline"` // schedule, jitter, windows
 }
 
 // ItemConfig holds a decoded item of any registered type, with the node it came from
@@ -284,6 +288,7 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	c.validatePermanent(d, repo)
 	c.validateMirrors(d, mappingValue(doc, "mirrors"))
 	c.validateReporting(d, doc)
+	c.validateSchedules(d, doc)
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {
 		if d.ok(setsNode) && (setsNode != nil || !d.misspelt(doc, "sets")) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
@@ -22,6 +23,8 @@ type SetPlan struct {
 	Base       string       `json:"base,omitempty"` // the --link-dest base
 	Items      []ItemPlan   `json:"items"`
 	Retention  []PlanAction `json:"retention"`
+	Schedule   string       `json:"schedule,omitempty"` // when depot daemon runs the set
+	NextRun    *time.Time   `json:"next_run,omitempty"`
 }
 
 // ItemPlan is one item of a SetPlan.
@@ -73,6 +76,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 			BuildDir:   repo.PartialDir(set.Name, stamp),
 			PublishDir: repo.Dir(repository.Holding, set.Name, stamp),
 		}
+		p.Schedule, p.NextRun = d.nextRun(set)
 		if len(partials) > 0 {
 			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
 		}
@@ -130,6 +134,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "set %s: new snapshot %s\n", p.Set, p.Stamp)
+		b.WriteString(scheduleLine(p))
 		fmt.Fprintf(&b, "  built in   %s\n", p.BuildDir)
 		if p.Resumes != "" {
 			fmt.Fprintf(&b, "  resumes    %s (left by an interrupted run)\n", p.Resumes)
@@ -156,6 +161,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			fmt.Fprintf(&b, "    %-7s  %s: %s\n", a.Action, a.Snapshot, a.Reason)
 		}
 	}
+	b.WriteString(d.otherJobsText())
 	_, err := fmt.Fprint(d.Out, b.String())
 	return err
 }

@@ -47,6 +47,7 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 		d.progress = nil
 	}
 	var warnings []string
+	stop := stopped(ctx) // read before the cancellation is dropped below
 	// A service the before hooks stopped must be started again even when
 	// depot was told to stop: the hooks after the backup ignore the
 	// cancellation, bounded by their own timeouts.
@@ -90,6 +91,9 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 	var partial *ItemsFailedError
 	if errors.As(runErr, &partial) {
 		rec.Status = "partial" // a snapshot was published without some items
+	}
+	if runErr != nil && stop != nil {
+		rec.Status, rec.Error = "stopped", stop.Error() // resumed by the next run
 	}
 	d.appendHistory(ctx, repo, rec)
 	if runErr != nil {

@@ -23,6 +23,11 @@ var ErrSetsFailed = errors.New("one or more sets failed")
 // RunOptions tune a run.
 type RunOptions struct {
 	Wait time.Duration // how long to wait for another run's lock
+	// StopAfter stops the run cleanly after this long (see ErrStopped).
+	StopAfter time.Duration
+	// InWindows skips the sets whose windows are closed, and stops the run
+	// when the first window of the others closes.
+	InWindows bool
 }
 
 // Run backs up the named sets (all when none are named), one after another,
@@ -34,6 +39,8 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	if err != nil {
 		return err
 	}
+	sets, ctx, cancel := d.stopContext(ctx, sets, opts)
+	defer cancel()
 	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
 		d.notifyUnrun(ctx, sets, err)
@@ -45,6 +52,10 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	for _, set := range sets {
 		start := d.Now()
 		snap, err := d.runReported(ctx, repo, set, start)
+		if serr := stopped(ctx); err != nil && serr != nil {
+			d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
+			return serr
+		}
 		var partial *ItemsFailedError
 		if errors.As(err, &partial) {
 			// Each failed item has had its error line.
@@ -126,7 +137,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	if _, err = d.applyRetention(ctx, repo, set.Name, true, log); err != nil {
+	if _, err = d.applyRetention(ctx, repo, set.Name, !d.Config.PruneDeferred(), log); err != nil {
 		return snap, err
 	}
 	if len(failed) > 0 {
