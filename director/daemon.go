@@ -99,6 +99,13 @@ func NewDaemon(d *Director, opts DaemonOptions) (*Daemon, error) {
 // daemon ran, and returns when ctx ends and the running jobs have finished
 // or, after the grace, stopped.
 func (dm *Daemon) Run(ctx context.Context) error {
+	if listen := dm.current().Config.Metrics.Listen; listen != "" {
+		go func() {
+			if err := dm.current().ServeMetrics(ctx, listen, nil); err != nil {
+				dm.log.Error("metrics server stopped", "listen", listen, "err", err)
+			}
+		}()
+	}
 	dm.sched.Start()
 	dm.log.Info("daemon started", "config", dm.current().Config.File, "jobs", len(dm.specs))
 	dm.logNextRuns()

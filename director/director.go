@@ -98,3 +98,12 @@ func step(ctx context.Context, name string) error {
 // which reads the same in text and JSON logs (slog writes a Duration in
 // JSON as nanoseconds).
 func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+
+// nextRunOf is when set runs next: what the daemon says (NextRun), else what
+// the config's schedule says from now.
+func (d *Director) nextRunOf(set string) (time.Time, bool) {
+	if d.NextRun != nil {
+		return d.NextRun(set)
+	}
+	return d.Config.NextRun(set, d.Now())
+}

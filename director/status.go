@@ -100,10 +100,8 @@ func (d *Director) Status(ctx context.Context, opts StatusOptions) ([]SetStatus,
 			t, age := lastOK.UTC(), now.Sub(lastOK).Seconds()
 			st.LastSuccess, st.AgeSeconds = &t, &age
 		}
-		if d.NextRun != nil {
-			if t, ok := d.NextRun(set.Name); ok {
-				st.NextRun = &t
-			}
+		if t, ok := d.nextRunOf(set.Name); ok {
+			st.NextRun = &t
 		}
 		limit := d.Config.alertAfter(set)
 		if opts.MaxAge > 0 {

@@ -206,3 +206,26 @@ func TestHistoryIsRotated(t *testing.T) {
 		t.Error("history of an unknown set: no error")
 	}
 }
+
+// Without a daemon, status takes a set's next run from its schedule.
+func TestStatusNextRunFromSchedule(t *testing.T) {
+	e := newStatusEnv(t, "")
+	cfg, err := Parse("depot.yaml", []byte(fmt.Sprintf(`version: 1
+repository: { path: %s }
+sets:
+  - { name: web, schedule: "0 2 * * *", items: [{ name: etc, type: filesystem, paths: [/etc] }] }
+  - { name: db, items: [{ name: etc, type: filesystem, paths: [/etc] }] }
+`, e.repo.Root)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d.Config = cfg
+	sts, err := e.d.Status(context.Background(), StatusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := e.d.Config.NextRun("web", statusNow)
+	if sts[0].NextRun == nil || !sts[0].NextRun.Equal(want) || want.Hour() != 2 || sts[1].NextRun != nil {
+		t.Errorf("web next run %v, want %v; db %v", sts[0].NextRun, want, sts[1].NextRun)
+	}
+}
