@@ -107,10 +107,22 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 		return Result{}, err
 	}
 	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
-	out, err := f.quick(ctx, env)
+	walked, vanished, err := f.walkSource(ctx, env)
+	var out Result
+	if err == nil {
+		out, err = f.quick(ctx, env, walked, vanished)
+	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
 		out, err = f.rsyncWalk(ctx, env)
+		if err == nil && walked != nil {
+			// The walk before the copy tells the next run what is
+			// unchanged (see treequick.go); paths it missed stay unknown.
+			if out.Listing == nil {
+				out.Listing = &Listing{}
+			}
+			out.Listing.Source = sourceStats(walked)
+		}
 	}
 	out.Meta = meta
 	return out, err

@@ -217,9 +217,9 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	switch {
 	case res.Listing != nil && pushed:
-		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known}
+		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case res.Listing != nil:
-		list = listing{root: dir, paths: res.Listing.Paths, known: known}
+		list = listing{root: dir, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case pushed:
 		list = listing{entries: out.entries()}
 	case len(out.written) > 0:
@@ -271,7 +271,7 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 			return err
 		}
 		t.entries = append(t.entries, e)
-		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime}); err != nil {
+		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}); err != nil {
 			return err
 		}
 	}
@@ -294,6 +294,18 @@ type listing struct {
 	paths   map[string]bool
 	entries []repository.Entry
 	known   []repository.Entry // in memory already: stand in for the base's list
+	source  repository.SourceStats
+}
+
+// sourceStats adapts what an item's walk saw of the source for the file list.
+func sourceStats(l *backupitems.Listing) repository.SourceStats {
+	if l.Source == nil {
+		return nil
+	}
+	return func(p string) (repository.SourceStat, bool) {
+		st, ok := l.Source(p)
+		return repository.SourceStat{Uid: st.Uid, Gid: st.Gid, Ctime: st.Ctime}, ok
+	}
 }
 
 // writeFileList writes an item's file list to dst in the repository, carrying
@@ -328,9 +340,9 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 			} // else an unreadable base list costs only hashing
 		}
 		if l.paths != nil {
-			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, w)
+			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, l.source, w)
 		} else {
-			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w)
+			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, l.source, w)
 		}
 	}
 	if err != nil {
