@@ -72,9 +72,11 @@ type TreeBase interface {
 	// hard links to the base's copies, and none of the base's other paths
 	// are there; drop names them (outermost only), for a repository host
 	// that clones the base whole and then removes. All paths are relative
-	// to the item directory and in file list order. An error that wraps
+	// to the item directory and in file list order. A file whose base copy
+	// is missing or no longer what its entry says is not linked but
+	// returned, for the item to copy from the source. An error that wraps
 	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
-	Link(ctx context.Context, dirs, files, drop []string) error
+	Link(ctx context.Context, dirs []string, files []BaseEntry, drop []string) (copy []string, err error)
 }
 
 // ErrNoTreeLink means a repository host cannot build a tree from hard links

@@ -66,7 +66,8 @@ func (f *Filesystem) walkKey(env Env) string {
 
 // quickPlan is the outcome of comparing a walk with the base.
 type quickPlan struct {
-	dirs, links, drop []string
+	dirs, drop []string
+	links      []BaseEntry
 	paths             map[string]bool // every path, true for the linked ones
 	// The changed paths go to rsync in two lists. careful: those that look
 	// unchanged to rsync's quick check (same size and mtime as the base's
@@ -132,14 +133,25 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		return Result{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 	}
 	compareTook := time.Since(began)
-	if err := env.Tree.Link(ctx, p.dirs, p.links, p.drop); err != nil {
+	copies, err := env.Tree.Link(ctx, p.dirs, p.links, p.drop)
+	if err != nil {
 		return Result{}, err
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
+	// A base copy that is gone or changed since its snapshot: copied
+	// afresh from the source, with no base to link to.
+	for _, c := range copies {
+		p.plain.WriteString(c + "\x00")
+		p.paths[c] = false
+		p.nPlain++
+	}
+	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links)-len(copies), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
 		"compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
 	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
 	if vanished > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
+	}
+	if len(copies) > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d files of the base snapshot are missing or changed since it was made (first: %q); copied afresh from the source", len(copies), copies[0]))
 	}
 	// The careful list first: the plain one holds the directories, whose
 	// times rsync sets after writing into them.
@@ -235,7 +247,7 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 				drop(b)
 			}
 		case found && unchanged(w, b, cutoff):
-			p.links = append(p.links, w.path)
+			p.links = append(p.links, b)
 			p.paths[w.path] = true
 		case found && b.Mode&unix.S_IFMT == w.mode&unix.S_IFMT && b.Size == w.size && b.Mtime == w.mtime || w.nlink > 1:
 			p.careful.WriteString(w.path + "\x00")

@@ -278,12 +278,16 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 }
 
 // Link implements backupitems.TreeBase.
-func (t *treeBase) Link(ctx context.Context, dirs, files, drop []string) error {
-	err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, files, drop)
-	if errors.Is(err, repository.ErrNoLinkTree) {
-		return fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+func (t *treeBase) Link(ctx context.Context, dirs []string, files []backupitems.BaseEntry, drop []string) ([]string, error) {
+	links := make([]repository.LinkFile, len(files))
+	for i, f := range files {
+		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime}
 	}
-	return err
+	copies, err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, links, drop)
+	if errors.Is(err, repository.ErrNoLinkTree) {
+		return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+	}
+	return copies, err
 }
 
 // listing is where an item's file list comes from: the paths an item

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,7 +60,9 @@ func Scan(ctx context.Context, root string, base EntryReader, src SourceStats, w
 // when that is on another host, the local tree it was copied from ("/", the
 // only root whose symlinks to directories are followed: a configured path
 // may be one). The paths are input from another process, often another
-// host: each must pass relpath.Check, and is reached relative to root.
+// host: each must pass relpath.Check, and is reached relative to root. A
+// copied path that is not there vanished from the source before rsync came
+// to it, and is left out.
 func ScanPaths(ctx context.Context, root string, paths map[string]bool, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
 	sorted := make([]string, 0, len(paths))
 	for p := range paths {
@@ -83,6 +86,9 @@ func ScanPaths(ctx context.Context, root string, paths map[string]bool, base Ent
 				}
 			}
 			if _, err := s.visit(rel, false, queue, work); err != nil {
+				if !paths[rel] && errors.Is(err, fs.ErrNotExist) {
+					continue // vanished from the source before rsync came
+				}
 				return err
 			}
 		}
