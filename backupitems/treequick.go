@@ -68,7 +68,7 @@ func (f *Filesystem) walkKey(env Env) string {
 type quickPlan struct {
 	dirs, drop []string
 	links      []BaseEntry
-	paths             map[string]bool // every path, true for the linked ones
+	paths      map[string]bool // every path, true for the linked ones
 	// The changed paths go to rsync in two lists. careful: those that look
 	// unchanged to rsync's quick check (same size and mtime as the base's
 	// copy) and members of hard-link groups; rsync compares their content
