@@ -162,6 +162,9 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		o := f.transfer(env)
 		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
 		o.FilesFrom = list
+		// A name that vanished since the walk is what rsync's exit 24
+		// reports in a whole-tree run: no failure.
+		o.IgnoreMissingArgs = true
 		if list == &p.plain {
 			o.LinkDest = ""
 		} else {

@@ -214,8 +214,8 @@ func entryOf(rel string, st *unix.Stat_t) sourceEntry {
 // the patterns it understands: wildcards * and ? within a name, a leading /
 // anchoring a pattern at the root, a trailing / matching directories only,
 // and inner slashes matching that many trailing names. Anything else (**,
-// character classes, escapes) makes compileExcludes refuse, and the item
-// lets rsync walk.
+// character classes, escapes, a leading +, - or ! that rsync may read as a
+// rule prefix) makes compileExcludes refuse, and the item lets rsync walk.
 type excluder struct {
 	rules []excludeRule
 }
@@ -229,7 +229,9 @@ type excludeRule struct {
 func compileExcludes(patterns []string) (*excluder, error) {
 	ex := &excluder{}
 	for _, p := range patterns {
-		if strings.Contains(p, "**") || strings.ContainsAny(p, `[]\`) {
+		// rsync reads a leading "- " or "+ " (and "!", and modifiers
+		// before the space) as a rule prefix, not as part of the name.
+		if strings.ContainsAny(p[:1], "+-!") || strings.Contains(p, "**") || strings.ContainsAny(p, `[]\`) {
 			return nil, fmt.Errorf("%w: exclude pattern %q", errNoQuickWalk, p)
 		}
 		r := excludeRule{}

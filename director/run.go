@@ -234,6 +234,11 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		return rec, err
 	}
 	rec.FileListSHA256 = sum
+	if stats.Vanished > 0 {
+		w := fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished)
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), "warning"
+	}
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
 	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)

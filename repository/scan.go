@@ -26,6 +26,7 @@ type ScanStats struct {
 	FilesHashed  int64 // files read and hashed because they are new or changed
 	BytesHashed  int64
 	FilesCarried int64 // files whose hash came from the base's list
+	Vanished     int64 // copied paths gone before the copy (ScanPaths)
 }
 
 // SourceStat is what a walk of the source saw of a path before it was copied:
@@ -87,7 +88,8 @@ func ScanPaths(ctx context.Context, root string, paths map[string]bool, base Ent
 			}
 			if _, err := s.visit(rel, false, queue, work); err != nil {
 				if !paths[rel] && errors.Is(err, fs.ErrNotExist) {
-					continue // vanished from the source before rsync came
+					s.vanished++ // gone from the source before rsync came
+					continue
 				}
 				return err
 			}
@@ -162,7 +164,9 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 		}
 	}
 	wg.Wait()
-	if err := errors.Join(<-produced, s.baseErr, writeErr); err != nil {
+	err = errors.Join(<-produced, writeErr)
+	stats.Vanished = s.vanished // written by produce, which has returned
+	if err != nil {
 		return stats, fmt.Errorf("scan %s: %w", s.root, err)
 	}
 	return stats, nil
@@ -184,7 +188,7 @@ type scanner struct {
 	src      SourceStats
 	baseNext Entry
 	baseOK   bool
-	baseErr  error
+	vanished int64
 }
 
 // sourceOf sets e's source fields from the walk of the source, when it saw
@@ -201,10 +205,9 @@ func (s *scanner) sourceOf(e *Entry) {
 func (s *scanner) advanceBase() {
 	e, err := s.base.Next()
 	if err != nil {
+		// A damaged base list is only a lost shortcut: what follows is
+		// read and hashed.
 		s.baseOK = false
-		if !errors.Is(err, io.EOF) {
-			s.baseErr = err
-		}
 		return
 	}
 	s.baseNext, s.baseOK = e, true

@@ -41,6 +41,9 @@ type Options struct {
 	// stdin. rsync then neither recurses nor deletes: it copies exactly
 	// these names, directories as themselves.
 	FilesFrom io.Reader
+	// IgnoreMissingArgs skips a FilesFrom name that no longer exists (it
+	// vanished after the list was made) instead of failing with exit 23.
+	IgnoreMissingArgs bool
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -106,6 +109,9 @@ func (o Options) Args() []string {
 	}
 	if o.FilesFrom != nil {
 		args = append(args, "--files-from=-", "--from0")
+	}
+	if o.IgnoreMissingArgs {
+		args = append(args, "--ignore-missing-args")
 	}
 	args = append(args, "--stats", "--")
 	args = append(args, o.Sources...)
