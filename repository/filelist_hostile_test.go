@@ -1,0 +1,126 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/depot-backup/depot/internal/relpath"
+)
+
+// rawList compresses text as a file list.
+func rawList(t testing.TB, text string) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeAll([]byte(text), nil)
+}
+
+// readAll reads every entry of a list, or the first error.
+func readAll(data []byte) ([]Entry, error) {
+	r, err := NewFileListReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Entry
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+}
+
+// TestFileListVersions: a version 2 list keeps the source's ctime, uid and
+// gid ("-" when unknown); a version 1 list reads as entries without them.
+func TestFileListVersions(t *testing.T) {
+	entries := []Entry{
+		{Path: "a", Mode: 0o40755, Size: 4096, Mtime: 1, Ctime: 2, Uid: 0, Gid: 0},
+		{Path: "a/f", Mode: 0o100644, Size: 3, Mtime: 2, Ctime: 1795307191999368920, Uid: 1000, Gid: 4321, Hash: strings.Repeat("ab", 32)},
+		{Path: "a/g", Mode: 0o100644, Size: 3, Mtime: 2, Hash: strings.Repeat("cd", 32)},
+	}
+	var buf bytes.Buffer
+	w, _ := NewFileListWriter(&buf)
+	for _, e := range entries {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	got, err := readAll(buf.Bytes())
+	if err != nil || len(got) != 3 || got[1] != entries[1] || got[2] != entries[2] || got[0] != entries[0] {
+		t.Fatalf("version 2: %+v, %v", got, err)
+	}
+	v1 := rawList(t, "depot-filelist 1\n100644\t3\t2\t"+strings.Repeat("ab", 32)+"\ta/f\n")
+	got, err = readAll(v1)
+	if err != nil || len(got) != 1 || got[0].HasSource() || got[0].Hash == "" || got[0].Path != "a/f" {
+		t.Fatalf("version 1: %+v, %v", got, err)
+	}
+}
+
+// TestFileListIsInput: a list whose path is not clean, whose lines are out of
+// order or repeated, or whose fields do not parse, is an error on that line.
+func TestFileListIsInput(t *testing.T) {
+	line := func(p string) string { return "100644\t3\t2\t5\t0\t0\t-\t" + p + "\n" }
+	tests := []struct{ name, body, want string }{
+		{"dot-dot", line("a/../../etc/shadow"), "has a .. segment"},
+		{"absolute", line("/etc/shadow"), "absolute"},
+		{"escaped NUL", line(`a\` + "\x00"), "NUL"},
+		{"empty path", line(""), "empty"},
+		{"out of order", line("b") + line("a"), `"a" does not sort after "b"`},
+		{"repeated", line("a") + line("a"), "does not sort after"},
+		{"short line", "100644\t3\n", "want 8 fields"},
+		{"ctime 0", "100644\t3\t2\t0\t0\t0\t-\ta\n", "ctime 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readAll(rawList(t, "depot-filelist 2\n"+tt.body))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "file list line ") {
+				t.Fatalf("error %v, want one naming the line and %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestScanPathsStaysInside: paths that are not clean are refused before
+// anything is read, and a symlink inside the tree is never followed out of
+// it: nothing outside root is hashed into a list.
+func TestScanPathsStaysInside(t *testing.T) {
+	root := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("root only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(secret), filepath.Join(root, "dir")); err != nil {
+		t.Fatal(err)
+	}
+	scan := func(paths map[string]bool) error {
+		var buf bytes.Buffer
+		w, _ := NewFileListWriter(&buf)
+		_, err := ScanPaths(context.Background(), root, paths, nil, nil, w)
+		return err
+	}
+	for _, p := range []string{"../" + filepath.Base(filepath.Dir(secret)) + "/secret", "/etc/shadow", "a//b"} {
+		if err := scan(map[string]bool{p: false}); !errors.Is(err, relpath.ErrUnsafe) {
+			t.Errorf("%q: %v, want ErrUnsafe", p, err)
+		}
+	}
+	err := scan(map[string]bool{"dir": false, "dir/secret": false})
+	if err == nil || !strings.Contains(err.Error(), "dir") {
+		t.Errorf("a path through a symlink: %v, want an error", err)
+	}
+}
