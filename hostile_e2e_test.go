@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -293,4 +294,46 @@ func readDeep(t testing.TB, root, rel string) string {
 	buf := make([]byte, 100)
 	n, _ := unix.Read(fd, buf)
 	return string(buf[:n])
+}
+
+// TestForgedItemizedLines: rsync's itemized output names only paths depot
+// gave it; a line naming another path (outside the item, or through "..")
+// fails the item instead of being hashed into the file list.
+func TestForgedItemizedLines(t *testing.T) {
+	shim := t.TempDir()
+	real, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `#!/bin/sh
+"` + real + `" "$@" || exit
+case " $* " in *" -ii "*) printf '%s\n' "$DEPOT_TEST_ITEMIZED" ;; esac
+`
+	if err := os.WriteFile(filepath.Join(shim, "rsync"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shim+":"+os.Getenv("PATH"))
+	for _, tt := range []struct{ name, line string }{
+		{"a path outside the item", ">f+++++++++ etc/shadow"},
+		{"dot-dot", "hf          ../../../etc/shadow"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, 10)
+			t.Setenv("DEPOT_TEST_ITEMIZED", "")
+			mustDepot(t, "--config", e.config, "run")
+			shiftWalkStart(t, e.snapshots(t)[0], 10)
+			// A new ctime sends the file to rsync's careful, itemized run.
+			if err := os.Chmod(filepath.Join(e.src, "secret"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("DEPOT_TEST_ITEMIZED", tt.line)
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 1 || !strings.Contains(logs, "itemized a path it was not given") {
+				t.Fatalf("exit %d, want 1 refusing the forged line\n%s", code, logs)
+			}
+			if n := len(e.snapshots(t)); n != 1 {
+				t.Errorf("%d snapshots after the forged run", n)
+			}
+		})
+	}
 }

@@ -124,3 +124,30 @@ func TestScanPathsStaysInside(t *testing.T) {
 		t.Errorf("a path through a symlink: %v, want an error", err)
 	}
 }
+
+// TestReadDirNamesAreThemselves: a directory whose name holds a newline and
+// what looks like a stamp is one entry with that name on every FS, so a
+// snapshot cannot be forged by naming a directory.
+func TestReadDirNamesAreThemselves(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		set := filepath.Join(r.Root, "holding", "web")
+		forged := "x\nd 9999-12-31T235959Z"
+		for _, d := range []string{"2026-01-01T000000Z", forged} {
+			if err := os.MkdirAll(filepath.Join(set, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		entries, err := r.Files().ReadDir(context.Background(), set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 2 || entries[0].Name != "2026-01-01T000000Z" || entries[1].Name != forged {
+			t.Fatalf("ReadDir = %#v", entries)
+		}
+		snaps, err := r.Snapshots(context.Background(), "web")
+		if err != nil || len(snaps) != 1 {
+			t.Fatalf("Snapshots = %+v, %v; want the one real stamp", snaps, err)
+		}
+	})
+}
