@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,4 +152,44 @@ func TestReadDirNamesAreThemselves(t *testing.T) {
 			t.Fatalf("Snapshots = %+v, %v; want the one real stamp", snaps, err)
 		}
 	})
+}
+
+// TestFileListSize: a version 2 list of 100,000 files, shaped like the
+// benchmark's tree (nested directories, ns times, distinct hashes), stays
+// within 150 bytes a file on disk.
+func TestFileListSize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	measure := func(withSource bool) (disk, text int) {
+		var buf bytes.Buffer
+		w, _ := NewFileListWriter(&buf)
+		for i := range 100_000 {
+			e := Entry{
+				Path:  fmt.Sprintf("srv/bench/tree/d%02d/e%03d/file-%06d.dat", i/10000, i/100, i),
+				Mode:  0o100644,
+				Size:  rng.Int64N(60000),
+				Mtime: 1_795_000_000_000_000_000 + rng.Int64N(1e17),
+				Hash:  fmt.Sprintf("%016x%016x%016x%016x", rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()),
+			}
+			if withSource {
+				e.Ctime, e.Uid, e.Gid = e.Mtime+rng.Int64N(1e12), 1000, 1000
+			}
+			if err := w.Write(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		dec, _ := zstd.NewReader(nil)
+		plain, err := dec.DecodeAll(buf.Bytes(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Len(), len(plain)
+	}
+	v1ish, v1text := measure(false)
+	v2, v2text := measure(true)
+	t.Logf("100,000 files: %.1f bytes a file on disk, %.1f uncompressed; without the source fields %.1f and %.1f",
+		float64(v2)/1e5, float64(v2text)/1e5, float64(v1ish)/1e5, float64(v1text)/1e5)
+	if v2 > 150*100_000 {
+		t.Errorf("%.1f bytes a file, want at most 150", float64(v2)/1e5)
+	}
 }
