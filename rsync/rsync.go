@@ -157,6 +157,12 @@ func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 		res.Warnings = append(res.Warnings, "rsync exit 24: some source files vanished during the transfer")
 		res.Warnings = append(res.Warnings, errLines.matching("vanished", 20)...)
 	case errors.As(err, &exit):
+		if cause := errLines.cause(); cause != "" && !strings.Contains(exit.Stderr, cause) {
+			// rsync's own error line, whole, which a tail of stderr
+			// loses behind a long path or many later lines.
+			e := *exit
+			e.Stderr, err = cause+"\n"+exit.Stderr, &e
+		}
 		return res, fmt.Errorf("rsync to %s: %s (exit %d): %w", o.Dest, Meaning(exit.Code), exit.Code, err)
 	default:
 		return res, fmt.Errorf("rsync to %s: %w", o.Dest, err)
@@ -308,6 +314,9 @@ func (l *lineCollector) Write(p []byte) (int, error) {
 			l.lines = append(l.lines, string(l.partial[:i]))
 		}
 		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > maxLine {
+		l.partial = l.partial[:maxLine] // the rest of an endless line
 	}
 	return len(p), nil
 }
