@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -107,10 +108,11 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 		return Result{}, err
 	}
 	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
+	began := time.Now()
 	walked, vanished, err := f.walkSource(ctx, env)
 	var out Result
 	if err == nil {
-		out, err = f.quick(ctx, env, walked, vanished)
+		out, err = f.quick(ctx, env, walked, vanished, time.Since(began))
 	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)

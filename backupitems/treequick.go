@@ -114,7 +114,7 @@ func sourceStats(walked []sourceEntry) func(string) (SourceStat, bool) {
 
 // quick backs the item up by the quick path from the walk, or returns an
 // error wrapping errNoQuickWalk (nothing done yet) when it cannot.
-func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, vanished int) (Result, error) {
+func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, vanished int, walkTook time.Duration) (Result, error) {
 	if env.Tree == nil {
 		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
@@ -145,7 +145,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		p.nPlain++
 	}
 	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links)-len(copies), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
-		"compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
+		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
 	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
 	if vanished > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
