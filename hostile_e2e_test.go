@@ -161,22 +161,10 @@ func TestDamagedBaseFileList(t *testing.T) {
 	e := newEnv(t, 10)
 	mustDepot(t, "--config", e.config, "run")
 	base, _ := e.newest(t)
-	list := filepath.Join(base.Path, repository.FileListDir, "site.tsv.zst")
-	data, err := os.ReadFile(list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, _ := zstd.NewReader(nil)
-	plain, err := dec.DecodeAll(data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(plain), "\n")
-	lines[len(lines)/2] = "damaged"
-	enc, _ := zstd.NewWriter(nil)
-	if err := os.WriteFile(list, enc.EncodeAll([]byte(strings.Join(lines, "\n")), nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rewriteList(t, base, func(lines []string) []string {
+		lines[len(lines)/2] = "damaged"
+		return lines
+	})
 	for run := 1; run <= 2; run++ {
 		code, _, logs := depot(t, "--config", e.config, "run")
 		if code != 0 {
@@ -188,6 +176,55 @@ func TestDamagedBaseFileList(t *testing.T) {
 	// verify flags the damaged list, and only it.
 	if code, out, _ := depot(t, "--config", e.config, "verify"); code != 1 || !strings.Contains(out, "2 verified, 1 failed") {
 		t.Fatalf("verify: exit %d, want 1 with the damaged list only\n%s", code, out)
+	}
+}
+
+// rewriteList replaces the file list of snapshot s's item "site" with what
+// edit makes of its text.
+func rewriteList(t testing.TB, s repository.Snapshot, edit func(lines []string) []string) {
+	t.Helper()
+	list := filepath.Join(s.Path, repository.FileListDir, "site.tsv.zst")
+	data, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := zstd.NewReader(nil)
+	plain, err := dec.DecodeAll(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := edit(strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n"))
+	enc, _ := zstd.NewWriter(nil)
+	if err := os.WriteFile(list, enc.EncodeAll([]byte(strings.Join(lines, "\n")+"\n"), nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVersion1BaseList: a base whose list predates ctimes (version 1) is
+// read; the quick path proves nothing unchanged from it, so every file goes
+// to rsync's content check once, and the run after links again.
+func TestVersion1BaseList(t *testing.T) {
+	e := newEnv(t, 10)
+	mustDepot(t, "--config", e.config, "run")
+	base, _ := e.newest(t)
+	shiftWalkStart(t, base, 10)
+	rewriteList(t, base, func(lines []string) []string {
+		lines[0] = "depot-filelist 1"
+		for i, l := range lines[1:] {
+			f := strings.Split(l, "\t")
+			lines[i+1] = strings.Join(append(f[:3:3], f[6:]...), "\t")
+		}
+		return lines
+	})
+	linked, toRsync, _ := runQuick(t, e, "from a version 1 list")
+	if linked != 0 || toRsync == 0 {
+		t.Errorf("from a version 1 list: %d linked, %d to rsync; want none linked", linked, toRsync)
+	}
+	s, dir := e.newest(t)
+	sameAsSource(t, e.src, dir)
+	shiftWalkStart(t, s, 10)
+	if linked, toRsync, _ := runQuick(t, e, "the run after"); linked == 0 || toRsync != 0 {
+		t.Errorf("the run after: %d linked, %d to rsync; want all linked", linked, toRsync)
 	}
 }
 
