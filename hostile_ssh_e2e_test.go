@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,34 @@ func (c *compromisedSource) set(t testing.TB, forge, junk string) {
 	}
 }
 
+// pullFrom writes a config that pulls set "web" from c, independent of the
+// other SSH tests' helpers so the fixture stands on its own.
+func pullFrom(t testing.TB, c *compromisedSource, files int) *testEnv {
+	t.Helper()
+	e := newSizedEnv(t, 10, files, 8<<10)
+	cfg := fmt.Sprintf(`version: 1
+repository:
+  path: %s
+  holding: { max_recent_backups: 10 }
+ssh:
+  identity_file: %s
+  known_hosts: %s
+  connect_timeout: 5s
+sets:
+  - name: web
+    source: %s
+    items:
+      - name: site
+        type: filesystem
+        paths: [%s]
+        exclude: ["*.log"]
+`, e.repo, c.IdentityFile, c.KnownHosts, c.Addr(), e.src)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestCompromisedSourceIsRefused: a pulled source whose find rewrites paths
 // and adds records fails its item in one line naming the host and quoting
 // the path; nothing is created outside the snapshot's .partial, no snapshot
@@ -68,7 +97,7 @@ func (c *compromisedSource) set(t testing.TB, forge, junk string) {
 // names a file that does not exist costs a warning.
 func TestCompromisedSourceIsRefused(t *testing.T) {
 	c := startCompromisedSource(t)
-	e := newRemoteEnv(t, "pull", c.Server, 30, sshSettings{})
+	e := pullFrom(t, c, 30)
 	c.set(t, "", "")
 	mustDepot(t, "--config", e.config, "run")
 	shiftWalkStart(t, e.snapshots(t)[0], 10)
