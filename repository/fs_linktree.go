@@ -177,20 +177,20 @@ func (l LocalFS) emptyDir(dir string) error {
 
 // LinkTree implements FS with GNU cp -al, which clones src whole in one
 // process, and then removes drop. Directories come from src's; the caller
-// sets their attributes afterwards. A host whose cp cannot do it (no GNU
-// coreutils) leaves dst empty and returns ErrNoLinkTree. Then one find over
-// the clone checks it against what was asked: a file missing or not what
-// the base's list says is removed and returned for copying, and anything
-// neither asked for nor dropped (a base holding more than its list) is
-// removed.
+// sets their attributes afterwards. Then one find over the clone checks it
+// against what was asked: a file missing or not what the base's list says
+// is removed and returned for copying, and anything neither asked for nor
+// dropped (a base holding more than its list) is removed. A host without
+// GNU cp or GNU find leaves dst empty and returns ErrNoLinkTree.
 func (f *HostFS) LinkTree(ctx context.Context, src, dst string, dirs []string, files []LinkFile, drop []string) ([]string, error) {
 	if err := checkLinkPaths(dirs, files, drop); err != nil {
 		return nil, err
 	}
-	const cpFailed = 97
+	const cpFailed, findFailed = 97, 98
 	script := `rmdir -- "$2" || exit 1
 cp -al -- "$1" "$2" 2>&1 || { rm -rf -- "$2"; mkdir -- "$2"; exit ` + fmt.Sprint(cpFailed) + `; }
-cd -- "$2" && xargs -0 rm -rf -- && find . -mindepth 1 -printf '%y %m %s %T@ %P\0'`
+cd -- "$2" && xargs -0 rm -rf -- || exit 1
+find . -mindepth 1 -printf '%y %m %s %T@ %P\0' 2>/dev/null || { cd / && rm -rf -- "$2" && mkdir -- "$2"; exit ` + fmt.Sprint(findFailed) + `; }`
 	var list bytes.Buffer
 	for _, p := range drop {
 		list.WriteString(p + "\x00")
@@ -200,6 +200,9 @@ cd -- "$2" && xargs -0 rm -rf -- && find . -mindepth 1 -printf '%y %m %s %T@ %P\
 	var exit *hosts.ExitError
 	if errors.As(err, &exit) && exit.Code == cpFailed {
 		return nil, fmt.Errorf("%w: cp -al on %s: %s", ErrNoLinkTree, f.Host.Name(), bytes.TrimSpace(out.Bytes()))
+	}
+	if errors.As(err, &exit) && exit.Code == findFailed {
+		return nil, fmt.Errorf("%w: find -printf on %s, to check the clone", ErrNoLinkTree, f.Host.Name())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("link %s from %s: %w", dst, src, err)
