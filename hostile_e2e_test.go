@@ -374,3 +374,24 @@ case " $* " in *" -ii "*) printf '%s\n' "$DEPOT_TEST_ITEMIZED" ;; esac
 		})
 	}
 }
+
+// TestStrayNamesAreReported: a directory in a set's folder that is not a
+// stamp is ignored by the run, never counted as a snapshot, and reported.
+func TestStrayNamesAreReported(t *testing.T) {
+	e := newEnv(t, 1)
+	mustDepot(t, "--config", e.config, "run")
+	stray := filepath.Join(e.repo, "holding", "web", "not-a-stamp")
+	if err := os.Mkdir(stray, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, _, logs := depot(t, "--config", e.config, "run")
+	if code != 0 || !strings.Contains(logs, "not snapshots are ignored") || !strings.Contains(logs, "holding/not-a-stamp") {
+		t.Fatalf("exit %d, want 0 and a warning naming the stray\n%s", code, logs)
+	}
+	if n := len(e.snapshots(t)); n != 1 {
+		t.Errorf("%d snapshots with max_recent_backups 1", n)
+	}
+	if _, err := os.Stat(stray); err != nil {
+		t.Errorf("the stray was removed: %v", err)
+	}
+}

@@ -70,6 +70,9 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
+	if strays, err := repo.Strays(ctx, set.Name); err == nil && len(strays) > 0 {
+		d.Log.Warn("names in the set's folders that are not snapshots are ignored", "set", set.Name, "names", strays)
+	}
 	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -192,4 +193,30 @@ func TestFileListSize(t *testing.T) {
 	if v2 > 150*100_000 {
 		t.Errorf("%.1f bytes a file, want at most 150", float64(v2)/1e5)
 	}
+}
+
+// TestStraysAreNotSnapshots: names in a set's folders that are not stamped
+// directories are listed as strays and never as snapshots, on every FS.
+func TestStraysAreNotSnapshots(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		set := filepath.Join(r.Root, "holding", "web")
+		for _, d := range []string{"2026-01-01T000000Z", "junk", "2026-13-01T000000Z"} {
+			if err := os.MkdirAll(filepath.Join(set, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(set, "2026-01-02T000000Z"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		strays, err := r.Strays(context.Background(), "web")
+		want := []string{"holding/2026-01-02T000000Z", "holding/2026-13-01T000000Z", "holding/junk"}
+		if err != nil || !slices.Equal(strays, want) {
+			t.Fatalf("Strays = %q, %v; want %q", strays, err, want)
+		}
+		snaps, err := r.Snapshots(context.Background(), "web")
+		if err != nil || len(snaps) != 1 || snaps[0].Stamp != "2026-01-01T000000Z" {
+			t.Fatalf("Snapshots = %+v, %v", snaps, err)
+		}
+	})
 }
