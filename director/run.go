@@ -90,6 +90,9 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		return repository.Snapshot{}, err
 	}
 	base, hasBase := latestComplete(snaps)
+	if strays, err := repo.Strays(ctx, set.Name); err == nil && len(strays) > 0 {
+		d.Log.Warn("names in the set's folders that are not snapshots are ignored", "set", set.Name, "names", strays)
+	}
 	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err
@@ -224,9 +227,9 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	switch {
 	case res.Listing != nil && pushed:
-		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known}
+		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case res.Listing != nil:
-		list = listing{root: dir, paths: res.Listing.Paths, known: known}
+		list = listing{root: dir, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case pushed:
 		list = listing{entries: out.entries()}
 	case len(out.written) > 0:
@@ -241,6 +244,11 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		return rec, err
 	}
 	rec.FileListSHA256 = sum
+	if stats.Vanished > 0 {
+		w := fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished)
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
+	}
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
 	if stats.Files == 0 && h.Type == "filesystem" {
 		// Never 0 files in silence: an empty tree is more often a wrong
@@ -285,19 +293,23 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 			return err
 		}
 		t.entries = append(t.entries, e)
-		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime}); err != nil {
+		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}); err != nil {
 			return err
 		}
 	}
 }
 
 // Link implements backupitems.TreeBase.
-func (t *treeBase) Link(ctx context.Context, dirs, files, drop []string) error {
-	err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, files, drop)
-	if errors.Is(err, repository.ErrNoLinkTree) {
-		return fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+func (t *treeBase) Link(ctx context.Context, dirs []string, files []backupitems.BaseEntry, drop []string) ([]string, error) {
+	links := make([]repository.LinkFile, len(files))
+	for i, f := range files {
+		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime}
 	}
-	return err
+	copies, err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, links, drop)
+	if errors.Is(err, repository.ErrNoLinkTree) {
+		return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+	}
+	return copies, err
 }
 
 // listing is where an item's file list comes from: the paths an item
@@ -308,6 +320,18 @@ type listing struct {
 	paths   map[string]bool
 	entries []repository.Entry
 	known   []repository.Entry // in memory already: stand in for the base's list
+	source  repository.SourceStats
+}
+
+// sourceStats adapts what an item's walk saw of the source for the file list.
+func sourceStats(l *backupitems.Listing) repository.SourceStats {
+	if l.Source == nil {
+		return nil
+	}
+	return func(p string) (repository.SourceStat, bool) {
+		st, ok := l.Source(p)
+		return repository.SourceStat{Uid: st.Uid, Gid: st.Gid, Ctime: st.Ctime}, ok
+	}
 }
 
 // writeFileList writes an item's file list to dst in the repository, carrying
@@ -342,9 +366,9 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 			} // else an unreadable base list costs only hashing
 		}
 		if l.paths != nil {
-			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, w)
+			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, l.source, w)
 		} else {
-			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w)
+			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, l.source, w)
 		}
 	}
 	if err != nil {
