@@ -86,6 +86,8 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 
 func runCmd(g *globals) *cobra.Command {
 	var wait time.Duration
+	var progress progressFlags
+	var opts director.RunOptions
 	cmd := &cobra.Command{
 		Use:   "run [SET...]",
 		Short: "Back up sets now, then migrate and prune",
@@ -99,11 +101,17 @@ waits with --wait.`,
 		Example: "  depot run\n  depot run web --wait 10m",
 		RunE: func(cmd *cobra.Command, sets []string) error {
 			return g.with(func(d *director.Director) error {
-				return d.Run(cmd.Context(), sets, director.RunOptions{Wait: wait})
+				if err := progress.apply(g, d); err != nil {
+					return err
+				}
+				opts.Wait = wait
+				return d.Run(cmd.Context(), sets, opts)
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run to finish (e.g. 10m) instead of exiting 3")
+	progress.add(cmd)
+	addStopFlags(cmd, &opts)
 	return cmd
 }
 
@@ -264,37 +272,49 @@ there; its ssh settings are used when one is found.`,
 
 func verifyCmd(g *globals) *cobra.Command {
 	var mirror string
-	var o director.VerifyOptions
+	var sample int
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
-		Short: "Re-hash snapshots against their manifests, or compare a mirror with the repository",
+		Short: "Re-hash snapshots against their manifests, or a mirror's against its file lists",
 		Long: `Read every file of the snapshots (all, one set's, or one SET@STAMP) and check it
 against the snapshot's file list: present, same size, same SHA-256, and nothing
 on disk that the list lacks. A file hard-linked into several snapshots is read
 once. With --mirror, compare the mirror's snapshots and manifests with the
 repository's, list what is missing, extra or different, and hash the mirror's
 files against its file lists the same way; the next depot mirror copies a
-snapshot whose files differ again. The exit status is 1 on any difference.`,
-		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite",
+snapshot whose files differ again. --sample N hashes only N snapshots picked
+at random (of the repository, or of the mirror). The exit status is 1 on any
+difference.`,
+		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite --sample 3",
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
+				var picked *int
+				if cmd.Flags().Changed("sample") {
+					if sample < 1 || len(a) > 0 {
+						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: N at least 1, and no set named"}
+					}
+					picked = &sample
+				}
 				if mirror != "" {
 					if len(a) > 0 {
 						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
 					}
-					return d.VerifyMirror(cmd.Context(), mirror, o)
+					return d.VerifyMirror(cmd.Context(), mirror, picked)
+				}
+				if picked != nil {
+					return d.VerifySample(cmd.Context(), picked)
 				}
 				target := ""
 				if len(a) == 1 {
 					target = a[0]
 				}
-				return d.Verify(cmd.Context(), target, o)
+				return d.Verify(cmd.Context(), target)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository, and hash its files")
-	cmd.Flags().IntVar(&o.Sample, "sample", 100, "hash this percentage of the files (each inode once), chosen at random; the others are checked for presence and size")
+	cmd.Flags().IntVar(&sample, "sample", 0, "verify this many complete snapshots picked at random")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -29,6 +30,9 @@ const (
 	exitFailed = 1 // a set failed
 	exitUsage  = 2 // usage or config error
 	exitLocked = 3 // another run holds the repository
+	// exitStopped: a run stopped at --stop-after or its window's end; the
+	// next run resumes it.
+	exitStopped = 4
 )
 
 func main() {
@@ -60,7 +64,8 @@ the previous snapshot, so any snapshot can be browsed with ls, restored with cp
 and deleted without harming another.
 
 The config is --config, else ./depot.yaml, else /etc/depot/depot.yaml.
-Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
+Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
+4 stopped at --stop-after or a window's end (the next run resumes).`,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -86,13 +91,15 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cobraUsageError{err} })
-	root.SetVersionTemplate("depot {{.Version}}\n")
+	root.SetVersionTemplate("depot {{.Version}} (" + runtime.Version() + ")\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./depot.yaml, then /etc/depot/depot.yaml)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "least important log messages shown: debug, info, warn or error")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "warnings and errors only (same as --log-level warn): a successful run prints nothing, so cron mails only trouble")
 	root.AddCommand(validateCmd(g), checkCmd(g), planCmd(g), runCmd(g), migrateCmd(g), pruneCmd(g), listCmd(g), restoreCmd(g), mirrorCmd(g), verifyCmd(g))
-	root.AddCommand(initCmd(g), forgetCmd(g))
+	root.AddCommand(initCmd(g), historyCmd(g), statusCmd(g))
+	root.AddCommand(daemonCmd(g), scheduleCmd(g))
+	root.AddCommand(forgetCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err != nil && g.logFormat == "json" && g.log != nil {
@@ -136,11 +143,14 @@ func report(err error, stderr io.Writer) int {
 	case errors.As(err, &usage), isCobraUsage(err):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitUsage
-	case errors.Is(err, director.ErrChecksFailed), errors.Is(err, director.ErrVerifyFailed):
+	case errors.Is(err, director.ErrChecksFailed), errors.Is(err, director.ErrVerifyFailed), errors.Is(err, director.ErrStale):
 		return exitFailed
 	case errors.Is(err, director.ErrSetsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitFailed
+	case errors.Is(err, director.ErrStopped):
+		fmt.Fprintf(stderr, "depot: %v (the unfinished snapshot stays in .partial)\n", err)
+		return exitStopped
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "depot: interrupted; the next run resumes the unfinished snapshot")
 		return exitFailed
@@ -216,12 +226,5 @@ func versionString() string {
 	if version != "" {
 		return version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
-		}
-	}
-	return "dev"
+	return buildVersion(debug.ReadBuildInfo())
 }

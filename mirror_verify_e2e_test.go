@@ -75,6 +75,10 @@ mirrors:
 			if !strings.Contains(out, "3 snapshots match, 0 differences") {
 				t.Fatalf("verify --mirror after the repair:\n%s", out)
 			}
+			out = mustDepot(t, "--config", e.config, "verify", "--mirror", name, "--sample", "1")
+			if strings.Count(out, "files match the file lists") != 1 || strings.Count(out, "files not hashed: --sample") != 2 {
+				t.Errorf("verify --mirror --sample 1:\n%s", out)
+			}
 		})
 	}
 	if out := mustDepot(t, "--config", e.config, "verify"); !strings.Contains(out, "3 verified, 0 failed") {

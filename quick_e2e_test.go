@@ -209,12 +209,12 @@ func TestQuickPathFallsBack(t *testing.T) {
 	sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
 }
 
-// TestQuickPathWithoutGNUTools: a pushed-to repository host without cp -al,
-// or a pulled source without find -printf, gets plain rsync runs, and the
-// snapshots are as good.
+// TestQuickPathWithoutGNUTools: a pushed-to repository host without cp -al
+// or find -printf (which checks the clone), or a pulled source without find
+// -printf, gets plain rsync runs, and the snapshots are as good.
 func TestQuickPathWithoutGNUTools(t *testing.T) {
-	for _, tc := range []struct{ mode, missing string }{{"push", "cp"}, {"pull", "find"}} {
-		t.Run(tc.mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, missing string }{{"push", "cp"}, {"push", "find"}, {"pull", "find"}} {
+		t.Run(tc.mode+" without "+tc.missing, func(t *testing.T) {
 			s := sshtest.Start(t, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, tc.missing)}})
 			e := newRemoteEnv(t, tc.mode, s, 20, sshSettings{})
 			time.Sleep(2100 * time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -115,10 +116,23 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out, err := f.quick(ctx, env)
+	began := time.Now()
+	walked, vanished, err := f.walkSource(ctx, env)
+	var out Result
+	if err == nil {
+		out, err = f.quick(ctx, env, walked, vanished, time.Since(began))
+	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
 		out, err = f.rsyncWalk(ctx, env)
+		if err == nil && walked != nil {
+			// The walk before the copy tells the next run what is
+			// unchanged (see treequick.go); paths it missed stay unknown.
+			if out.Listing == nil {
+				out.Listing = &Listing{}
+			}
+			out.Listing.Source = sourceStats(walked)
+		}
 	}
 	out.Meta = meta
 	out.Warnings = append(linkWarnings, out.Warnings...)

@@ -72,9 +72,11 @@ type TreeBase interface {
 	// hard links to the base's copies, and none of the base's other paths
 	// are there; drop names them (outermost only), for a repository host
 	// that clones the base whole and then removes. All paths are relative
-	// to the item directory and in file list order. An error that wraps
+	// to the item directory and in file list order. A file whose base copy
+	// is missing or no longer what its entry says is not linked but
+	// returned, for the item to copy from the source. An error that wraps
 	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
-	Link(ctx context.Context, dirs, files, drop []string) error
+	Link(ctx context.Context, dirs []string, files []BaseEntry, drop []string) (copy []string, err error)
 }
 
 // ErrNoTreeLink means a repository host cannot build a tree from hard links
@@ -87,6 +89,10 @@ type BaseEntry struct {
 	Mode  uint32 // st_mode
 	Size  int64
 	Mtime int64 // ns since the epoch
+	// What the base's walk saw of the path on the source; Ctime is 0 when
+	// the list does not say (then the entry proves nothing unchanged).
+	Ctime    int64 // ns, the source host's st_ctime
+	Uid, Gid uint32
 }
 
 // Output writes the files of an item into the snapshot being built.
@@ -149,6 +155,16 @@ type Result struct {
 type Listing struct {
 	Root  string
 	Paths map[string]bool
+	// Source, when set, gives what a walk of the source saw of a path
+	// before the copy (a nil Paths with a Source: walk Dir for the paths).
+	Source func(path string) (SourceStat, bool)
+}
+
+// SourceStat is what a walk of the source saw of a path: what the file list
+// records so the next run can tell the path is unchanged.
+type SourceStat struct {
+	Uid, Gid uint32
+	Ctime    int64 // ns, on the source host's clock
 }
 
 // Checker is an item type that can test, without backing anything up, that

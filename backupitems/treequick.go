@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,11 +27,16 @@ import (
 // directories and the changed files (--files-from).
 //
 // "Unchanged" must be certain, because a hard link shares the inode with the
-// base: a path is unchanged when its type, mode, size and mtime equal the
-// base's entry and its ctime is older than the base's walk. The kernel sets
-// ctime on every change to a file's data or metadata (content, mode, owner,
-// ACLs, xattrs, link count, rename) and it cannot be set by hand, so such a
-// file is exactly what the base copied. Everything else goes to rsync.
+// base: a path is unchanged only when its type, mode, size, mtime, ctime, uid
+// and gid all equal the base's entry, which records them as the base's walk
+// saw them on the source. The kernel sets ctime on every change to a file's
+// data or metadata (content, mode, owner, ACLs, xattrs, link count, rename)
+// and it cannot be set by hand, so such a file is exactly what the base
+// copied, whatever any clock said in between: equality, never a comparison
+// with a clock. One exception is git's "racy" rule: a base entry whose ctime
+// is within racyMargin of the base's walk start (or after it) may have
+// changed again within the same clock tick after the walk looked at it, so it
+// proves nothing. Everything not proven unchanged goes to rsync.
 //
 // The item records in its meta when its walk started (on the source host's
 // clock) and a key of the settings that decide what a copy contains; a base
@@ -38,9 +44,12 @@ import (
 const (
 	metaWalkStarted = "walk_started" // unix seconds, source host's clock
 	metaWalkKey     = "walk_key"
-	// ctimeSlack covers the clock's coarseness (ctime is a coarse clock,
-	// walk_started whole seconds): newer files count as changed.
-	ctimeSlack = time.Second
+	// racyMargin is how close to the base's walk start a ctime must not be:
+	// the kernel stamps ctime from a coarse clock (one tick, at most 10 ms,
+	// behind), and walk_started is whole seconds of date(1). One second
+	// covers both; a source whose timestamps come from another machine's
+	// clock (NFS) needs that clock within it too.
+	racyMargin = time.Second
 )
 
 // walkKey digests the settings that decide what a snapshot of the item holds
@@ -57,8 +66,9 @@ func (f *Filesystem) walkKey(env Env) string {
 
 // quickPlan is the outcome of comparing a walk with the base.
 type quickPlan struct {
-	dirs, links, drop []string
-	paths             map[string]bool // every path, true for the linked ones
+	dirs, drop []string
+	links      []BaseEntry
+	paths      map[string]bool // every path, true for the linked ones
 	// The changed paths go to rsync in two lists. careful: those that look
 	// unchanged to rsync's quick check (same size and mtime as the base's
 	// copy) and members of hard-link groups; rsync compares their content
@@ -68,29 +78,52 @@ type quickPlan struct {
 	nCareful, nPlain int
 }
 
-// quick backs the item up by the quick path, or returns an error wrapping
-// errNoQuickWalk (nothing done yet) when it cannot.
-func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
+// walkSource walks the item's paths on its source, or returns an error
+// wrapping errNoQuickWalk when no walk can see the tree as rsync copies it.
+// Any other error (a hostile record from a remote find) fails the item.
+func (f *Filesystem) walkSource(ctx context.Context, env Env) ([]sourceEntry, int, error) {
+	ex, err := f.walkable()
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, remote := env.Source.(hosts.Remote); remote {
+		return walkRemote(ctx, env.Source, f.Paths, ex, f.OneFileSystem)
+	}
+	return walkLocal(ctx, f.Paths, ex, f.OneFileSystem)
+}
+
+// sourceStats looks paths up in a walk (sorted in file list order).
+func sourceStats(walked []sourceEntry) func(string) (SourceStat, bool) {
+	return func(p string) (SourceStat, bool) {
+		i, ok := slices.BinarySearchFunc(walked, p, func(e sourceEntry, p string) int {
+			switch {
+			case e.path == p:
+				return 0
+			case pathLess(e.path, p):
+				return -1
+			}
+			return 1
+		})
+		if !ok {
+			return SourceStat{}, false
+		}
+		e := walked[i]
+		return SourceStat{Uid: e.uid, Gid: e.gid, Ctime: e.ctime}, true
+	}
+}
+
+// quick backs the item up by the quick path from the walk, or returns an
+// error wrapping errNoQuickWalk (nothing done yet) when it cannot.
+func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, vanished int, walkTook time.Duration) (Result, error) {
 	if env.Tree == nil {
 		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
-	baseWalk, ex, err := f.quickReady(env)
+	baseWalk, _, err := f.quickReady(env)
 	if err != nil {
 		return Result{}, err
 	}
-	var walked []sourceEntry
-	var vanished int
 	began := time.Now()
-	if _, remote := env.Source.(hosts.Remote); remote {
-		walked, vanished, err = walkRemote(ctx, env.Source, f.Paths, ex, f.OneFileSystem)
-	} else {
-		walked, vanished, err = walkLocal(ctx, f.Paths, ex, f.OneFileSystem)
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	walkTook := time.Since(began)
-	cutoff := time.Unix(baseWalk, 0).Add(-ctimeSlack).UnixNano()
+	cutoff := time.Unix(baseWalk, 0).Add(-racyMargin).UnixNano()
 	p, err := compare(ctx, walked, env.Tree, cutoff)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -99,15 +132,26 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 		// Nothing is done yet: a damaged base list costs only the speed.
 		return Result{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 	}
-	compareTook := time.Since(began) - walkTook
-	if err := env.Tree.Link(ctx, p.dirs, p.links, p.drop); err != nil {
+	compareTook := time.Since(began)
+	copies, err := env.Tree.Link(ctx, p.dirs, p.links, p.drop)
+	if err != nil {
 		return Result{}, err
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
-		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - walkTook - compareTook).Milliseconds())
-	out := Result{Listing: &Listing{Root: "/", Paths: p.paths}}
+	// A base copy that is gone or changed since its snapshot: copied
+	// afresh from the source, with no base to link to.
+	for _, c := range copies {
+		p.plain.WriteString(c + "\x00")
+		p.paths[c] = false
+		p.nPlain++
+	}
+	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links)-len(copies), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
+		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
+	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
 	if vanished > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
+	}
+	if len(copies) > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d files of the base snapshot are missing or changed since it was made (first: %q); copied afresh from the source", len(copies), copies[0]))
 	}
 	// The careful list first: the plain one holds the directories, whose
 	// times rsync sets after writing into them.
@@ -118,6 +162,9 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 		o := f.transfer(env)
 		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
 		o.FilesFrom = list
+		// A name that vanished since the walk is what rsync's exit 24
+		// reports in a whole-tree run: no failure.
+		o.IgnoreMissingArgs = true
 		if list == &p.plain {
 			o.LinkDest = ""
 		} else {
@@ -131,6 +178,11 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 			return Result{}, err
 		}
 		for path, linked := range res.Paths {
+			// rsync's itemized lines are another host's output: only
+			// a path depot asked for is taken.
+			if _, asked := p.paths[path]; !asked {
+				return Result{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
+			}
 			if linked {
 				p.paths[path] = true
 			}
@@ -142,8 +194,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env) (Result, error) {
 	return out, nil
 }
 
-// quickReady returns when the base's walk started (unix seconds) and the
-// compiled excludes, or says why the quick path cannot copy the item in env,
+// quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,
 // as an error wrapping errNoQuickWalk. A remote host's tools are found out
 // only by trying.
 func (f *Filesystem) quickReady(env Env) (int64, *excluder, error) {
@@ -157,15 +208,21 @@ func (f *Filesystem) quickReady(env Env) (int64, *excluder, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
 	}
+	ex, err := f.walkable()
+	return baseWalk, ex, err
+}
+
+// walkable returns the compiled excludes, or says why no walk of depot's can
+// see the tree as rsync copies it, as an error wrapping errNoQuickWalk.
+func (f *Filesystem) walkable() (*excluder, error) {
 	for _, p := range f.Paths {
 		if path.Clean(p) == "/" {
 			// rsync then gives the item directory the root's attributes
 			// too; the quick walk leaves the root out.
-			return 0, nil, fmt.Errorf("%w: the path / is copied whole", errNoQuickWalk)
+			return nil, fmt.Errorf("%w: the path / is copied whole", errNoQuickWalk)
 		}
 	}
-	ex, err := compileExcludes(f.Exclude)
-	return baseWalk, ex, err
+	return compileExcludes(f.Exclude)
 }
 
 // compare merges the walk with the base's file list, both in file list order.
@@ -192,8 +249,8 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			if found && b.Mode&unix.S_IFMT != unix.S_IFDIR {
 				drop(b)
 			}
-		case found && b.Mode == w.mode && b.Size == w.size && b.Mtime == w.mtime && w.ctime < cutoff:
-			p.links = append(p.links, w.path)
+		case found && unchanged(w, b, cutoff):
+			p.links = append(p.links, b)
 			p.paths[w.path] = true
 		case found && b.Mode&unix.S_IFMT == w.mode&unix.S_IFMT && b.Size == w.size && b.Mtime == w.mtime || w.nlink > 1:
 			p.careful.WriteString(w.path + "\x00")
@@ -231,6 +288,15 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 		take(walked[i], BaseEntry{}, false)
 	}
 	return p, nil
+}
+
+// unchanged reports whether walk entry w is proven the same as base entry b:
+// every attribute equal, and b's ctime older than the base's walk less the
+// racy margin (cutoff).
+func unchanged(w sourceEntry, b BaseEntry, cutoff int64) bool {
+	return b.Ctime != 0 && b.Ctime < cutoff &&
+		w.mode == b.Mode && w.size == b.Size && w.mtime == b.Mtime &&
+		w.ctime == b.Ctime && w.uid == b.Uid && w.gid == b.Gid
 }
 
 // pathLess orders paths as file lists do: component by component, which is

@@ -1,17 +1,13 @@
 package backupitems
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
-
-	"github.com/depot-backup/depot/hosts"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +22,8 @@ type sourceEntry struct {
 	mtime int64 // ns since the epoch
 	ctime int64 // ns since the epoch, on the source host's clock
 	nlink uint64
+	uid   uint32
+	gid   uint32
 }
 
 func (e sourceEntry) isDir() bool { return e.mode&unix.S_IFMT == unix.S_IFDIR }
@@ -207,6 +205,8 @@ func entryOf(rel string, st *unix.Stat_t) sourceEntry {
 		mtime: st.Mtim.Nano(),
 		ctime: st.Ctim.Nano(),
 		nlink: uint64(st.Nlink),
+		uid:   st.Uid,
+		gid:   st.Gid,
 	}
 }
 
@@ -214,8 +214,8 @@ func entryOf(rel string, st *unix.Stat_t) sourceEntry {
 // the patterns it understands: wildcards * and ? within a name, a leading /
 // anchoring a pattern at the root, a trailing / matching directories only,
 // and inner slashes matching that many trailing names. Anything else (**,
-// character classes, escapes) makes compileExcludes refuse, and the item
-// lets rsync walk.
+// character classes, escapes, a leading +, - or ! that rsync may read as a
+// rule prefix) makes compileExcludes refuse, and the item lets rsync walk.
 type excluder struct {
 	rules []excludeRule
 }
@@ -229,7 +229,9 @@ type excludeRule struct {
 func compileExcludes(patterns []string) (*excluder, error) {
 	ex := &excluder{}
 	for _, p := range patterns {
-		if strings.Contains(p, "**") || strings.ContainsAny(p, `[]\`) {
+		// rsync reads a leading "- " or "+ " (and "!", and modifiers
+		// before the space) as a rule prefix, not as part of the name.
+		if strings.ContainsAny(p[:1], "+-!") || strings.Contains(p, "**") || strings.ContainsAny(p, `[]\`) {
 			return nil, fmt.Errorf("%w: exclude pattern %q", errNoQuickWalk, p)
 		}
 		r := excludeRule{}
@@ -277,168 +279,4 @@ func (x *excluder) matches(rel string, isDir bool) bool {
 		}
 	}
 	return false
-}
-
-// walkRemote walks the configured paths on another host with GNU find, whose
-// -printf gives what lstat gives here. A source without GNU find, or a walk
-// that fails for any other reason than names vanishing, returns
-// errNoQuickWalk: rsync's own walk then copies, and reports real errors.
-func walkRemote(ctx context.Context, h hosts.Host, paths []string, ex *excluder, oneFS bool) ([]sourceEntry, int, error) {
-	tree := newRootTree(paths)
-	var implied, roots []string
-	for dir := range tree.children {
-		if dir != "" {
-			implied = append(implied, "/"+dir)
-		}
-	}
-	for root := range tree.roots {
-		roots = append(roots, "/"+root)
-	}
-	slices.Sort(implied)
-	slices.Sort(roots)
-	script := `f='%y %m %s %T@ %C@ %n %p\0'
-n=$1; shift
-while [ "$n" -gt 0 ]; do find "$1" -maxdepth 0 -printf "$f" || exit 97; shift; n=$((n-1)); done
-exec find "$@" -printf "$f"`
-	if oneFS {
-		script = strings.Replace(script, `exec find "$@" -printf`, `exec find "$@" -xdev -printf`, 1)
-	}
-	argv := append([]string{"sh", "-c", script, "sh", strconv.Itoa(len(implied))}, implied...)
-	argv = append(argv, roots...)
-	var out bytes.Buffer
-	var errs findErrors
-	err := h.Run(ctx, hosts.Command{Argv: argv, Stdout: &out, Stderr: &errs})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-		// Any error but a vanished name (an unreadable directory, say)
-		// means the walk may have missed files: rsync's walk copies
-		// instead, and reports the error if it is real.
-		var exit *hosts.ExitError
-		if errors.As(err, &exit) && exit.Code == 97 {
-			return nil, 0, fmt.Errorf("%w: find on %s: a directory above a configured path: %w", errNoQuickWalk, h.Name(), err)
-		}
-		if errs.other != "" {
-			return nil, 0, fmt.Errorf("%w: find on %s: %s", errNoQuickWalk, h.Name(), errs.other)
-		}
-		if errs.vanished == 0 {
-			return nil, 0, fmt.Errorf("%w: find on %s: %w", errNoQuickWalk, h.Name(), err)
-		}
-	}
-	var all []sourceEntry
-	for rec := range bytes.SplitSeq(out.Bytes(), []byte{0}) {
-		if len(rec) == 0 {
-			continue
-		}
-		e, err := parseFindRecord(string(rec))
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: find on %s: %w", errNoQuickWalk, h.Name(), err)
-		}
-		all = append(all, e)
-	}
-	slices.SortFunc(all, func(a, b sourceEntry) int {
-		switch {
-		case a.path == b.path:
-			return 0
-		case pathLess(a.path, b.path):
-			return -1
-		}
-		return 1
-	})
-	all = slices.CompactFunc(all, func(a, b sourceEntry) bool { return a.path == b.path })
-	// Leave out what the excludes name, with everything under an excluded
-	// directory, as rsync never descends there.
-	kept := all[:0]
-	excludedDir := ""
-	for _, e := range all {
-		if excludedDir != "" && strings.HasPrefix(e.path, excludedDir+"/") {
-			continue
-		}
-		if !ex.matches(e.path, e.isDir()) {
-			kept = append(kept, e)
-			continue
-		}
-		if !tree.inRoot(e.path) || tree.roots[e.path] {
-			return nil, 0, fmt.Errorf("%w: an exclude pattern matches /%s", errNoQuickWalk, e.path)
-		}
-		if e.isDir() {
-			excludedDir = e.path
-		}
-	}
-	for _, e := range kept {
-		if !tree.inRoot(e.path) && !e.isDir() {
-			return nil, 0, fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, e.path)
-		}
-		if tree.roots[e.path] && e.mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil, 0, fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, e.path)
-		}
-	}
-	return kept, errs.vanished, nil
-}
-
-// findTypes maps find's %y letters to st_mode type bits.
-var findTypes = map[string]uint32{"f": unix.S_IFREG, "d": unix.S_IFDIR, "l": unix.S_IFLNK, "b": unix.S_IFBLK, "c": unix.S_IFCHR, "p": unix.S_IFIFO, "s": unix.S_IFSOCK}
-
-// parseFindRecord reads one "%y %m %s %T@ %C@ %n %p" record of find -printf.
-func parseFindRecord(rec string) (sourceEntry, error) {
-	f := strings.SplitN(rec, " ", 7)
-	if len(f) != 7 || !strings.HasPrefix(f[6], "/") {
-		return sourceEntry{}, fmt.Errorf("unexpected output %q", rec)
-	}
-	typ, ok := findTypes[f[0]]
-	perm, err1 := strconv.ParseUint(f[1], 8, 32)
-	size, err2 := strconv.ParseInt(f[2], 10, 64)
-	mtime, err3 := parseFindTime(f[3])
-	ctime, err4 := parseFindTime(f[4])
-	nlink, err5 := strconv.ParseUint(f[5], 10, 64)
-	if !ok || errors.Join(err1, err2, err3, err4, err5) != nil {
-		return sourceEntry{}, fmt.Errorf("unexpected output %q", rec)
-	}
-	return sourceEntry{path: strings.TrimPrefix(f[6], "/"), mode: typ | uint32(perm), size: size, mtime: mtime, ctime: ctime, nlink: nlink}, nil
-}
-
-// parseFindTime reads find's %T@: seconds, a dot, and up to 10 digits of
-// fraction.
-func parseFindTime(s string) (int64, error) {
-	secs, frac, _ := strings.Cut(s, ".")
-	sec, err := strconv.ParseInt(secs, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	frac = (frac + "000000000")[:9]
-	ns, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	if strings.HasPrefix(secs, "-") {
-		ns = -ns
-	}
-	return sec*1e9 + ns, nil
-}
-
-// findErrors sorts find's error lines: names that vanished during the walk,
-// and the first line of any other kind.
-type findErrors struct {
-	partial  []byte
-	vanished int
-	other    string
-}
-
-func (f *findErrors) Write(p []byte) (int, error) {
-	f.partial = append(f.partial, p...)
-	for {
-		i := bytes.IndexByte(f.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := string(f.partial[:i])
-		f.partial = f.partial[i+1:]
-		switch {
-		case strings.HasSuffix(line, ": No such file or directory"):
-			f.vanished++
-		case f.other == "":
-			f.other = line
-		}
-	}
 }

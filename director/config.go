@@ -20,6 +20,7 @@ import (
 
 	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/notify"
 )
 
 // DefaultMaxRecent is holding.max_recent_backups when the config leaves it out.
@@ -35,6 +36,11 @@ type Config struct {
 	SSH        SSHConfig        `yaml:"ssh"`
 	Sets       []SetConfig      `yaml:"sets"`
 	Mirrors    []MirrorConfig   `yaml:"mirrors"`
+	// Hooks run around every set's run, outside the set's own hooks.
+	Hooks      HooksConfig     `yaml:"hooks"`
+	Notify     []notify.Config `yaml:"notify"`
+	Metrics    MetricsConfig   `yaml:"metrics"`
+	AlertAfter string          `yaml:"alert_after"` // a duration: status exits 1 when a set's last success is older
 
 	File   string `yaml:"-"` // path it was loaded from
 	Digest string `yaml:"-"` // "sha256:<hex>" of its bytes
@@ -48,6 +54,8 @@ type RepositoryConfig struct {
 	Host      string          `yaml:"host"`
 	Holding   HoldingConfig   `yaml:"holding"`
 	Permanent PermanentConfig `yaml:"permanent"`
+
+	RepositoryJobs `yaml:",inline"` // verify and prune schedules
 	// MaxDelete is how many snapshots of a set one prune may delete beyond
 	// the normal roll-over without depot prune --confirm; nil for the
 	// default (see repository.DefaultMaxDelete).
@@ -104,6 +112,11 @@ type SetConfig struct {
 	// (pull mode); empty for this machine.
 	Source string       `yaml:"source"`
 	Items  []ItemConfig `yaml:"items"`
+	Hooks  HooksConfig  `yaml:"hooks"`
+	// AlertAfter overrides the top-level alert_after for this set.
+	AlertAfter string `yaml:"alert_after"`
+
+	JobTiming `yaml:",inline"` // schedule, jitter, windows
 }
 
 // ItemConfig holds a decoded item of any registered type, with the node it came from
@@ -278,6 +291,8 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	}
 	c.validatePermanent(d, repo)
 	c.validateMirrors(d, mappingValue(doc, "mirrors"))
+	c.validateReporting(d, doc)
+	c.validateSchedules(d, doc)
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {
 		if d.ok(setsNode) && (setsNode != nil || !d.misspelt(doc, "sets")) {

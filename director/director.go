@@ -18,7 +18,15 @@ type Director struct {
 	Out     io.Writer        // reports for people (plan, list)
 	Now     func() time.Time // the clock; tests inject their own
 	Version string           // depot's version, recorded in manifests
+	// NextRun tells status and metrics when a set runs next; false (or a
+	// nil NextRun) means it has no schedule. The daemon sets it.
+	NextRun func(set string) (time.Time, bool)
 	hosts   *hostSet
+
+	// Progress, when set, is shown how runs go (a terminal's live line).
+	Progress      Progress
+	ProgressEvery time.Duration // how often; default DefaultProgressEvery
+	progress      *progressRun  // the running set's
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.
@@ -93,3 +101,12 @@ func step(ctx context.Context, name string) error {
 // which reads the same in text and JSON logs (slog writes a Duration in
 // JSON as nanoseconds).
 func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+
+// nextRunOf is when set runs next: what the daemon says (NextRun), else what
+// the config's schedule says from now.
+func (d *Director) nextRunOf(set string) (time.Time, bool) {
+	if d.NextRun != nil {
+		return d.NextRun(set)
+	}
+	return d.Config.NextRun(set, d.Now())
+}

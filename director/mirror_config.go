@@ -19,6 +19,8 @@ type MirrorConfig struct {
 	// Delete removes from the mirror what the repository no longer has,
 	// once every new snapshot is on the mirror. Default true.
 	Delete *bool `yaml:"delete"`
+
+	JobTiming `yaml:",inline"` // schedule (or after-runs), jitter, windows
 }
 
 // DeleteOrDefault returns delete, true when unset.

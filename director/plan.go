@@ -23,6 +23,8 @@ type SetPlan struct {
 	Base       string       `json:"base,omitempty"` // the --link-dest base
 	Items      []ItemPlan   `json:"items"`
 	Retention  []PlanAction `json:"retention"`
+	Schedule   string       `json:"schedule,omitempty"` // when depot daemon runs the set
+	NextRun    *time.Time   `json:"next_run,omitempty"`
 	// Zone is the time zone whose days the permanent rules match.
 	Zone string `json:"timezone"`
 	// Warnings are snapshots dated in the future.
@@ -84,6 +86,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 			BuildDir:   repo.PartialDir(set.Name, stamp),
 			PublishDir: repo.Dir(repository.Holding, set.Name, stamp),
 		}
+		p.Schedule, p.NextRun = d.nextRun(set)
 		if len(partials) > 0 {
 			p.Resumes = repo.PartialDir(set.Name, partials[len(partials)-1])
 		}
@@ -149,6 +152,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 		for _, w := range p.Warnings {
 			fmt.Fprintf(&b, "  warning    %s\n", w)
 		}
+		b.WriteString(scheduleLine(p))
 		fmt.Fprintf(&b, "  built in   %s\n", p.BuildDir)
 		if p.Resumes != "" {
 			fmt.Fprintf(&b, "  resumes    %s (left by an interrupted run)\n", p.Resumes)
@@ -186,6 +190,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			fmt.Fprintf(&b, "  held back: %s\n", p.HeldBecause)
 		}
 	}
+	b.WriteString(d.otherJobsText())
 	_, err := fmt.Fprint(d.Out, b.String())
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,11 @@ var ErrSetsFailed = errors.New("one or more sets failed")
 // RunOptions tune a run.
 type RunOptions struct {
 	Wait time.Duration // how long to wait for another run's lock
+	// StopAfter stops the run cleanly after this long (see ErrStopped).
+	StopAfter time.Duration
+	// InWindows skips the sets whose windows are closed, and stops the run
+	// when the first window of the others closes.
+	InWindows bool
 	// Confirm lets prune delete past the guard against mass deletion.
 	Confirm bool
 }
@@ -37,16 +41,23 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	if err != nil {
 		return err
 	}
+	sets, ctx, cancel := d.stopContext(ctx, sets, opts)
+	defer cancel()
 	repo, lock, err := d.lock(ctx, opts.Wait)
 	if err != nil {
+		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
 	defer lock.Unlock()
+	defer d.writeMetrics(ctx, repo)
 	failed := 0
 	for _, set := range sets {
 		start := d.Now()
-		snap, err := d.runSet(ctx, repo, set)
-		d.recordHistory(ctx, repo, set.Name, start, snap, err)
+		snap, err := d.runReported(ctx, repo, set, start)
+		if serr := stopped(ctx); err != nil && serr != nil {
+			d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
+			return serr
+		}
 		var partial *ItemsFailedError
 		if errors.As(err, &partial) {
 			// Each failed item has had its error line.
@@ -81,6 +92,9 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	}
 	snaps = baseCandidates(snaps, started, d.Log.With("set", set.Name))
 	base, hasBase := latestComplete(snaps)
+	if strays, err := repo.Strays(ctx, set.Name); err == nil && len(strays) > 0 {
+		d.Log.Warn("names in the set's folders that are not snapshots are ignored", "set", set.Name, "names", strays)
+	}
 	build, err := repo.Begin(ctx, set.Name, started)
 	if err != nil {
 		return repository.Snapshot{}, err
@@ -128,7 +142,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if err := step(ctx, "published"); err != nil {
 		return snap, err
 	}
-	if _, err = d.applyRetention(ctx, repo, set.Name, true, log); err != nil {
+	if _, err = d.applyRetention(ctx, repo, set.Name, !d.Config.PruneDeferred(), log); err != nil {
 		return snap, err
 	}
 	if len(failed) > 0 {
@@ -186,6 +200,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	if err := repo.Files().MkdirAll(ctx, dir); err != nil {
 		return rec, err
 	}
+	d.progressItem(h.Name)
 	env.Log.Info("backing up", "type", h.Type)
 	res, err := it.Backup(ctx, env)
 	if err != nil {
@@ -215,9 +230,9 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	switch {
 	case res.Listing != nil && pushed:
-		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known}
+		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case res.Listing != nil:
-		list = listing{root: dir, paths: res.Listing.Paths, known: known}
+		list = listing{root: dir, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
 	case pushed:
 		list = listing{entries: out.entries()}
 	case len(out.written) > 0:
@@ -232,6 +247,11 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 		return rec, err
 	}
 	rec.FileListSHA256 = sum
+	if stats.Vanished > 0 {
+		w := fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished)
+		env.Log.Warn(w)
+		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
+	}
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
 	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
 		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
@@ -281,19 +301,23 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 			return err
 		}
 		t.entries = append(t.entries, e)
-		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime}); err != nil {
+		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}); err != nil {
 			return err
 		}
 	}
 }
 
 // Link implements backupitems.TreeBase.
-func (t *treeBase) Link(ctx context.Context, dirs, files, drop []string) error {
-	err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, files, drop)
-	if errors.Is(err, repository.ErrNoLinkTree) {
-		return fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+func (t *treeBase) Link(ctx context.Context, dirs []string, files []backupitems.BaseEntry, drop []string) ([]string, error) {
+	links := make([]repository.LinkFile, len(files))
+	for i, f := range files {
+		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime}
 	}
-	return err
+	copies, err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, links, drop)
+	if errors.Is(err, repository.ErrNoLinkTree) {
+		return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+	}
+	return copies, err
 }
 
 // listing is where an item's file list comes from: the paths an item
@@ -304,6 +328,18 @@ type listing struct {
 	paths   map[string]bool
 	entries []repository.Entry
 	known   []repository.Entry // in memory already: stand in for the base's list
+	source  repository.SourceStats
+}
+
+// sourceStats adapts what an item's walk saw of the source for the file list.
+func sourceStats(l *backupitems.Listing) repository.SourceStats {
+	if l.Source == nil {
+		return nil
+	}
+	return func(p string) (repository.SourceStat, bool) {
+		st, ok := l.Source(p)
+		return repository.SourceStat{Uid: st.Uid, Gid: st.Gid, Ctime: st.Ctime}, ok
+	}
 }
 
 // writeFileList writes an item's file list to dst in the repository, carrying
@@ -338,9 +374,9 @@ func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseLis
 			} // else an unreadable base list costs only hashing
 		}
 		if l.paths != nil {
-			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, w)
+			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, l.source, w)
 		} else {
-			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, w)
+			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, l.source, w)
 		}
 	}
 	if err != nil {
@@ -367,30 +403,4 @@ func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (rep
 		}
 	}
 	return stats, nil
-}
-
-// historyRecord is one line of .depot/history.jsonl.
-type historyRecord struct {
-	Set      string    `json:"set"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Stamp    string    `json:"stamp,omitempty"`
-	Status   string    `json:"status"`
-	Error    string    `json:"error,omitempty"`
-}
-
-// recordHistory appends the outcome of a set's run to the run history.
-func (d *Director) recordHistory(ctx context.Context, repo repository.Repo, set string, start time.Time, snap repository.Snapshot, runErr error) {
-	rec := historyRecord{Set: set, Started: start.UTC(), Finished: d.Now().UTC(), Stamp: snap.Stamp, Status: "ok"}
-	var partial *ItemsFailedError
-	switch {
-	case errors.As(runErr, &partial):
-		rec.Status, rec.Error = "partial", runErr.Error()
-	case runErr != nil:
-		rec.Status, rec.Error = "failed", runErr.Error()
-	}
-	line, _ := json.Marshal(rec)
-	if err := repo.AppendHistory(context.WithoutCancel(ctx), append(line, '\n')); err != nil {
-		d.Log.Warn("could not record run history", "err", err)
-	}
 }

@@ -22,17 +22,10 @@ import (
 // ErrVerifyFailed means verify found a difference; each has been printed.
 var ErrVerifyFailed = errors.New("verification failed")
 
-// VerifyOptions tune verify.
-type VerifyOptions struct {
-	// Sample is the percentage of files whose content is hashed, 1 to
-	// 100 (0 means 100); the others are checked for presence, type and size.
-	Sample int
-}
-
 // Verify re-reads snapshots (of one set, one SET@STAMP, or all) and checks
 // every file against its snapshot's file list: present, same size, same
 // SHA-256; and nothing on disk that the list lacks.
-func (d *Director) Verify(ctx context.Context, target string, o VerifyOptions) error {
+func (d *Director) Verify(ctx context.Context, target string) error {
 	if d.Config.Repository.Host != "" {
 		return &UsageError{Msg: "verify reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
 	}
@@ -73,10 +66,7 @@ func (d *Director) Verify(ctx context.Context, target string, o VerifyOptions) e
 			snaps = append(snaps, more...)
 		}
 	}
-	cache, err := newHashCache(o.Sample)
-	if err != nil {
-		return err
-	}
+	cache := newHashCache()
 	failed := 0
 	for _, s := range snaps {
 		name := s.Section + "/" + s.Set + "/" + s.Stamp
@@ -256,9 +246,6 @@ func checkEntry(p string, e repository.Entry, cache *hashCache) string {
 		return ""
 	}
 	got, err := cache.hash(p, info, e)
-	if got == "" && err == nil {
-		return "" // left out of the sample
-	}
 	switch {
 	case err != nil:
 		return err.Error()

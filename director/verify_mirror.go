@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path"
 	"sort"
 	"strings"
@@ -13,19 +14,16 @@ import (
 
 // VerifyMirror compares a mirror's snapshots and manifests with the
 // repository's and prints what is missing, extra or different; then it
-// hashes the files of each mirror snapshot that matches against the
-// snapshot's file lists, each inode once (o.Sample as for the repository).
+// hashes the files of each mirror snapshot that matches (or of sample of
+// them picked at random) against the snapshot's file lists, each inode once.
 // The snapshots whose files differ are recorded in the mirror, and the next
 // depot mirror copies them again.
-func (d *Director) VerifyMirror(ctx context.Context, name string, o VerifyOptions) error {
+func (d *Director) VerifyMirror(ctx context.Context, name string, sample *int) error {
 	m, ok := d.mirror(name)
 	if !ok {
 		return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", name, d.Config.File)}
 	}
-	cache, err := newHashCache(o.Sample)
-	if err != nil {
-		return err
-	}
+	cache := newHashCache()
 	addr, dir, _ := ParseTarget(m.Target)
 	dst := repository.Repo{Root: dir}
 	var hostFS *repository.HostFS
@@ -57,7 +55,11 @@ func (d *Director) VerifyMirror(ctx context.Context, name string, o VerifyOption
 	}
 	sort.Strings(names)
 	diffs, same := 0, 0
-	var damaged []string
+	type pair struct {
+		set, name string
+		mirror    repository.Snapshot
+	}
+	var matched []pair // same section, same manifest: their files are hashed
 	for _, set := range names {
 		want, err := completeByStamp(ctx, src, set)
 		if err != nil {
@@ -83,19 +85,8 @@ func (d *Director) VerifyMirror(ctx context.Context, name string, o VerifyOption
 					fmt.Fprintf(d.Out, "different  %s: manifests differ\n", name)
 					break
 				}
-				files, problems := verify(h)
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if len(problems) == 0 {
-					same++
-					fmt.Fprintf(d.Out, "ok         %s: %d files match the file lists\n", name, files)
-					continue
-				}
-				for _, p := range problems {
-					fmt.Fprintf(d.Out, "different  %s: %s\n", name, p)
-				}
-				damaged = append(damaged, set+"/"+stamp)
+				matched = append(matched, pair{set, name, h})
+				continue
 			}
 			diffs++
 		}
@@ -106,6 +97,33 @@ func (d *Director) VerifyMirror(ctx context.Context, name string, o VerifyOption
 				diffs++
 			}
 		}
+	}
+	hash := make([]bool, len(matched))
+	for i := range hash {
+		hash[i] = sample == nil || i < *sample
+	}
+	rand.Shuffle(len(hash), func(i, j int) { hash[i], hash[j] = hash[j], hash[i] })
+	var damaged []string
+	for i, m := range matched {
+		if !hash[i] {
+			same++
+			fmt.Fprintf(d.Out, "ok         %s: the manifest matches (files not hashed: --sample)\n", m.name)
+			continue
+		}
+		files, problems := verify(m.mirror)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(problems) == 0 {
+			same++
+			fmt.Fprintf(d.Out, "ok         %s: %d files match the file lists\n", m.name, files)
+			continue
+		}
+		for _, p := range problems {
+			fmt.Fprintf(d.Out, "different  %s: %s\n", m.name, p)
+		}
+		damaged = append(damaged, m.set+"/"+m.mirror.Stamp)
+		diffs++
 	}
 	if err := repository.WriteDamaged(ctx, dst, damaged); err != nil {
 		d.Log.Warn("could not record the damaged snapshots in the mirror; depot mirror will not copy them again", "err", err)

@@ -169,7 +169,7 @@ func checkRemoteEntry(ctx context.Context, fsys *repository.HostFS, dir string, 
 	switch {
 	case err != nil:
 		return err.Error()
-	case got != "" && got != e.Hash:
+	case got != e.Hash:
 		return "content differs from the hash in the file list"
 	}
 	return ""

@@ -12,33 +12,51 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/depot-backup/depot/internal/relpath"
 )
 
 // FileListDir holds each item's file list inside a snapshot. Its leading dot
 // keeps it apart from item directories, whose names cannot start with one.
 const FileListDir = ".filelists"
 
-// fileListHeader is the first line of every file list.
-const fileListHeader = "depot-filelist 1"
+// The first line of every file list: version 2 records what the quick path's
+// change detection needs; lists of version 1 are still read, without it.
+const (
+	fileListHeader   = "depot-filelist 2"
+	fileListHeaderV1 = "depot-filelist 1"
+)
 
 // Entry is one path in an item's file list.
 //
-// The list is zstd-compressed text: a header line "depot-filelist 1", then one
+// The list is zstd-compressed text: a header line "depot-filelist 2", then one
 // line per path, tab-separated:
 //
-//	mode(octal st_mode)  size  mtime(unix ns)  sha256(hex, or "-")  path
+//	mode(octal st_mode)  size  mtime(unix ns)  ctime(unix ns)  uid  gid  sha256(hex, or "-")  path
 //
 // Paths are relative to the item directory, with backslash, tab, newline and
 // carriage return escaped as \\ \t \n \r. Regular files carry the SHA-256 of
 // their content, symlinks the SHA-256 of their target, other types "-". Lines
 // are in walk order: paths compared component by component, bytewise.
+//
+// ctime, uid and gid are the source's, as a walk of the source saw the path
+// before it was copied (mode, size and mtime are the copy's, which equal
+// them). They are "-" when no walk saw the path (a dump, a tree copied by
+// rsync's own walk), and in version 1 lists, which have neither column:
+// the entry then never proves a path unchanged.
 type Entry struct {
 	Path  string
 	Mode  uint32 // st_mode: type and permission bits
 	Size  int64
 	Mtime int64 // nanoseconds since the epoch
+	Ctime int64 // the source's st_ctime in ns; 0 when unknown
+	Uid   uint32
+	Gid   uint32
 	Hash  string
 }
+
+// HasSource reports whether e records the source's ctime, uid and gid.
+func (e Entry) HasSource() bool { return e.Ctime != 0 }
 
 // File type bits of st_mode.
 const (
@@ -130,6 +148,16 @@ func (w *FileListWriter) Write(e Entry) error {
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, e.Mtime, 10)
 	b = append(b, '\t')
+	if e.HasSource() {
+		b = strconv.AppendInt(b, e.Ctime, 10)
+		b = append(b, '\t')
+		b = strconv.AppendUint(b, uint64(e.Uid), 10)
+		b = append(b, '\t')
+		b = strconv.AppendUint(b, uint64(e.Gid), 10)
+	} else {
+		b = append(b, "-\t-\t-"...)
+	}
+	b = append(b, '\t')
 	if e.Hash == "" {
 		b = append(b, '-')
 	} else {
@@ -178,10 +206,12 @@ func (s *entrySlice) Next() (Entry, error) {
 
 // FileListReader reads a file list entry by entry.
 type FileListReader struct {
-	f    io.Closer
-	zr   *zstd.Decoder
-	sc   *bufio.Scanner
-	line int
+	f      io.Closer
+	zr     *zstd.Decoder
+	sc     *bufio.Scanner
+	line   int
+	fields int    // per line: 5 in version 1, 8 in version 2
+	last   string // the previous path, which the next must follow
 }
 
 // OpenFileList opens the file list at path in the repository.
@@ -224,7 +254,12 @@ func NewFileListReader(r io.Reader) (*FileListReader, error) {
 		}
 		return nil, errors.New("empty file list")
 	}
-	if sc.Text() != fileListHeader {
+	switch sc.Text() {
+	case fileListHeader:
+		fr.fields = 8
+	case fileListHeaderV1:
+		fr.fields = 5
+	default:
 		zr.Close()
 		return nil, fmt.Errorf("not a depot file list (header %q)", sc.Text())
 	}
@@ -232,7 +267,9 @@ func NewFileListReader(r io.Reader) (*FileListReader, error) {
 	return fr, nil
 }
 
-// Next returns the next entry, or io.EOF after the last.
+// Next returns the next entry, or io.EOF after the last. A list is input
+// like any other: a line that does not parse, a path that is not clean and
+// relative (relpath.Check) or one out of order is an error.
 func (r *FileListReader) Next() (Entry, error) {
 	if !r.sc.Scan() {
 		if err := r.sc.Err(); err != nil {
@@ -241,19 +278,47 @@ func (r *FileListReader) Next() (Entry, error) {
 		return Entry{}, io.EOF
 	}
 	r.line++
-	fields := strings.SplitN(r.sc.Text(), "\t", 5)
-	if len(fields) != 5 {
-		return Entry{}, fmt.Errorf("file list line %d: want 5 fields, have %d", r.line, len(fields))
+	e, err := parseEntry(r.sc.Text(), r.fields)
+	if err != nil {
+		return Entry{}, fmt.Errorf("file list line %d: %w", r.line, err)
+	}
+	if r.line > 2 && !PathLess(r.last, e.Path) {
+		return Entry{}, fmt.Errorf("file list line %d: %q does not sort after %q", r.line, e.Path, r.last)
+	}
+	r.last = e.Path
+	return e, nil
+}
+
+// parseEntry reads one line of a list whose lines have n fields.
+func parseEntry(line string, n int) (Entry, error) {
+	fields := strings.SplitN(line, "\t", n)
+	if len(fields) != n {
+		return Entry{}, fmt.Errorf("want %d fields, have %d", n, len(fields))
 	}
 	mode, err1 := strconv.ParseUint(fields[0], 8, 32)
 	size, err2 := strconv.ParseInt(fields[1], 10, 64)
 	mtime, err3 := strconv.ParseInt(fields[2], 10, 64)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return Entry{}, fmt.Errorf("file list line %d: %w", r.line, err)
+		return Entry{}, err
 	}
-	e := Entry{Mode: uint32(mode), Size: size, Mtime: mtime, Path: unescapePath(fields[4])}
-	if fields[3] != "-" {
-		e.Hash = fields[3]
+	e := Entry{Mode: uint32(mode), Size: size, Mtime: mtime, Path: unescapePath(fields[n-1])}
+	if n == 8 && fields[3] != "-" {
+		ctime, err1 := strconv.ParseInt(fields[3], 10, 64)
+		uid, err2 := strconv.ParseUint(fields[4], 10, 32)
+		gid, err3 := strconv.ParseUint(fields[5], 10, 32)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return Entry{}, err
+		}
+		if ctime == 0 {
+			return Entry{}, errors.New("ctime 0")
+		}
+		e.Ctime, e.Uid, e.Gid = ctime, uint32(uid), uint32(gid)
+	}
+	if h := fields[n-2]; h != "-" {
+		e.Hash = h
+	}
+	if err := relpath.Check(e.Path); err != nil {
+		return Entry{}, err
 	}
 	return e, nil
 }

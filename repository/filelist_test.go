@@ -145,7 +145,7 @@ func scanEntries(t testing.TB, root string, base []byte) ([]Entry, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Scan(context.Background(), root, baseReader, w); err != nil {
+	if _, err := Scan(context.Background(), root, baseReader, nil, w); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -259,7 +259,7 @@ func TestScanPaths(t *testing.T) {
 	defer base.Close()
 	var buf bytes.Buffer
 	w, _ := NewFileListWriter(&buf)
-	st, err := ScanPaths(context.Background(), root, paths, base, w)
+	st, err := ScanPaths(context.Background(), root, paths, base, nil, w)
 	if err != nil {
 		t.Fatal(err)
 	}

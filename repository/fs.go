@@ -55,9 +55,11 @@ type FS interface {
 	// directories dirs are created, the files are hard links to src's
 	// copies, and nothing else of src is there; drop names src's other
 	// paths (outermost only), for a host that clones src whole and then
-	// removes. Paths are relative, in file list order. An error wrapping
+	// removes. Paths are relative, in file list order. A file whose copy
+	// in src is missing or not what its LinkFile says is not linked but
+	// returned, for the caller to copy from the source. An error wrapping
 	// ErrNoLinkTree leaves dst empty: the host cannot do it.
-	LinkTree(ctx context.Context, src, dst string, dirs, files, drop []string) error
+	LinkTree(ctx context.Context, src, dst string, dirs []string, files []LinkFile, drop []string) (copy []string, err error)
 	// SetMtime sets a file's modification time, to whole seconds.
 	SetMtime(ctx context.Context, path string, t time.Time) error
 	// Sync makes everything written on dir's file system durable.

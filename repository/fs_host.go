@@ -85,23 +85,26 @@ func (f *HostFS) sh() (*hosts.Shell, error) {
 const readDirScript = `[ -d "$1" ] || exit 0
 cd -- "$1" || exit 1
 for f in * .[!.]* ..?*; do
-  if [ -d "$f" ] && [ ! -L "$f" ]; then printf 'd %s\n' "$f"
-  elif [ -e "$f" ] || [ -L "$f" ]; then printf 'f %s\n' "$f"
+  if [ -d "$f" ] && [ ! -L "$f" ]; then printf 'd %s\000' "$f"
+  elif [ -e "$f" ] || [ -L "$f" ]; then printf 'f %s\000' "$f"
   fi
 done`
 
-// ReadDir implements FS. Names in a repository's directories are set names,
-// stamps and depot's own, none of which holds a newline.
+// ReadDir implements FS. Names end in NUL, the one byte no name holds, so a
+// name with a newline in it (made by whoever can write on the host) reads
+// as itself and cannot pose as another entry (a snapshot's stamp, say).
 func (f *HostFS) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
 	out, err := f.Script(ctx, readDirScript, dir)
 	if err != nil {
 		return nil, err
 	}
 	var entries []DirEntry
-	for _, line := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
-		if kind, name, ok := strings.Cut(line, " "); ok {
-			entries = append(entries, DirEntry{Name: name, IsDir: kind == "d"})
+	for rec := range bytes.SplitSeq(out, []byte{0}) {
+		kind, name, ok := strings.Cut(string(rec), " ")
+		if !ok || name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+			continue
 		}
+		entries = append(entries, DirEntry{Name: name, IsDir: kind == "d"})
 	}
 	sortEntries(entries)
 	return entries, nil

@@ -2,15 +2,36 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/relpath"
 )
+
+// describeFiles describes the files under base as a file list would.
+func describeFiles(t testing.TB, base string, paths []string) []LinkFile {
+	t.Helper()
+	out := make([]LinkFile, len(paths))
+	for i, p := range paths {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(base, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = LinkFile{Path: p, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
+	}
+	return out
+}
 
 // TestLinkTree: the new tree holds exactly the directories and links asked
 // for, the links share the base's inodes, and the base is untouched, on
@@ -46,8 +67,9 @@ func TestLinkTree(t *testing.T) {
 			}
 		}
 		drop := []string{"d3/f0003", "gone", "was-dir"}
-		if err := r.FS.LinkTree(context.Background(), base, dst, dirs, links, drop); err != nil {
-			t.Fatal(err)
+		copies, err := r.FS.LinkTree(context.Background(), base, dst, dirs, describeFiles(t, base, links), drop)
+		if err != nil || len(copies) != 0 {
+			t.Fatalf("LinkTree: %q to copy, %v", copies, err)
 		}
 		var got []string
 		filepath.Walk(dst, func(p string, info os.FileInfo, err error) error {
@@ -95,7 +117,161 @@ func TestLinkTreeNeedsEmptyTarget(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dst, "stale"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.FS.LinkTree(context.Background(), base, dst, nil, nil, nil); err == nil {
+	if _, err := r.FS.LinkTree(context.Background(), base, dst, nil, nil, nil); err == nil {
 		t.Fatal("linked into a directory that was not empty")
+	}
+}
+
+// TestLinkTreeTrustsNoBase: a base copy deleted, overwritten in place (other
+// size, or same size and a new mtime), or replaced by a symlink since its
+// snapshot was made is returned for copying, never linked; a path that is
+// not clean is refused before anything is made; nothing is created through
+// a symlink in the base; on every FS.
+func TestLinkTreeTrustsNoBase(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		base, dst := filepath.Join(r.Root, "base"), filepath.Join(r.Root, "new")
+		outside := filepath.Join(r.Root, "outside")
+		for _, d := range []string{filepath.Join(base, "d"), dst, outside} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names := []string{"d/deleted", "d/grown", "d/touched", "d/kept", "d/now-link", "lost/x"}
+		for _, n := range names {
+			os.MkdirAll(filepath.Dir(filepath.Join(base, n)), 0o755)
+			if err := os.WriteFile(filepath.Join(base, n), []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files := describeFiles(t, base, names)
+		os.Remove(filepath.Join(base, "d/deleted"))
+		os.WriteFile(filepath.Join(base, "d/grown"), []byte("more data"), 0o644)
+		later := time.Now().Add(time.Hour)
+		os.WriteFile(filepath.Join(base, "d/touched"), []byte("DATA"), 0o644)
+		os.Chtimes(filepath.Join(base, "d/touched"), later, later)
+		os.Remove(filepath.Join(base, "d/now-link"))
+		os.Symlink("kept", filepath.Join(base, "d/now-link"))
+		os.RemoveAll(filepath.Join(base, "lost"))
+		os.Symlink(outside, filepath.Join(base, "lost"))
+
+		copies, err := r.FS.LinkTree(context.Background(), base, dst, []string{"d", "lost"}, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(copies)
+		if want := []string{"d/deleted", "d/grown", "d/now-link", "d/touched", "lost/x"}; !slices.Equal(copies, want) {
+			t.Errorf("to copy %q, want %q", copies, want)
+		}
+		if _, err := os.Lstat(filepath.Join(dst, "d/kept")); err != nil {
+			t.Errorf("the unchanged file was not linked: %v", err)
+		}
+		for _, n := range []string{"d/grown", "d/touched", "d/now-link"} {
+			if st, err := os.Lstat(filepath.Join(dst, n)); err == nil && st.Mode().IsRegular() {
+				b, _ := os.Lstat(filepath.Join(base, n))
+				if os.SameFile(st, b) {
+					t.Errorf("%s: the changed base copy was linked", n)
+				}
+			}
+		}
+		if left, _ := os.ReadDir(outside); len(left) != 0 {
+			t.Errorf("%d names created through the base's symlink", len(left))
+		}
+	})
+}
+
+// TestLinkTreeRefusesUnsafePaths: a path that could leave dst fails before
+// anything is created, on every FS.
+func TestLinkTreeRefusesUnsafePaths(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		for _, tt := range []struct {
+			name  string
+			dirs  []string
+			files []LinkFile
+			drop  []string
+		}{
+			{name: "dir with ..", dirs: []string{"../escaped"}},
+			{name: "absolute dir", dirs: []string{"/tmp/escaped"}},
+			{name: "file with ..", files: []LinkFile{{Path: "d/../../f"}}},
+			{name: "drop with ..", drop: []string{"../../holding"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				r := newRepo(t)
+				base, dst := filepath.Join(r.Root, "base"), filepath.Join(r.Root, "a", "new")
+				os.MkdirAll(base, 0o755)
+				os.MkdirAll(dst, 0o755)
+				_, err := r.FS.LinkTree(context.Background(), base, dst, tt.dirs, tt.files, tt.drop)
+				if !errors.Is(err, relpath.ErrUnsafe) {
+					t.Fatalf("LinkTree: %v, want ErrUnsafe", err)
+				}
+				if _, err := os.Lstat(filepath.Join(r.Root, "a", "escaped")); err == nil {
+					t.Error("a directory was created outside dst")
+				}
+				if _, err := os.Lstat(base); err != nil {
+					t.Error("the base was removed")
+				}
+			})
+		}
+	})
+}
+
+// TestLinkTreeDeepPaths: a path that is longer than PATH_MAX with dst in
+// front of it (but within it relative to dst) is created and linked.
+func TestLinkTreeDeepPaths(t *testing.T) {
+	root := t.TempDir()
+	long := strings.Repeat("r", 100) // dst's own path is long too
+	base, dst := filepath.Join(root, "base"+long), filepath.Join(root, "new"+long)
+	var dirs []string
+	d := ""
+	for range 20 {
+		d = path.Join(d, strings.Repeat("d", 200))
+		dirs = append(dirs, d)
+	}
+	file := d + "/f"
+	if len(filepath.Join(dst, file)) <= 4096 || relpath.Check(file) != nil {
+		t.Fatalf("a path of %d bytes: not what the test needs", len(file))
+	}
+	for _, dir := range []string{base, dst} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mkdirs(base, dirs); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := openDirChain(base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	dfd, err := chain.open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Openat(dfd, "f", unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(fd, []byte("x"))
+	var st unix.Stat_t
+	unix.Fstat(fd, &st)
+	unix.Close(fd)
+	files := []LinkFile{{Path: file, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}}
+	copies, err := LocalFS{}.LinkTree(context.Background(), base, dst, dirs, files, nil)
+	if err != nil || len(copies) != 0 {
+		t.Fatalf("LinkTree: %q to copy, %v", copies, err)
+	}
+	into, err := openDirChain(dst, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer into.Close()
+	ifd, err := into.open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got unix.Stat_t
+	if err := unix.Fstatat(ifd, "f", &got, unix.AT_SYMLINK_NOFOLLOW); err != nil || got.Ino != st.Ino {
+		t.Fatalf("the deep file is not linked: %v", err)
 	}
 }

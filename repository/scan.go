@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/internal/relpath"
 )
 
 // ScanStats are the figures of one scan.
@@ -22,14 +26,29 @@ type ScanStats struct {
 	FilesHashed  int64 // files read and hashed because they are new or changed
 	BytesHashed  int64
 	FilesCarried int64 // files whose hash came from the base's list
+	Vanished     int64 // copied paths gone before the copy (ScanPaths)
 }
 
+// SourceStat is what a walk of the source saw of a path before it was copied:
+// what a file list records besides the copy's own attributes (see Entry).
+type SourceStat struct {
+	Uid, Gid uint32
+	Ctime    int64 // ns
+}
+
+// SourceStats looks a path (relative to the item directory) up in a walk of
+// the source. A nil SourceStats knows no path.
+type SourceStats func(path string) (SourceStat, bool)
+
 // Scan walks the tree at root and writes its file list to w. A file whose type,
-// size and mtime equal its entry in base (the base snapshot's list, or nil) is the base's file hard-linked by rsync, so it keeps the base's hash
-// unread; every other regular file and symlink is hashed. Memory stays constant:
-// the walk, the base list and the output all stream in the same order.
-func Scan(ctx context.Context, root string, base EntryReader, w *FileListWriter) (ScanStats, error) {
-	s := &scanner{ctx: ctx, root: root, base: base}
+// size and mtime equal its entry in base (the base snapshot's list, or nil) is
+// the base's file hard-linked by rsync, so it keeps the base's hash unread;
+// every other regular file and symlink is hashed. src supplies the source's
+// ctime, uid and gid. Memory stays constant: the walk, the base list and the
+// output all stream in the same order. Everything below root is reached
+// relative to its directory, never through a symlink.
+func Scan(ctx context.Context, root string, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
+	s := &scanner{ctx: ctx, root: root, base: base, src: src}
 	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
 }
 
@@ -39,14 +58,22 @@ func Scan(ctx context.Context, root string, base EntryReader, w *FileListWriter)
 // copied, and are stat'ed under root and hashed, even when their size and
 // mtime equal the base's copy: a copy made because something else told the
 // content changed may keep both. root is the snapshot's item directory, or,
-// when that is on another host, the local tree it was copied from.
-func ScanPaths(ctx context.Context, root string, paths map[string]bool, base EntryReader, w *FileListWriter) (ScanStats, error) {
+// when that is on another host, the local tree it was copied from ("/", the
+// only root whose symlinks to directories are followed: a configured path
+// may be one). The paths are input from another process, often another
+// host: each must pass relpath.Check, and is reached relative to root. A
+// copied path that is not there vanished from the source before rsync came
+// to it, and is left out.
+func ScanPaths(ctx context.Context, root string, paths map[string]bool, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
 	sorted := make([]string, 0, len(paths))
 	for p := range paths {
+		if err := relpath.Check(p); err != nil {
+			return ScanStats{}, fmt.Errorf("scan %s: %w", root, err)
+		}
 		sorted = append(sorted, p)
 	}
 	slices.SortFunc(sorted, comparePaths)
-	s := &scanner{ctx: ctx, root: root, base: base}
+	s := &scanner{ctx: ctx, root: root, base: base, src: src, follow: root == "/"}
 	return s.run(w, func(queue, work chan<- *pending) error {
 		for i, rel := range sorted {
 			if i%4096 == 0 && ctx.Err() != nil {
@@ -54,11 +81,16 @@ func ScanPaths(ctx context.Context, root string, paths map[string]bool, base Ent
 			}
 			if paths[rel] {
 				if b, ok := s.baseEntry(rel); ok && (b.Hash != "" || !b.IsRegular() && !b.IsSymlink()) {
+					s.sourceOf(&b)
 					queue <- &pending{entry: b}
 					continue
 				}
 			}
 			if _, err := s.visit(rel, false, queue, work); err != nil {
+				if !paths[rel] && errors.Is(err, fs.ErrNotExist) {
+					s.vanished++ // gone from the source before rsync came
+					continue
+				}
 				return err
 			}
 		}
@@ -84,6 +116,11 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 	if s.base != nil {
 		s.advanceBase()
 	}
+	dirs, err := openDirChain(s.root, s.follow)
+	if err != nil {
+		return ScanStats{}, fmt.Errorf("scan %s: %w", s.root, err)
+	}
+	s.dirs = dirs
 	queue := make(chan *pending, 4096)
 	work := make(chan *pending, 256)
 	var wg sync.WaitGroup
@@ -92,7 +129,8 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				p.entry.Hash, p.err = HashEntry(filepath.Join(s.root, p.entry.Path), p.entry)
+				p.entry.Hash, p.err = hashFile(p.file, p.entry)
+				p.file.Close()
 				close(p.done)
 			}
 		}()
@@ -101,6 +139,7 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 	go func() {
 		defer close(queue)
 		defer close(work)
+		defer dirs.Close()
 		produced <- produce(queue, work)
 	}()
 	var stats ScanStats
@@ -125,7 +164,9 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 		}
 	}
 	wg.Wait()
-	if err := errors.Join(<-produced, s.baseErr, writeErr); err != nil {
+	err = errors.Join(<-produced, writeErr)
+	stats.Vanished = s.vanished // written by produce, which has returned
+	if err != nil {
 		return stats, fmt.Errorf("scan %s: %w", s.root, err)
 	}
 	return stats, nil
@@ -133,6 +174,7 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 
 type pending struct {
 	entry Entry
+	file  *os.File      // the open file to hash
 	done  chan struct{} // nil when the entry needs no hashing
 	err   error
 }
@@ -140,19 +182,32 @@ type pending struct {
 type scanner struct {
 	ctx      context.Context
 	root     string
+	follow   bool
+	dirs     *dirChain
 	base     EntryReader
+	src      SourceStats
 	baseNext Entry
 	baseOK   bool
-	baseErr  error
+	vanished int64
+}
+
+// sourceOf sets e's source fields from the walk of the source, when it saw
+// the path; else e keeps what it has (a linked base entry: the base's).
+func (s *scanner) sourceOf(e *Entry) {
+	if s.src == nil {
+		return
+	}
+	if st, ok := s.src(e.Path); ok && st.Ctime != 0 {
+		e.Ctime, e.Uid, e.Gid = st.Ctime, st.Uid, st.Gid
+	}
 }
 
 func (s *scanner) advanceBase() {
 	e, err := s.base.Next()
 	if err != nil {
+		// A damaged base list is only a lost shortcut: what follows is
+		// read and hashed.
 		s.baseOK = false
-		if !errors.Is(err, io.EOF) {
-			s.baseErr = err
-		}
 		return
 	}
 	s.baseNext, s.baseOK = e, true
@@ -174,10 +229,15 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	f, err := os.Open(filepath.Join(s.root, dir))
+	dfd, err := s.dirs.open(dir)
 	if err != nil {
 		return err
 	}
+	fd, err := unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Join(s.root, dir), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(s.root, dir))
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
@@ -204,18 +264,38 @@ func (s *scanner) walk(dir string, queue, work chan<- *pending) error {
 
 // visit stats rel and queues its entry, with the base's hash when carry is
 // set and the base has the same file (type, size and mtime), else for
-// hashing.
+// hashing. It looks at rel relative to its directory, without following a
+// symlink, and opens a file to hash in the same way.
 func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (Entry, error) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(filepath.Join(s.root, rel), &st); err != nil {
+	dir, name := splitRel(rel)
+	dfd, err := s.dirs.open(dir)
+	if err != nil {
+		return Entry{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return Entry{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
 	}
 	e := Entry{Path: rel, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
+	s.sourceOf(&e)
 	p := &pending{entry: e}
 	if e.IsRegular() || e.IsSymlink() {
-		if b, ok := s.baseEntry(rel); carry && ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "" {
+		b, ok := s.baseEntry(rel)
+		switch {
+		case carry && ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "":
 			p.entry.Hash = b.Hash
-		} else {
+		case e.IsSymlink():
+			target, err := readlinkat(dfd, name)
+			if err != nil {
+				return Entry{}, &os.PathError{Op: "readlink", Path: rel, Err: err}
+			}
+			p.entry.Hash = hashBytes([]byte(target))
+		default:
+			fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return Entry{}, &os.PathError{Op: "open", Path: rel, Err: err}
+			}
+			p.file = os.NewFile(uintptr(fd), filepath.Join(s.root, rel))
 			p.done = make(chan struct{})
 		}
 	}
@@ -224,6 +304,41 @@ func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (En
 		work <- p
 	}
 	return e, nil
+}
+
+// readlinkat reads the target of the symlink name in the directory dfd.
+func readlinkat(dfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// hashFile hashes the regular file f, which e describes.
+func hashFile(f *os.File, e Entry) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return "", fmt.Errorf("hash %s: %w", f.Name(), err)
+	}
+	if st.Mode&modeType != modeRegular {
+		return "", fmt.Errorf("hash %s: no longer a regular file", f.Name())
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", f.Name(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashBytes(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // HashEntry returns what a file list records as the hash of the file at path

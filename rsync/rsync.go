@@ -42,6 +42,9 @@ type Options struct {
 	// stdin. rsync then neither recurses nor deletes: it copies exactly
 	// these names, directories as themselves.
 	FilesFrom io.Reader
+	// IgnoreMissingArgs skips a FilesFrom name that no longer exists (it
+	// vanished after the list was made) instead of failing with exit 23.
+	IgnoreMissingArgs bool
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -111,6 +114,9 @@ func (o Options) Args() []string {
 	if o.FilesFrom != nil {
 		args = append(args, "--files-from=-", "--from0")
 	}
+	if o.IgnoreMissingArgs {
+		args = append(args, "--ignore-missing-args")
+	}
 	args = append(args, "--stats", "--")
 	args = append(args, o.Sources...)
 	return append(args, o.Dest)
@@ -155,6 +161,12 @@ func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 		res.Warnings = append(res.Warnings, "rsync exit 24: some source files vanished during the transfer")
 		res.Warnings = append(res.Warnings, errLines.matching("vanished", 20)...)
 	case errors.As(err, &exit):
+		if cause := errLines.cause(); cause != "" && !strings.Contains(exit.Stderr, cause) {
+			// rsync's own error line, whole, which a tail of stderr
+			// loses behind a long path or many later lines.
+			e := *exit
+			e.Stderr, err = cause+"\n"+exit.Stderr, &e
+		}
 		return res, fmt.Errorf("rsync to %s: %s (exit %d): %w", o.Dest, Meaning(exit.Code), exit.Code, err)
 	default:
 		return res, fmt.Errorf("rsync to %s: %w", o.Dest, err)
@@ -306,6 +318,9 @@ func (l *lineCollector) Write(p []byte) (int, error) {
 			l.lines = append(l.lines, string(l.partial[:i]))
 		}
 		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > maxLine {
+		l.partial = l.partial[:maxLine] // the rest of an endless line
 	}
 	return len(p), nil
 }

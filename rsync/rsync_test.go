@@ -232,3 +232,27 @@ func TestBetween(t *testing.T) {
 		})
 	}
 }
+
+// TestRunKeepsRsyncsErrorLine: rsync's error about a path of 4,000 bytes,
+// followed by more lines than the tail of stderr keeps, is whole in the
+// error.
+func TestRunKeepsRsyncsErrorLine(t *testing.T) {
+	requireRsync(t)
+	dir := t.TempDir()
+	long := filepath.Join(dir, strings.Repeat("m", 200), strings.Repeat("n", 200))
+	for len(long) < 4000 {
+		long = filepath.Join(long, strings.Repeat("x", 200))
+	}
+	_, err := Run(context.Background(), hosts.Local{}, Options{Sources: []string{long[:4000]}, Dest: filepath.Join(dir, "d")})
+	var exit *hosts.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("err = %v, want an exit error", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "rsync: [sender] change_dir") && !strings.Contains(msg, "rsync: [sender] link_stat") || !strings.Contains(msg, long[len(long)-300:4000]) {
+		t.Errorf("error %q lacks rsync's own line with the whole path", msg)
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error spans lines")
+	}
+}

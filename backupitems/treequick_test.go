@@ -1,0 +1,75 @@
+package backupitems
+
+import (
+	"context"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// baseEntries is a TreeBase whose list is held in memory.
+type baseEntries []BaseEntry
+
+func (b baseEntries) Entries(_ context.Context, fn func(BaseEntry) error) error {
+	for _, e := range b {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (baseEntries) Link(context.Context, []string, []BaseEntry, []string) ([]string, error) {
+	return nil, nil
+}
+
+// TestCompareTrustsOnlyEquality: a path is linked only when every recorded
+// attribute equals the walk's and its ctime is clear of the base's walk; any
+// difference, an old list without ctimes, or a racy ctime sends it to rsync
+// (careful when rsync's quick check would be fooled, plain otherwise).
+func TestCompareTrustsOnlyEquality(t *testing.T) {
+	const cutoff = 1_000_000_000_000
+	base := BaseEntry{Path: "srv/f", Mode: unix.S_IFREG | 0o644, Size: 10, Mtime: 5e11, Ctime: 6e11, Uid: 7, Gid: 8}
+	walk := sourceEntry{path: "srv/f", mode: unix.S_IFREG | 0o644, size: 10, mtime: 5e11, ctime: 6e11, uid: 7, gid: 8, nlink: 1}
+	tests := []struct {
+		name string
+		edit func(w *sourceEntry, b *BaseEntry)
+		want string // link, careful or plain
+	}{
+		{"all equal", func(*sourceEntry, *BaseEntry) {}, "link"},
+		{"all equal, a hard-link group", func(w *sourceEntry, _ *BaseEntry) { w.nlink = 2 }, "link"},
+		{"ctime newer", func(w *sourceEntry, _ *BaseEntry) { w.ctime++ }, "careful"},
+		{"ctime older (a clock set back)", func(w *sourceEntry, _ *BaseEntry) { w.ctime -= 3600e9 }, "careful"},
+		{"owner", func(w *sourceEntry, _ *BaseEntry) { w.uid = 0 }, "careful"},
+		{"group", func(w *sourceEntry, _ *BaseEntry) { w.gid = 0 }, "careful"},
+		{"mode", func(w *sourceEntry, _ *BaseEntry) { w.mode = unix.S_IFREG | 0o600 }, "careful"},
+		{"size", func(w *sourceEntry, _ *BaseEntry) { w.size++ }, "plain"},
+		{"mtime", func(w *sourceEntry, _ *BaseEntry) { w.mtime++ }, "plain"},
+		{"type", func(w *sourceEntry, _ *BaseEntry) { w.mode = unix.S_IFLNK | 0o777 }, "plain"},
+		{"a version 1 list: no ctime", func(_ *sourceEntry, b *BaseEntry) { b.Ctime, b.Uid, b.Gid = 0, 0, 0 }, "careful"},
+		{"racy: ctime at the base's walk", func(w *sourceEntry, b *BaseEntry) { w.ctime, b.Ctime = cutoff, cutoff }, "careful"},
+		{"racy: ctime after the base's walk", func(w *sourceEntry, b *BaseEntry) { w.ctime, b.Ctime = cutoff+1, cutoff+1 }, "careful"},
+		{"not in the base", func(_ *sourceEntry, b *BaseEntry) { b.Path = "srv/other" }, "plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, b := walk, base
+			tt.edit(&w, &b)
+			dir := sourceEntry{path: "srv", mode: unix.S_IFDIR | 0o755, nlink: 2}
+			p, err := compare(context.Background(), []sourceEntry{dir, w}, baseEntries{{Path: "srv", Mode: unix.S_IFDIR | 0o755}, b}, cutoff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "plain"
+			switch {
+			case len(p.links) == 1:
+				got = "link"
+			case p.nCareful == 1:
+				got = "careful"
+			}
+			if got != tt.want {
+				t.Errorf("%s, want %s (plan %+v)", got, tt.want, p)
+			}
+		})
+	}
+}
