@@ -95,3 +95,22 @@ func TestPruneGuardVerbs(t *testing.T) {
 		t.Fatalf("prune --confirm left %d:\n%s", n, out)
 	}
 }
+
+// TestGuardIsNotified: a run whose retention the guard holds back ends
+// with a warning event naming why.
+func TestGuardIsNotified(t *testing.T) {
+	e := newEnv(t, 10)
+	runDays(t, e, time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC), 8)
+	log := filepath.Join(e.dir, "events.log")
+	notifier := writeExec(t, e.dir, "notifier", `cat >> "`+log+`"; echo >> "`+log+`"`)
+	setRetention(t, e, "  holding: { max_recent_backups: 2 }\n")
+	appendConfig(t, e.config, fmt.Sprintf("notify:\n  - { type: command, command: [%s], on: [warning] }\n", notifier))
+	mustDepot(t, "--config", e.config, "run")
+	data, err := os.ReadFile(log)
+	if err != nil || !strings.Contains(string(data), `"event":"warning"`) || !strings.Contains(string(data), "more than max_delete 3: none deleted; check them with depot plan web") {
+		t.Fatalf("events: %s (%v)", data, err)
+	}
+	if n := len(e.snapshots(t)); n != 9 {
+		t.Errorf("%d snapshots after a guarded run, want 9", n)
+	}
+}

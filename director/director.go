@@ -27,6 +27,8 @@ type Director struct {
 	Progress      Progress
 	ProgressEvery time.Duration // how often; default DefaultProgressEvery
 	progress      *progressRun  // the running set's
+
+	held heldBack // deletions the guard held back, for the run's notification
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.

@@ -47,6 +47,9 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 		d.progress = nil
 	}
 	var warnings []string
+	if why := d.held.take(set.Name); why != "" {
+		warnings = append(warnings, why) // the guard against mass deletion
+	}
 	stop := stopped(ctx) // read before the cancellation is dropped below
 	// A service the before hooks stopped must be started again even when
 	// depot was told to stop: the hooks after the backup ignore the

@@ -137,6 +137,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 	if hold {
 		rep.HeldBecause = guard.String()
 		log.Warn("deletions held back", "why", rep.HeldBecause)
+		d.held.note(set, rep.HeldBecause)
 	}
 	for _, dec := range ds {
 		if dec.Action == repository.Keep {

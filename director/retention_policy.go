@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/depot-backup/depot/repository"
@@ -56,4 +57,30 @@ func (c *Config) hasRule(name string) bool {
 		}
 	}
 	return false
+}
+
+// heldBack remembers, per set, why the guard against mass deletion held
+// back the deletions of the set's last retention, until the run's end event
+// takes it: daemon and cron runs notify it as a warning.
+type heldBack struct {
+	mu  sync.Mutex
+	why map[string]string
+}
+
+func (h *heldBack) note(set, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.why == nil {
+		h.why = map[string]string{}
+	}
+	h.why[set] = why
+}
+
+// take returns and forgets why set's deletions were held back, if they were.
+func (h *heldBack) take(set string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	why := h.why[set]
+	delete(h.why, set)
+	return why
 }
