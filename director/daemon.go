@@ -221,7 +221,7 @@ func (dm *Daemon) reload() {
 		dm.log.Error("config reload refused; keeping the old config", "config", old.Config.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	d := New(cfg, old.Log, old.Out, old.Version)
+	d := New(cfg, dm.log, old.Out, old.Version) // not old.Log: a running job swaps it for its log tail
 	d.Now = dm.clock.Now
 	dm.mu.Lock()
 	dm.dir = d
