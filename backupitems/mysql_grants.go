@@ -89,10 +89,15 @@ func (m *MySQL) missingPrivileges(ctx context.Context, conn *sql.DB, db string) 
 	return missing, nil
 }
 
-// minimalGrants are the statements that give the item's user what a run
-// needs and no more.
-func (m *MySQL) minimalGrants(host string) []string {
-	user := "'" + strings.ReplaceAll(m.User, "'", "''") + "'@'" + host + "'"
+// minimalGrants are the statements that give the item's user (account,
+// as CURRENT_USER() gives it: user@host) what a run needs and no more.
+func (m *MySQL) minimalGrants(account string) []string {
+	at := strings.LastIndex(account, "@")
+	name, host := account, "%"
+	if at >= 0 {
+		name, host = account[:at], account[at+1:]
+	}
+	user := "'" + strings.ReplaceAll(name, "'", "''") + "'@'" + strings.ReplaceAll(host, "'", "''") + "'"
 	privs := strings.Join(mysqlNeeds, ", ")
 	if m.lock() {
 		privs += ", LOCK TABLES"

@@ -149,8 +149,8 @@ func scanDump(ctx context.Context, in Input, file, db string) (bool, error) {
 	return s.found, nil
 }
 
-// restoreServer loads the users, roles and grants, then every database
-// under its own name, into a server that holds none of them.
+// restoreServer loads every database under its own name, then the users,
+// roles and grants, into a server that holds none of the databases.
 func (m *MySQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 	dumps, err := listDumps(ctx, env.In, mysqlGlobalsFile)
 	if err != nil {
@@ -190,12 +190,6 @@ func (m *MySQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 	if len(there) > 0 && !env.Force {
 		return fmt.Errorf("the server at %s already holds %s: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
 	}
-	if hasGlobals {
-		env.Log.Info("loading", "dump", mysqlGlobalsFile, "tool", client, "server", r.address())
-		if err := r.load(ctx, env, client, password, mysqlGlobalsFile, "", nil); err != nil {
-			return fmt.Errorf("load %s (users, roles, grants): %w", mysqlGlobalsFile, err)
-		}
-	}
 	for _, db := range names {
 		var props mysqlProps
 		if _, err := readProps(ctx, env.In, db, &props); err != nil {
@@ -207,6 +201,15 @@ func (m *MySQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 		env.Log.Info("loading", "dump", dumps[db], "database", db, "tool", client, "server", r.address())
 		if err := r.load(ctx, env, client, password, dumps[db], db, nil); err != nil {
 			return fmt.Errorf("load %s into database %s: %w", dumps[db], db, err)
+		}
+	}
+	// The users, roles and grants come last, so that grants on tables and
+	// routines find them. (MariaDB loads a view or routine whose definer
+	// does not exist yet, with a note.)
+	if hasGlobals {
+		env.Log.Info("loading", "dump", mysqlGlobalsFile, "tool", client, "server", r.address())
+		if err := r.load(ctx, env, client, password, mysqlGlobalsFile, "", nil); err != nil {
+			return fmt.Errorf("load %s (users, roles, grants): %w", mysqlGlobalsFile, err)
 		}
 	}
 	return nil
