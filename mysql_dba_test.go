@@ -22,7 +22,7 @@ import (
 func mysqlCreateDatabase(t testing.TB, db *sql.DB, name string) string {
 	t.Helper()
 	var n, stmt string
-	if err := db.QueryRow("SHOW CREATE DATABASE " + name).Scan(&n, &stmt); err != nil {
+	if err := db.QueryRow("SHOW CREATE DATABASE "+name).Scan(&n, &stmt); err != nil {
 		t.Fatal(err)
 	}
 	return stmt
