@@ -211,3 +211,21 @@ func TestStoreStreamAbortsOnFailure(t *testing.T) {
 		t.Fatalf("err %v, committed %v, size %d: want one small compressed file", err, out.committed, info.Size)
 	}
 }
+
+// TestDumpFileNameCharacters pins the characters a dump's file name keeps
+// as they are, which the README lists: every other byte is %XX.
+func TestDumpFileNameCharacters(t *testing.T) {
+	const kept = "$&+-.0123456789:=@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
+	var got string
+	for c := byte(1); c < 0x80; c++ {
+		if dumpFileName("x"+string(c)) == "x"+string(c)+".sql.zst" {
+			got += string(c)
+		}
+	}
+	if got != kept {
+		t.Errorf("kept %q, want %q", got, kept)
+	}
+	if got := dumpFileName("é"); got != "%C3%A9.sql.zst" {
+		t.Errorf("é: %q", got)
+	}
+}
