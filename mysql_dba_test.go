@@ -246,11 +246,20 @@ func TestMySQLPartialViewRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL  item web/db: grants of "+user) || !strings.Contains(out, want) {
 		t.Fatalf("check: exit %d, want 1 and %q\n%s", code, want, out)
 	}
+	// With a privileged restore user, check compares what the two see.
+	withAdmin := e.otherConfig(t, strings.Replace(mysqlItem("["+name+"]", "globals: false", "restore_user: "+testDBUser), "user: "+testDBUser, "user: "+user, 1))
+	_, out, _ = depot(t, "--config", withAdmin, "check")
+	if !strings.Contains(out, "FAIL  item web/db: what "+user+" sees: database "+name+": "+user+" sees 1 tables and views, 0 triggers, 0 routines, 0 events, "+testDBUser+" sees 2 tables and views, 1 triggers, 1 routines, 0 events") {
+		t.Errorf("check with a restore user:\n%s", out)
+	}
 	for _, g := range []string{want, "GRANT SELECT ON mysql.proc TO '" + user + "'@'127.0.0.1'"} {
 		mustExec(t, db, g)
 	}
 	if out := mustDepot(t, "--config", e.config, "check"); !strings.Contains(out, "ok    item web/db: grants of "+user) {
 		t.Errorf("check after the grants:\n%s", out)
+	}
+	if out := mustDepot(t, "--config", withAdmin, "check"); !strings.Contains(out, "ok    item web/db: what "+user+" sees: every object of 1 databases") {
+		t.Errorf("check with a restore user after the grants:\n%s", out)
 	}
 	e.run(t)
 }
