@@ -144,6 +144,26 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	e := newItemEnv(t, postgresItem("["+name+"]", "restore_user: postgres"))
 	e.run(t)
 	port := scratchPostgres(t)
+	// Without the roles, the owner is missing: refused with the ways out,
+	// and no_owner loads it as the restoring user's.
+	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	if code != 1 || !strings.Contains(errs, `role "`+app+`" does not exist`) || !strings.Contains(errs, "set no_owner: true") {
+		t.Errorf("a restore without the owner role: exit %d\n%s", code, errs)
+	}
+	noOwner := e.otherConfig(t, postgresItem("["+name+"]", "restore_user: postgres", "no_owner: true"))
+	mustDepot(t, "--config", noOwner, "restore", "web", "--item", "db", "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	lone, err := scratchPostgresConn(t, port, "postgres", "", "lone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	if err := lone.QueryRow("SELECT tableowner FROM pg_tables WHERE tablename = 't'").Scan(&owner); err != nil || owner != "postgres" {
+		t.Errorf("no_owner on a server without the roles: table owned by %q, %v", owner, err)
+	}
+	lone.Close()
+	super, _ := scratchPostgresConn(t, port, "postgres", "", "postgres")
+	mustExec(t, super, "DROP DATABASE lone")
+
 	mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
 
 	as, err := scratchPostgresConn(t, port, app, "app-pw-1", name)
@@ -155,11 +175,10 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	if err := as.QueryRow("SELECT count(*), current_setting('work_mem') FROM t").Scan(&n, &workMem); err != nil || n != 2 || workMem != "3MB" {
 		t.Errorf("as %s on the new server: %d rows, work_mem %s, %v", app, n, workMem, err)
 	}
-	super, _ := scratchPostgresConn(t, port, "postgres", "", "postgres")
 	if got, want := pgDatabaseProps(t, super, name), pgDatabaseProps(t, admin, name); strings.Join(mapLines(got), "\n") != strings.Join(mapLines(want), "\n") {
 		t.Errorf("on the new server:\n%v\nwant\n%v", got, want)
 	}
-	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
+	code, _, errs = depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
 	if code != 1 || !strings.Contains(errs, "already holds "+name) {
 		t.Errorf("a second whole-server restore: exit %d\n%s", code, errs)
 	}

@@ -3,6 +3,7 @@ package backupitems
 import (
 	"bytes"
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"io"
@@ -88,6 +89,10 @@ func (p *PostgreSQL) restoreDatabase(ctx context.Context, env RestoreEnv, conn *
 			stmt = props.createStatement(target, p.NoOwner)
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "42704" && !p.NoOwner {
+				return fmt.Errorf("create database %s: %w (load the roles with --to-server, create the role, or set no_owner: true)", target, err)
+			}
 			return fmt.Errorf("create database %s: %w", target, err)
 		}
 	}
@@ -107,6 +112,16 @@ func (p *PostgreSQL) restoreDatabase(ctx context.Context, env RestoreEnv, conn *
 		return fail(fmt.Errorf("load %s into database %s: %w", file, target, err))
 	}
 	if known && exists == 0 {
+		if p.NoOwner {
+			// The source's roles need not exist: leave out what is theirs.
+			roles, err := column(ctx, conn, "SELECT rolname FROM pg_roles")
+			if err != nil {
+				return fail(fmt.Errorf("list roles: %w", err))
+			}
+			for _, gone := range props.dropRoles(roles) {
+				env.Log.Warn("no_owner: the role does not exist here; its settings and privileges in the database are left out", "role", gone, "database", target)
+			}
+		}
 		for _, stmt := range props.afterStatements(target, p.NoOwner) {
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return fail(fmt.Errorf("database %s: %s: %w", target, stmt, err))
