@@ -3,8 +3,8 @@ package backupitems
 import (
 	"bytes"
 	"context"
-	"errors"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
