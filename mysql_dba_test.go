@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/klauspost/compress/zstd"
 )
 
 // What a DBA restoring MariaDB expects: users and definers come back, a
@@ -415,4 +417,58 @@ func TestMySQLVanishedDatabase(t *testing.T) {
 	if len(w) != 1 || w[0] != "database "+b+" was dropped during the run: not backed up" {
 		t.Errorf("warnings %q", w)
 	}
+}
+
+// TestMySQLGlobalsFromGrants: where the dump tool is mysqldump (no
+// --system=users), the users and grants come from SHOW CREATE USER and SHOW
+// GRANTS, and load onto another server, where the user logs in.
+func TestMySQLGlobalsFromGrants(t *testing.T) {
+	db := mariadb(t)
+	name := newMySQLDatabase(t, db)
+	app := mysqlUser(t, db, "GRANT SELECT ON "+name+".* TO %s")
+	e := newItemEnv(t, mysqlItem("["+name+"]", "restore_user: "+scratchAdmin, "restore_password_env: "+scratchAdminEnv))
+	bin := pathOnlySh(t)
+	if err := os.Symlink("/usr/bin/mysqldump", filepath.Join(bin, "mysqldump")); err != nil {
+		t.Fatal(err)
+	}
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", bin)
+	s, _ := e.run(t)
+	t.Setenv("PATH", path)
+	globals := zstdcat(t, filepath.Join(s.Path, "db", "globals.sql.zst"))
+	if strings.Contains(globals, "mariadb_dump_import_role") {
+		t.Fatal("the globals come from mariadb-dump --system=users, not from SHOW GRANTS")
+	}
+	for _, want := range []string{"CREATE USER IF NOT EXISTS `" + app + "`@`127.0.0.1` IDENTIFIED BY PASSWORD '*", "GRANT SELECT ON `" + name + "`.* TO `" + app + "`@`127.0.0.1`;"} {
+		if !strings.Contains(globals, want) {
+			t.Errorf("globals lack %q:\n%s", want, globals)
+		}
+	}
+	port, _ := scratchMariaDB(t)
+	t.Setenv(scratchAdminEnv, scratchAdminPassword)
+	mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
+	var n int
+	if err := mysqlConnAs(t, app, testDBPassword, port, name).QueryRow("SELECT COUNT(*) FROM items").Scan(&n); err != nil || n != 200 {
+		t.Errorf("%s on the new server: %d rows, %v", app, n, err)
+	}
+}
+
+// zstdcat returns the decompressed content of a file.
+func zstdcat(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	data, err := io.ReadAll(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -3,7 +3,6 @@ package backupitems
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -263,10 +262,12 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 		}
 	}
 	if m.globals() {
+		dumpGlobals := run(m.globalsArgv(tool))
 		if tool != "mariadb-dump" {
-			return Result{}, errors.New("globals: true needs mariadb-dump (--system=users), and the source host has only mysqldump; set globals: false")
+			// mysqldump has no --system=users: ask the server.
+			dumpGlobals = func(w io.Writer) error { return mysqlGlobalsSQL(ctx, conn, w) }
 		}
-		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, run(m.globalsArgv(tool)))
+		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, dumpGlobals)
 		if err != nil {
 			return Result{}, fmt.Errorf("dump globals (users, roles, grants; the user needs SELECT on mysql.*): %w", err)
 		}

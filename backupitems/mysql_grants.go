@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -133,4 +134,69 @@ func column(ctx context.Context, conn *sql.DB, query string, args ...any) ([]str
 		out = append(out, s.String)
 	}
 	return out, rows.Err()
+}
+
+// mysqlGlobalsSQL writes the users, roles and grants as SQL from SHOW
+// CREATE USER and SHOW GRANTS, for servers whose dump tool has no
+// --system=users (MySQL's mysqldump): each CREATE USER as IF NOT EXISTS, so
+// that a server's own accounts do not stop a load.
+func mysqlGlobalsSQL(ctx context.Context, conn *sql.DB, w io.Writer) error {
+	// MySQL 8 prints binary password hashes in hex only when asked.
+	_, _ = conn.ExecContext(ctx, "SET SESSION print_identified_with_as_hex = ON")
+	// MariaDB keeps roles in mysql.user too, marked is_role.
+	rows, err := conn.QueryContext(ctx, "SELECT User, Host, is_role = 'Y' FROM mysql.user ORDER BY User, Host")
+	if err != nil {
+		rows, err = conn.QueryContext(ctx, "SELECT User, Host, FALSE FROM mysql.user ORDER BY User, Host")
+	}
+	if err != nil {
+		return fmt.Errorf("list users: %w", err)
+	}
+	type account struct {
+		user, host string
+		role       bool
+	}
+	var accounts []account
+	for rows.Next() {
+		var a account
+		if err := rows.Scan(&a.user, &a.host, &a.role); err != nil {
+			rows.Close()
+			return err
+		}
+		accounts = append(accounts, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var grants []string
+	for _, a := range accounts {
+		name := quoteMySQL(a.user)
+		var create string
+		if a.role {
+			create = "CREATE ROLE IF NOT EXISTS " + name
+		} else {
+			name += "@" + quoteMySQL(a.host)
+			if err := conn.QueryRowContext(ctx, "SHOW CREATE USER "+name).Scan(&create); err != nil {
+				return fmt.Errorf("show create user %s: %w", name, err)
+			}
+			if rest, ok := strings.CutPrefix(create, "CREATE USER "); ok {
+				create = "CREATE USER IF NOT EXISTS " + rest
+			}
+		}
+		if _, err := fmt.Fprintf(w, "%s;\n", create); err != nil {
+			return err
+		}
+		g, err := column(ctx, conn, "SHOW GRANTS FOR "+name)
+		if err != nil {
+			return fmt.Errorf("show grants for %s: %w", name, err)
+		}
+		grants = append(grants, g...)
+	}
+	// Grants after every user and role exists: a role granted to a user.
+	for _, g := range grants {
+		if _, err := fmt.Fprintf(w, "%s;\n", g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
