@@ -2,10 +2,13 @@ package main
 
 import (
 	"database/sql"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pgDatabaseProps describes a database's own properties from the catalogs,
@@ -181,5 +184,55 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	code, _, errs = depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
 	if code != 1 || !strings.Contains(errs, "already holds "+name) {
 		t.Errorf("a second whole-server restore: exit %d\n%s", code, errs)
+	}
+}
+
+// TestPostgreSQLVanishedDatabase: with no databases listed, one dropped
+// after the listing is a warning, and the others are published. (On a
+// scratch server, whose databases are all the test's.)
+func TestPostgreSQLVanishedDatabase(t *testing.T) {
+	port := scratchPostgres(t)
+	super, err := scratchPostgresConn(t, port, "postgres", "", "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, super, "CREATE DATABASE a", "CREATE DATABASE b")
+	a, err := scratchPostgresConn(t, port, "postgres", "", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, a, "CREATE TABLE t (id int)")
+	tx, err := a.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	mustExec(t, tx, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+	e := newItemEnv(t, itemYAML("postgresql", "user: postgres", "port: "+strconv.Itoa(port), "globals: false"))
+	wait, _ := runInBackground("--config", e.config, "run")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n int
+		super.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE datname = 'a' AND wait_event_type = 'Lock' AND application_name = 'pg_dump'").Scan(&n)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pg_dump never waited for the lock")
+		}
+	}
+	mustExec(t, super, "DROP DATABASE b WITH (FORCE)")
+	tx.Rollback()
+	code, errs := wait()
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	s := e.snapshots(t)[0]
+	for _, f := range []string{"a.sql.zst", "a.database.json", "postgres.sql.zst"} {
+		if _, err := os.Stat(filepath.Join(s.Path, "db", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if w := readManifest(t, s).Items[0].Warnings; len(w) != 1 || w[0] != "database b was dropped during the run: not backed up" {
+		t.Errorf("warnings %q", w)
 	}
 }
