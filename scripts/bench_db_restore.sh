@@ -9,7 +9,8 @@
 #
 # on generated databases of about SIZE_MB megabytes of dump each (default
 # 2048), one round (the machine is shared; repeat for a median). The
-# databases are dropped at the end unless KEEP=1.
+# databases are dropped at the end unless KEEP=1; DEPOT_FIRST=1 runs depot's
+# side of each pair first.
 #
 #   scripts/bench_db_restore.sh [SIZE_MB]
 set -euo pipefail
@@ -95,13 +96,29 @@ rm -rf "$dir/repo"
 "$dir/depot" --config "$dir/depot.yaml" init >/dev/null
 
 echo "MariaDB $(sql -e "SELECT ROUND(SUM(data_length + index_length) / 1048576) FROM information_schema.TABLES WHERE table_schema = '$my'") MB in InnoDB; PostgreSQL $(psql_ -At -d "$pg" -c "SELECT pg_database_size('$pg') / 1048576") MB"
-timed "mariadb-dump | zstd (by hand)" sh -c "mariadb-dump --single-transaction $my | zstd -q > '$dir/my.sql.zst'"
-timed "pg_dump | zstd (by hand)" sh -c "PGPASSWORD=$DEPOT_TEST_DB_PASSWORD pg_dump -h 127.0.0.1 -U $DEPOT_TEST_DB_USER $pg | zstd -q > '$dir/pg.sql.zst'"
-timed "depot run (both dumps)" "$dir/depot" --config "$dir/depot.yaml" run
+# Each step by hand and by depot; DEPOT_FIRST=1 runs depot's first, for a
+# second round that evens out what one run leaves the next (a checkpoint, a
+# warm cache).
+pair() { # pair HAND_FN DEPOT_FN
+  if [ "${DEPOT_FIRST:-0}" = 1 ]; then "$2"; "$1"; else "$1"; "$2"; fi
+}
+hand_dump() {
+  timed "mariadb-dump | zstd (by hand)" sh -c "mariadb-dump --single-transaction $my | zstd -q > '$dir/my.sql.zst'"
+  timed "pg_dump | zstd (by hand)" sh -c "PGPASSWORD=$DEPOT_TEST_DB_PASSWORD pg_dump -h 127.0.0.1 -U $DEPOT_TEST_DB_USER $pg | zstd -q > '$dir/pg.sql.zst'"
+}
+depot_dump() { timed "depot run (both dumps)" "$dir/depot" --config "$dir/depot.yaml" run; }
+hand_my() {
+  sql -e "CREATE DATABASE ${my}_hand"
+  timed "zstdcat | mariadb (by hand)" sh -c "zstdcat '$dir/my.sql.zst' | mariadb ${my}_hand"
+}
+depot_my() { timed "depot restore (mariadb)" "$dir/depot" --config "$dir/depot.yaml" restore bench --item my --to-database "${my}_depot"; }
+hand_pg() {
+  psql_ -d postgres -c "CREATE DATABASE ${pg}_hand OWNER $DEPOT_TEST_DB_USER"
+  timed "zstdcat | psql -1 (by hand)" sh -c "zstdcat '$dir/pg.sql.zst' | PGPASSWORD=$DEPOT_TEST_DB_PASSWORD psql -X -q -1 -v ON_ERROR_STOP=1 -h 127.0.0.1 -U $DEPOT_TEST_DB_USER ${pg}_hand"
+}
+depot_pg() { timed "depot restore (postgresql)" "$dir/depot" --config "$dir/depot.yaml" restore bench --item pg --to-database "${pg}_depot"; }
+
+pair hand_dump depot_dump
 echo "dump sizes: by hand $(( $(stat -c %s "$dir/my.sql.zst") / 1048576 )) + $(( $(stat -c %s "$dir/pg.sql.zst") / 1048576 )) MB, depot $(du -sm "$dir"/repo/holding/bench/*/ | cut -f1) MB"
-sql -e "CREATE DATABASE ${my}_hand"
-timed "zstdcat | mariadb (by hand)" sh -c "zstdcat '$dir/my.sql.zst' | mariadb ${my}_hand"
-timed "depot restore (mariadb)" "$dir/depot" --config "$dir/depot.yaml" restore bench --item my --to-database "${my}_depot"
-psql_ -d postgres -c "CREATE DATABASE ${pg}_hand OWNER $DEPOT_TEST_DB_USER"
-timed "zstdcat | psql -1 (by hand)" sh -c "zstdcat '$dir/pg.sql.zst' | PGPASSWORD=$DEPOT_TEST_DB_PASSWORD psql -X -q -1 -v ON_ERROR_STOP=1 -h 127.0.0.1 -U $DEPOT_TEST_DB_USER ${pg}_hand"
-timed "depot restore (postgresql)" "$dir/depot" --config "$dir/depot.yaml" restore bench --item pg --to-database "${pg}_depot"
+pair hand_my depot_my
+pair hand_pg depot_pg
