@@ -155,3 +155,21 @@ func zstdcat(t testing.TB, path string) string {
 	}
 	return string(data)
 }
+
+// TestMySQLGrantsThroughRole: privileges that the backup user holds through
+// its default role count, which information_schema does not show.
+func TestMySQLGrantsThroughRole(t *testing.T) {
+	db := mariadb(t)
+	name := newMySQLDatabase(t, db)
+	role := uniqueName("depot_r_")
+	mustExec(t, db, "CREATE ROLE "+role, "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON "+name+".* TO "+role, "GRANT SELECT ON mysql.proc TO "+role)
+	t.Cleanup(func() { db.Exec("DROP ROLE IF EXISTS " + role) })
+	user := mysqlUser(t, db, "GRANT "+role+" TO %s", "SET DEFAULT ROLE "+role+" FOR %s")
+	e := newItemEnv(t, strings.Replace(mysqlItem("["+name+"]", "globals: false"), "user: "+testDBUser, "user: "+user, 1))
+	e.run(t)
+	mustExec(t, db, "REVOKE TRIGGER ON "+name+".* FROM "+role)
+	code, _, errs := depot(t, "--config", e.config, "run")
+	if code != 1 || !strings.Contains(errs, "lacks TRIGGER on database "+name) {
+		t.Errorf("without TRIGGER in the role: exit %d\n%s", code, errs)
+	}
+}

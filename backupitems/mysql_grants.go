@@ -68,13 +68,18 @@ func (m *MySQL) missingPrivileges(ctx context.Context, conn *sql.DB, db string) 
 	if err != nil {
 		return nil, fmt.Errorf("read the privileges of %s: %w", m.User, err)
 	}
+	roleHas, roleProc, err := rolePrivileges(ctx, conn, db)
+	if err != nil {
+		return nil, fmt.Errorf("read the privileges of %s's role: %w", m.User, err)
+	}
+	have = append(have, roleHas...)
 	var missing []string
 	for _, p := range mysqlNeeds {
 		if !slices.Contains(have, p) {
 			missing = append(missing, p)
 		}
 	}
-	if slices.Contains(have, "SELECT") && len(missing) == 0 {
+	if slices.Contains(have, "SELECT") && len(missing) == 0 && !roleProc {
 		// Global or database-wide SELECT: is it on mysql.proc too?
 		var n int
 		err := conn.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = `+grantee+` AND PRIVILEGE_TYPE = 'SELECT')
@@ -88,6 +93,70 @@ func (m *MySQL) missingPrivileges(ctx context.Context, conn *sql.DB, db string) 
 		}
 	}
 	return missing, nil
+}
+
+// rolePrivileges reads the privileges that the session's role (a user's
+// default role) holds on database db and whether it may read mysql.proc,
+// from SHOW GRANTS: information_schema lists only the user's own.
+func rolePrivileges(ctx context.Context, conn *sql.DB, db string) ([]string, bool, error) {
+	var role sql.NullString
+	err := conn.QueryRowContext(ctx, "SELECT CURRENT_ROLE()").Scan(&role)
+	if err != nil || !role.Valid || role.String == "" || role.String == "NONE" || strings.Contains(role.String, "@") {
+		return nil, false, nil // no role, or MySQL's roles, which information_schema lists
+	}
+	lines, err := column(ctx, conn, "SHOW GRANTS FOR "+quoteMySQL(role.String))
+	if err != nil {
+		return nil, false, err
+	}
+	var have []string
+	proc := false
+	for _, l := range lines {
+		privs, rest, ok := strings.Cut(strings.TrimPrefix(l, "GRANT "), " ON ")
+		if !ok {
+			continue
+		}
+		obj, _, _ := strings.Cut(rest, " TO ")
+		list := strings.Split(privs, ", ")
+		if privs == "ALL PRIVILEGES" {
+			list = append([]string{"SELECT"}, mysqlNeeds...)
+		}
+		switch {
+		case obj == "*.*":
+			have = append(have, list...)
+			proc = proc || slices.Contains(list, "SELECT")
+		case obj == "`mysql`.*" || obj == "`mysql`.`proc`":
+			proc = proc || slices.Contains(list, "SELECT")
+		case strings.HasSuffix(obj, "`.*") && strings.HasPrefix(obj, "`"):
+			pattern := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(obj, "`"), "`.*"), "``", "`")
+			if likeMatch(pattern, db) {
+				have = append(have, list...)
+			}
+		}
+	}
+	return have, proc, nil
+}
+
+// likeMatch tells whether s matches the SQL LIKE pattern (%, _ and \ escapes),
+// as a database name in a grant is matched.
+func likeMatch(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	switch c := pattern[0]; {
+	case c == '%':
+		for i := 0; i <= len(s); i++ {
+			if likeMatch(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case c == '_':
+		return s != "" && likeMatch(pattern[1:], s[1:])
+	case c == '\\' && len(pattern) > 1:
+		return s != "" && s[0] == pattern[1] && likeMatch(pattern[2:], s[1:])
+	default:
+		return s != "" && s[0] == c && likeMatch(pattern[1:], s[1:])
+	}
 }
 
 // minimalGrants are the statements that give the item's user (account,
