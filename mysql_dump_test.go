@@ -167,6 +167,10 @@ func TestMySQLGrantsThroughRole(t *testing.T) {
 	user := mysqlUser(t, db, "GRANT "+role+" TO %s", "SET DEFAULT ROLE "+role+" FOR %s")
 	e := newItemEnv(t, strings.Replace(mysqlItem("["+name+"]", "globals: false"), "user: "+testDBUser, "user: "+user, 1))
 	e.run(t)
+	locking := e.otherConfig(t, strings.Replace(mysqlItem("["+name+"]", "globals: false", "consistency: lock"), "user: "+testDBUser, "user: "+user, 1))
+	if code, _, errs := depot(t, "--config", locking, "run"); code != 1 || !strings.Contains(errs, "lacks LOCK TABLES on database "+name) {
+		t.Errorf("consistency: lock without LOCK TABLES: exit %d\n%s", code, errs)
+	}
 	mustExec(t, db, "REVOKE TRIGGER ON "+name+".* FROM "+role)
 	code, _, errs := depot(t, "--config", e.config, "run")
 	if code != 1 || !strings.Contains(errs, "lacks TRIGGER on database "+name) {

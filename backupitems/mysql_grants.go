@@ -59,8 +59,9 @@ func (m *MySQL) preflight(ctx context.Context, conn *sql.DB, db string) (mysqlPr
 }
 
 // missingPrivileges lists what the connected user lacks to dump all of db:
-// the database-level privileges of mysqlNeeds, held globally or on the
-// database, and the right to read routines (SELECT on mysql.proc).
+// the database-level privileges of mysqlNeeds (and LOCK TABLES to lock),
+// held globally or on the database, and the right to read routines (SELECT
+// on mysql.proc).
 func (m *MySQL) missingPrivileges(ctx context.Context, conn *sql.DB, db string) ([]string, error) {
 	const grantee = `CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')`
 	have, err := column(ctx, conn, `SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = `+grantee+`
@@ -73,8 +74,12 @@ func (m *MySQL) missingPrivileges(ctx context.Context, conn *sql.DB, db string) 
 		return nil, fmt.Errorf("read the privileges of %s's role: %w", m.User, err)
 	}
 	have = append(have, roleHas...)
+	needs := mysqlNeeds
+	if m.lock() {
+		needs = append(slices.Clip(needs), "LOCK TABLES")
+	}
 	var missing []string
-	for _, p := range mysqlNeeds {
+	for _, p := range needs {
 		if !slices.Contains(have, p) {
 			missing = append(missing, p)
 		}
