@@ -144,17 +144,18 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	)
 	mustExec(t, postgres(t, name), "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1), (2)", "ALTER TABLE t OWNER TO "+app)
 
-	e := newItemEnv(t, postgresItem("["+name+"]", "restore_user: postgres"))
+	// postgres is on every server: loaded into as it is empty there.
+	e := newItemEnv(t, postgresItem("["+name+", postgres]", "restore_user: postgres"))
 	e.run(t)
 	port := scratchPostgres(t)
 	// Without the roles, the owner is missing: refused with the ways out,
 	// and no_owner loads it as the restoring user's.
-	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--database", name, "--to-database", "lone", "--restore-port", strconv.Itoa(port))
 	if code != 1 || !strings.Contains(errs, `role "`+app+`" does not exist`) || !strings.Contains(errs, "set no_owner: true") {
 		t.Errorf("a restore without the owner role: exit %d\n%s", code, errs)
 	}
 	noOwner := e.otherConfig(t, postgresItem("["+name+"]", "restore_user: postgres", "no_owner: true"))
-	mustDepot(t, "--config", noOwner, "restore", "web", "--item", "db", "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	mustDepot(t, "--config", noOwner, "restore", "web", "--item", "db", "--database", name, "--to-database", "lone", "--restore-port", strconv.Itoa(port))
 	lone, err := scratchPostgresConn(t, port, "postgres", "", "lone")
 	if err != nil {
 		t.Fatal(err)

@@ -221,12 +221,24 @@ func (p *PostgreSQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 		names = append(names, db)
 	}
 	sort.Strings(names)
-	there, err := column(ctx, conn, "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname", pq.Array(names))
+	existing, err := column(ctx, conn, "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname", pq.Array(names))
 	if err != nil {
 		return fmt.Errorf("list databases: %w", err)
 	}
+	// A database that every server has (postgres) is loaded into when it
+	// is empty.
+	var there []string
+	for _, db := range existing {
+		n, err := r.objects(ctx, env, password, db)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			there = append(there, db)
+		}
+	}
 	if len(there) > 0 && !env.Force {
-		return fmt.Errorf("the server at %s already holds %s: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
+		return fmt.Errorf("the server at %s already holds %s, not empty: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
 	}
 	if hasGlobals {
 		roles, err := column(ctx, conn, "SELECT rolname FROM pg_roles")
