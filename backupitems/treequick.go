@@ -172,8 +172,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			// copy: their hashes are the base's, unread.
 			o.Checksum, o.ListAll = true, true
 		}
-		o.Between(env.Source, env.Repo)
-		res, err := rsync.Run(ctx, env.Source, o)
+		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
 			return Result{}, err
 		}

@@ -144,6 +144,25 @@ type Result struct {
 // ExitVanished is rsync's exit status when source files vanished mid-transfer.
 const ExitVanished = 24
 
+// RunBetween copies o.Sources on src to o.Dest on dst. rsync runs on the end
+// that is this machine: in pull mode (src remote) the destination fetches, in
+// push mode (dst remote) the source sends, so no transfer is started on a
+// remote host, which would write to that host's own paths or have to reach a
+// third one. rsync cannot copy between two remote hosts.
+func RunBetween(ctx context.Context, src, dst hosts.Host, o Options) (Result, error) {
+	_, srcRemote := src.(hosts.Remote)
+	_, dstRemote := dst.(hosts.Remote)
+	if srcRemote && dstRemote {
+		return Result{}, fmt.Errorf("rsync to %s: cannot copy between two remote hosts (%s to %s)", o.Dest, src.Name(), dst.Name())
+	}
+	on := src
+	if srcRemote {
+		on = dst
+	}
+	o.Between(src, dst)
+	return Run(ctx, on, o)
+}
+
 // Run runs rsync with o on host. A failure's error carries the tail of rsync's
 // stderr, on one line.
 func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
