@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/internal/sshtest"
 	"github.com/depot-backup/depot/repository"
+	"github.com/depot-backup/depot/rsync"
 )
 
 // newTwoHostEnv is newRemoteEnv on a second machine: the sshd sees its own
@@ -167,4 +172,109 @@ sets:
 			emptyDir(t, s.Remote(repo), "the repository's path on the source")
 		})
 	}
+}
+
+// TestDeltaOverSSH changes one byte in the middle of a 300 MB file between
+// two runs, on a second machine in both modes: depot sends the change as a
+// delta against the base's copy, at most twice what plain
+// rsync --link-dest sends for the same change (rsync's own counts of the
+// bytes it sent and received over ssh).
+func TestDeltaOverSSH(t *testing.T) {
+	const size = 300 << 20
+	for _, mode := range []string{"push", "pull"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newTwoHostEnv(t, mode, 1, sshtest.Options{})
+			big := filepath.Join(e.srcSide(), "big")
+			writeNoise(t, big, size)
+			time.Sleep(1100 * time.Millisecond) // old enough for the quick path to link
+			mustDepot(t, "--config", e.config, "run")
+			f, err := os.OpenFile(big, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte{'!'}, size/2); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("second run: exit %d\n%s", code, logs)
+			}
+			depotBytes, sent := wireBytes(t, logs)
+			if sent != 1 {
+				t.Fatalf("second run sent %d files by the quick path, want the changed one:\n%s", sent, logs)
+			}
+			snaps := e.snapshots(t)
+			sameTree(t, e.snapshotTree(t, snaps[1]), e.sourceTree(t))
+
+			// Plain rsync, same flags, from the same source against the
+			// same base, into a fresh directory on the repository host.
+			ssh, err := hosts.NewSSH(e.server.Addr(), hosts.SSHOptions{IdentityFile: e.server.IdentityFile, KnownHosts: e.server.KnownHosts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ssh.Close()
+			var src, dst hosts.Host = hosts.Local{}, ssh
+			if mode == "pull" {
+				src, dst = ssh, hosts.Local{}
+			}
+			base := filepath.Join(e.repo, strings.TrimPrefix(snaps[0].Path, e.repoSide()), "site")
+			res, err := rsync.RunBetween(context.Background(), src, dst, rsync.Options{
+				Sources: []string{e.src}, Dest: filepath.Join(e.repo, "plain") + "/", LinkDest: base,
+				Relative: true, HardLinks: true, ACLs: true, Xattrs: true, NumericIDs: true, Sparse: true, Delete: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("1-byte change in %d MB, %s: depot %d bytes, rsync --link-dest %d bytes", size>>20, mode, depotBytes, res.Stats.WireBytes)
+			if res.Stats.WireBytes == 0 || depotBytes > 2*res.Stats.WireBytes {
+				t.Errorf("depot sent %d bytes for a 1-byte change, plain rsync --link-dest %d", depotBytes, res.Stats.WireBytes)
+			}
+		})
+	}
+}
+
+// writeNoise writes size bytes that neither compress nor hold runs of zeros.
+func writeNoise(t testing.TB, path string, size int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.New(rand.NewChaCha8([32]byte{1}))
+	buf := make([]byte, 1<<20)
+	for n := 0; n < size; n += len(buf) {
+		for i := 0; i < len(buf); i += 8 {
+			binary.LittleEndian.PutUint64(buf[i:], r.Uint64())
+		}
+		if _, err := f.Write(buf[:min(len(buf), size-n)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wireBytes sums the bytes the quick path's rsync runs sent and received,
+// and the files they sent, from a run's log.
+func wireBytes(t testing.TB, logs string) (bytes, files int64) {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "msg=rsync ") {
+			continue
+		}
+		for _, field := range strings.Fields(line) {
+			k, v, _ := strings.Cut(field, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "wire_bytes":
+				bytes += n
+			case "files_sent":
+				files += n
+			}
+		}
+	}
+	return bytes, files
 }

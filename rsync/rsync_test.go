@@ -27,6 +27,8 @@ func TestArgs(t *testing.T) {
 			[]string{"-aHAXxR", "--numeric-ids", "--delete", "--delete-excluded", "--exclude=*.log", "--exclude=cache/", "--link-dest=/base", "--stats", "--", "/a", "/b", "/d/"}},
 		{"sparse", Options{Sources: []string{"/a"}, Dest: "/d/", HardLinks: true, Sparse: true, Relative: true},
 			[]string{"-aHSR", "--stats", "--", "/a", "/d/"}},
+		{"changed list", Options{Sources: []string{"/"}, Dest: "/d/", LinkDest: "/base", IgnoreTimes: true},
+			[]string{"-a", "--ignore-times", "--link-dest=/base", "--stats", "--", "/", "/d/"}},
 		{"source that looks like a flag", Options{Sources: []string{"-rf"}, Dest: "/d"},
 			[]string{"-a", "--stats", "--", "-rf", "/d"}},
 	}
@@ -47,9 +49,11 @@ Number of regular files transferred: 3
 Total file size: 12,345,678 bytes
 Total transferred file size: 2,048 bytes
 Literal data: 2,048 bytes
+Total bytes sent: 1,234
+Total bytes received: 66
 `
 	got := parseStats([]byte(out))
-	want := Stats{Files: 1200, FilesTransferred: 3, Bytes: 12345678, BytesTransferred: 2048}
+	want := Stats{Files: 1200, FilesTransferred: 3, Bytes: 12345678, BytesTransferred: 2048, WireBytes: 1300}
 	if got != want {
 		t.Fatalf("parseStats = %+v, want %+v", got, want)
 	}
