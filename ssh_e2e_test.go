@@ -284,15 +284,15 @@ func lastLine(s, substr string) string {
 func TestCutConnectionResumes(t *testing.T) {
 	for _, mode := range []string{"push", "pull"} {
 		t.Run(mode, func(t *testing.T) {
-			s := sshtest.Start(t, sshtest.Options{})
-			e := newRemoteEnv(t, mode, s, 3000, sshSettings{})
+			e := newTwoHostEnv(t, mode, 3000, sshtest.Options{})
+			s := e.server
 			cmd := exec.Command(depotBinary, "--config", e.config, "run")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			if !waitForPartialFiles(e.testEnv, 100, 30*time.Second) {
+			if !waitForPartialFiles(e.repoView(), 100, 30*time.Second) {
 				cmd.Process.Kill()
 				t.Fatalf("rsync never wrote into .partial:\n%s", stderr.String())
 			}
@@ -331,8 +331,8 @@ func TestCutConnectionResumes(t *testing.T) {
 // TestPushLocksAcrossHosts holds the repository host's lock as another pushing
 // host would: a run exits 3 naming the holder, or waits with --wait.
 func TestPushLocksAcrossHosts(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "push", s, 5, sshSettings{})
+	e := newTwoHostEnv(t, "push", 5, sshtest.Options{})
+	s := e.server
 	other, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
 	if err != nil {
 		t.Fatal(err)
@@ -345,12 +345,12 @@ func TestPushLocksAcrossHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lockedThenWaits(t, e.testEnv, lock, time.Second)
+	lockedThenWaits(t, e.repoView(), lock, time.Second)
 }
 
 func TestCheckReportsEachHost(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "pull", s, 5, sshSettings{})
+	e := newTwoHostEnv(t, "pull", 5, sshtest.Options{})
+	s := e.server
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -387,8 +387,8 @@ func TestCheckReportsEachHost(t *testing.T) {
 // TestNoKeyMaterialLeaks watches every process's command line during a push
 // and reads the logs and manifests afterwards: the private key never shows.
 func TestNoKeyMaterialLeaks(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "push", s, 1000, sshSettings{})
+	e := newTwoHostEnv(t, "push", 1000, sshtest.Options{})
+	s := e.server
 	pem, err := os.ReadFile(s.IdentityFile)
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,13 @@ func (e *remoteEnv) repoSide() string {
 	return e.server.Remote(e.repo)
 }
 
+// repoView is the env as seen by helpers that read the repository at e.repo.
+func (e *remoteEnv) repoView() *testEnv {
+	v := *e.testEnv
+	v.repo = e.repoSide()
+	return &v
+}
+
 // snapshots returns the published snapshots of set "web", on whichever host
 // holds them.
 func (e *remoteEnv) snapshots(t testing.TB) []repository.Snapshot {
