@@ -142,7 +142,7 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 // rsyncWalk copies the item with one rsync --link-dest run over the whole
 // tree.
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env) (Result, error) {
-	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env))
+	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, f.transfer(env))
 	if err != nil {
 		return Result{}, err
 	}

@@ -93,8 +93,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 			NumericIDs: true,
 			Sparse:     true,
 		}
-		opts.Between(d.repoHost(), hosts.Local{})
-		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
+		if _, err := rsync.RunBetween(ctx, d.repoHost(), hosts.Local{}, opts); err != nil {
 			return fmt.Errorf("restore item %s: %w", name, err)
 		}
 		d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", name, "to", dst)

@@ -215,8 +215,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 	for _, s := range batch {
 		opts.Sources = append(opts.Sources, s.Path)
 	}
-	opts.Between(srcHost, dstHost)
-	res, err := rsync.Run(ctx, hosts.Local{}, opts)
+	res, err := rsync.RunBetween(ctx, srcHost, dstHost, opts)
 	if err != nil {
 		return err
 	}
@@ -271,8 +270,7 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 	if base != nil {
 		opts.LinkDest = base.Path
 	}
-	opts.Between(srcHost, dstHost)
-	res, err := rsync.Run(ctx, hosts.Local{}, opts)
+	res, err := rsync.RunBetween(ctx, srcHost, dstHost, opts)
 	if err != nil {
 		return 0, err
 	}
