@@ -348,8 +348,8 @@ give back (the files no other snapshot shares).`,
 func restoreCmd(g *globals) *cobra.Command {
 	var o director.RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore SET[@STAMP] --to DIR | --to-database DB | --to-svn PATH",
-		Short: "Restore a snapshot (the newest by default) into a directory, database or svn repository",
+		Use:   "restore SET[@STAMP] --to DIR | --to-database DB | --to-server | --to-svn PATH",
+		Short: "Restore a snapshot (the newest by default) into a directory, database, database server or svn repository",
 		Long: `Restore a snapshot into DIR: the newest complete snapshot of SET, or the one
 whose stamp is or starts with STAMP. With --item, that item's content lands in
 DIR itself (a filesystem item keeps full paths: /var/www comes back as
@@ -358,23 +358,33 @@ symlinks, hard links, ACLs and xattrs are restored. DIR must be empty or new
 unless --force is given.
 
 --to-database loads a database item's dump into a new database (one that
-exists and is not empty is refused unless --force); for an item that holds
-several databases, --to-database SOURCE=NEW picks one. --to-svn creates a
-Subversion repository and loads every dumped revision range in order. Both use
-the item's connection settings from the config.`,
-		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
+exists and is not empty is refused unless --force), with the source
+database's properties; for an item that holds several databases, --database
+SOURCE picks one. --to-server loads the item's users and roles and then every
+database under its own name into a server that holds none of them (--force:
+load anyway), at --restore-host/--restore-port when given. --to-svn creates a
+Subversion repository and loads every dumped revision range in order. All use
+the item's connection settings from the config, its restore_ keys first.`,
+		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check\n  depot restore web --item app --database app --to-database app_check\n  depot restore web --item wp --to-server --restore-host 10.0.0.9 --restore-port 3306",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
 				o.Target = a[0]
 				targets := 0
-				for _, t := range []string{o.To, o.Database, o.SVNPath} {
-					if t != "" {
+				for _, t := range []bool{o.To != "", o.Database != "", o.SVNPath != "", o.Server} {
+					if t {
 						targets++
 					}
 				}
-				if targets != 1 {
-					return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB and --to-svn PATH"}
+				switch {
+				case targets != 1:
+					return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB, --to-server and --to-svn PATH"}
+				case o.SourceDatabase != "" && o.Database == "":
+					return &director.UsageError{Msg: "--database SOURCE goes with --to-database NEW"}
+				case (o.RestoreHost != "" || o.RestorePort != 0) && o.Database == "" && !o.Server:
+					return &director.UsageError{Msg: "--restore-host and --restore-port go with --to-database or --to-server"}
+				case o.RestorePort < 0 || o.RestorePort > 65535:
+					return &director.UsageError{Msg: fmt.Sprintf("--restore-port %d is not a TCP port (1-65535)", o.RestorePort)}
 				}
 				return d.Restore(cmd.Context(), o)
 			})
@@ -382,9 +392,13 @@ the item's connection settings from the config.`,
 	}
 	cmd.Flags().StringVar(&o.Item, "item", "", "restore only this item")
 	cmd.Flags().StringVar(&o.To, "to", "", "directory to copy the snapshot's files into")
-	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database (SOURCE=NEW: pick one of several)")
+	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database")
+	cmd.Flags().StringVar(&o.SourceDatabase, "database", "", "with --to-database: the item's database to load, when it holds several")
+	cmd.Flags().BoolVar(&o.Server, "to-server", false, "load a database item's globals and every database, under its own name, into an empty server")
+	cmd.Flags().StringVar(&o.RestoreHost, "restore-host", "", "the database server to load into (default: the item's restore_host, else its host)")
+	cmd.Flags().IntVar(&o.RestorePort, "restore-port", 0, "the database server's port (default: the item's restore_port, else its port)")
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory, database or server that is not empty")
 
 	return cmd
 }

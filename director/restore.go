@@ -24,7 +24,14 @@ type RestoreOptions struct {
 	// a new database, or a new Subversion repository at a path.
 	Database string
 	SVNPath  string
-	Force    bool // restore into a non-empty directory or database
+	// SourceDatabase picks one of an item's databases for Database.
+	SourceDatabase string
+	// Server loads a database item's globals and every database into a
+	// server, at RestoreHost and RestorePort when set.
+	Server      bool
+	RestoreHost string
+	RestorePort int
+	Force       bool // restore into a non-empty directory or database
 }
 
 // Restore copies a snapshot's items out of the repository. With one item, its
@@ -65,7 +72,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has no item %q (items: %s)", snap.Set, snap.Stamp, o.Item, strings.Join(names, ", "))}
 	}
-	if o.Database != "" || o.SVNPath != "" {
+	if o.Database != "" || o.SVNPath != "" || o.Server {
 		return d.restoreInto(ctx, snap, m, o)
 	}
 	if err := checkTarget(o.To, o.Force); err != nil {
@@ -130,18 +137,22 @@ func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m 
 		return &UsageError{Msg: fmt.Sprintf("item %s is a %s item, which restores with --to DIR only", rec.Name, rec.Type)}
 	}
 	env := backupitems.RestoreEnv{
-		Source:   d.source(set),
-		In:       fsInput{repo: d.repo(), dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
-		Meta:     rec.Meta,
-		Database: o.Database,
-		SVNPath:  o.SVNPath,
-		Force:    o.Force,
-		Log:      d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
+		Source:         d.source(set),
+		In:             fsInput{repo: d.repo(), dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
+		Meta:           rec.Meta,
+		Database:       o.Database,
+		SourceDatabase: o.SourceDatabase,
+		Server:         o.Server,
+		RestoreHost:    o.RestoreHost,
+		RestorePort:    o.RestorePort,
+		SVNPath:        o.SVNPath,
+		Force:          o.Force,
+		Log:            d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
 	}
 	if err := restorer.Restore(ctx, env); err != nil {
 		return fmt.Errorf("restore item %s: %w", rec.Name, err)
 	}
-	d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", rec.Name, "database", o.Database, "svn", o.SVNPath)
+	d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", rec.Name, "database", o.Database, "server", o.Server, "svn", o.SVNPath)
 	return nil
 }
 
