@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/director"
+	"github.com/depot-backup/depot/internal/testenv"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -259,12 +260,8 @@ func mountTmpfs(t testing.TB, dir string, size int) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs: %v (the tests run as root in CI)", err)
-		}
-		t.Skipf("mount tmpfs: %v (needs root)", err)
-	}
+	err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size))
+	testenv.Need(t, "mounting a tmpfs (needs root, as in CI)", err)
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 }
 
