@@ -237,6 +237,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown set", []string{"--config", e.config, "run", "nope"}, 2, `no set "nope"`},
 		{"unknown flag", []string{"--config", e.config, "run", "--bogus"}, 2, "unknown flag"},
 		{"unknown verb", []string{"frobnicate"}, 2, "unknown command"},
+		{"unknown verb after flags", []string{"--config", e.config, "frobnicate", "x"}, 2, `unknown command "frobnicate" for "depot"`},
+		{"too many arguments", []string{"--config", e.config, "restore", "web", "mail"}, 2, "accepts 1 arg(s), received 2"},
 		{"restore without --to", []string{"--config", e.config, "restore", "web"}, 2, "exactly one of --to DIR"},
 		{"restore with two targets", []string{"--config", e.config, "restore", "web", "--to", e.dir, "--to-database", "x"}, 2, "exactly one of --to DIR"},
 		{"restore a tree into a database", []string{"--config", e.config, "restore", "web", "--to-database", "x"}, 1, "no complete snapshot"},
