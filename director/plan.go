@@ -47,10 +47,10 @@ type ItemPlan struct {
 
 // PlanAction is a retention decision after the next run.
 type PlanAction struct {
-	Snapshot string `json:"snapshot"` // section/set/stamp
-	Action   string `json:"action"`   // keep, migrate or delete
-	Reason   string `json:"reason"`
-	HeldBack bool   `json:"held_back,omitempty"` // a deletion the guard holds back
+	Snapshot string            `json:"snapshot"` // section/set/stamp
+	Action   repository.Action `json:"action"`   // keep, migrate or delete
+	Reason   string            `json:"reason"`
+	HeldBack bool              `json:"held_back,omitempty"` // a deletion the guard holds back
 }
 
 // Plan computes the next run of the named sets without changing anything.
@@ -180,7 +180,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 		}
 		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary(loc))
 		for _, a := range p.Retention {
-			action := a.Action
+			action := string(a.Action)
 			if a.HeldBack {
 				action = "hold"
 			}

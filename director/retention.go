@@ -14,10 +14,10 @@ import (
 
 // RetentionAction is a migration or a deletion that retention decided.
 type RetentionAction struct {
-	Snapshot string `json:"snapshot"`     // section/set/stamp before the action
-	Action   string `json:"action"`       // "migrate" or "delete"
-	To       string `json:"to,omitempty"` // where a migrated snapshot went
-	Reason   string `json:"reason"`
+	Snapshot string            `json:"snapshot"`     // section/set/stamp before the action
+	Action   repository.Action `json:"action"`       // Migrate or Delete
+	To       string            `json:"to,omitempty"` // where a migrated snapshot went
+	Reason   string            `json:"reason"`
 }
 
 // RetentionReport is what migrate or prune did to one set.
@@ -214,7 +214,8 @@ func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error 
 	for _, r := range reports {
 		var counts []string
 		for _, c := range []struct {
-			action, verb string
+			action repository.Action
+			verb   string
 		}{{repository.Migrate, "migrated"}, {repository.Delete, "deleted"}} {
 			if n := countActions(r.Done, c.action); n > 0 {
 				counts = append(counts, fmt.Sprintf("%d %s", n, c.verb))
@@ -246,7 +247,7 @@ func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error 
 	return tw.Flush()
 }
 
-func countActions(as []RetentionAction, action string) int {
+func countActions(as []RetentionAction, action repository.Action) int {
 	n := 0
 	for _, a := range as {
 		if a.Action == action {

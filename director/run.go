@@ -164,7 +164,7 @@ type baseItem struct {
 // backupItem runs one item into the build and records its file list.
 func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
-	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: "ok"}
+	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
 	if base.typ != h.Type {
 		base = baseItem{} // a new item, or a name reused for another type
 	}
@@ -214,7 +214,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	rec.Warnings = res.Warnings
 	if len(res.Warnings) > 0 {
-		rec.Status = "warning"
+		rec.Status = repository.StatusWarning
 	}
 	rec.Stats.FilesTransferred = res.FilesTransferred
 	rec.Stats.BytesTransferred = res.BytesTransferred
