@@ -115,7 +115,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 			p.HeldBecause = guard.String()
 		}
 		for _, dec := range ds {
-			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
+			name := dec.Snapshot.Name()
 			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
 				name += " (this run)"
 			}

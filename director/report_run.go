@@ -116,7 +116,7 @@ func (d *Director) endEvent(ctx context.Context, repo repository.Repo, set *SetC
 	ev.DurationSeconds = ev.Finished.Sub(ev.Started).Seconds()
 	ev.Stamp = snap.Stamp
 	if snap.Stamp != "" {
-		ev.Snapshot = snap.Section + "/" + set.Name + "/" + snap.Stamp
+		ev.Snapshot = snap.Name()
 	}
 	ev.Warnings = warnings
 	failedItem := false

@@ -148,7 +148,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if dec.Action != repository.Migrate {
 			continue
 		}
-		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		a := RetentionAction{Snapshot: dec.Snapshot.Name(), Action: dec.Action, Reason: dec.Reason}
 		log.Info("migrating", "snapshot", a.Snapshot, "reason", dec.Reason)
 		if dec.Record != nil {
 			rec := *dec.Record
@@ -161,7 +161,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if err != nil {
 			return rep, err
 		}
-		a.To = snapshotName(m)
+		a.To = m.Name()
 		rep.Done = append(rep.Done, a)
 		if err := step(ctx, "migrated-one"); err != nil {
 			return rep, err
@@ -171,7 +171,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if dec.Action != repository.Delete {
 			continue
 		}
-		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		a := RetentionAction{Snapshot: dec.Snapshot.Name(), Action: dec.Action, Reason: dec.Reason}
 		switch {
 		case !o.prune:
 			rep.Left = append(rep.Left, a)
@@ -196,10 +196,6 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 }
 
 // snapshotName is section/set/stamp.
-func snapshotName(s repository.Snapshot) string {
-	return s.Section + "/" + s.Set + "/" + s.Stamp
-}
-
 // PrintRetention writes what migrate or prune did, for people or as JSON.
 func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error {
 	if asJSON {

@@ -73,7 +73,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			}
 			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "seconds", seconds(d.Now().Sub(start)))
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Name(), "seconds", seconds(d.Now().Sub(start)))
 	}
 	if failed > 0 {
 		return ErrSetsFailed
@@ -146,7 +146,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		return snap, err
 	}
 	if len(failed) > 0 {
-		return snap, &ItemsFailedError{Snapshot: snapshotName(snap), Items: failed}
+		return snap, &ItemsFailedError{Snapshot: snap.Name(), Items: failed}
 	}
 	return snap, nil
 }
