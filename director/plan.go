@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
@@ -99,11 +98,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		baseItems := goodBaseItems(candidates)
 		for _, it := range set.Items {
 			h := it.Header()
-			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
-			if b := baseItems[h.Name]; b.typ == h.Type {
-				env.Base = b.dir      // the item's newest good copy
-				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
-			}
+			env, _ := d.itemEnv(repo, set, h, p.BuildDir, baseItems[h.Name])
 			ip := it.Plan(env)
 			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Command: ip.Command})
 		}

@@ -165,27 +165,11 @@ type baseItem struct {
 func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
-	if base.typ != h.Type {
-		base = baseItem{} // a new item, or a name reused for another type
-	}
-	dir := path.Join(build.Dir, h.Name)
+	base = base.ofType(h.Type)
+	env, tree := d.itemEnv(repo, set, h, build.Dir, base)
+	dir, pushed := env.Dir, env.ListPaths
 	out := &fsOutput{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList, mtime: build.Time()}
-	pushed := remote(d.repoHost())
-	env := backupitems.Env{
-		Source:    d.source(set),
-		Repo:      d.repoHost(),
-		Dir:       dir,
-		Base:      base.dir,
-		Out:       out,
-		BaseMeta:  base.meta,
-		ListPaths: pushed,
-		Log:       log.With("item", h.Name),
-	}
-	var tree *treeBase
-	if base.dir != "" && base.fileList != "" {
-		tree = &treeBase{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList}
-		env.Tree = tree
-	}
+	env.Out, env.Log = out, log.With("item", h.Name)
 	t, _ := backupitems.Lookup(h.Type)
 	if !t.Resumable || base.dir != "" {
 		// What an interrupted attempt dumped is redone anyway; stale files
