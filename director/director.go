@@ -67,10 +67,24 @@ func (d *Director) setNames() []string {
 	return names
 }
 
-// UsageError is a mistake in how depot was called: exit status 2.
-type UsageError struct{ Msg string }
+// UsageError is a mistake in how depot was called: exit status 2. Msg says
+// what was wrong; Err, when set, is the cause, kept for errors.Is and As.
+type UsageError struct {
+	Msg string
+	Err error
+}
 
-func (e *UsageError) Error() string { return e.Msg }
+func (e *UsageError) Error() string {
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *UsageError) Unwrap() error { return e.Err }
 
 // crashEnv names a step at which depot kills itself, for the crash tests:
 // "STEP" sends SIGKILL, "STEP:TERM" sends SIGTERM and lets the run stop the way

@@ -46,7 +46,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		// The newest snapshot lacks the item (it failed there): take its
 		// newest good copy.
 		if good, ok := d.newestGood(ctx, snap.Set, o.Item); ok {
-			d.Log.Warn("the newest snapshot has no good copy of the item; restoring its newest good copy", "item", o.Item, "snapshot", snapshotName(good))
+			d.Log.Warn("the newest snapshot has no good copy of the item; restoring its newest good copy", "item", o.Item, "snapshot", good.Name())
 			snap = good
 		}
 	}
@@ -58,9 +58,9 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 		if it.Status == repository.StatusFailed {
 			if o.Item != "" {
-				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snapshotName(snap), it.Error)
+				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snap.Name(), it.Error)
 			}
-			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snapshotName(snap), "item", it.Name)
+			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snap.Name(), "item", it.Name)
 			continue
 		}
 		items = append(items, it.Name)
@@ -103,7 +103,7 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		if _, err := rsync.RunBetween(ctx, d.repoHost(), hosts.Local{}, opts); err != nil {
 			return fmt.Errorf("restore item %s: %w", name, err)
 		}
-		d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", name, "to", dst)
+		d.Log.Info("restored", "snapshot", snap.Name(), "item", name, "to", dst)
 	}
 	return nil
 }
@@ -152,7 +152,7 @@ func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m 
 	if err := restorer.Restore(ctx, env); err != nil {
 		return fmt.Errorf("restore item %s: %w", rec.Name, err)
 	}
-	d.Log.Info("restored", "snapshot", snap.Section+"/"+snap.Set+"/"+snap.Stamp, "item", rec.Name, "database", o.Database, "server", o.Server, "svn", o.SVNPath)
+	d.Log.Info("restored", "snapshot", snap.Name(), "item", rec.Name, "database", o.Database, "server", o.Server, "svn", o.SVNPath)
 	return nil
 }
 

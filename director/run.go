@@ -73,7 +73,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 			}
 			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Section+"/"+set.Name+"/"+snap.Stamp, "seconds", seconds(d.Now().Sub(start)))
+		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Name(), "seconds", seconds(d.Now().Sub(start)))
 	}
 	if failed > 0 {
 		return ErrSetsFailed
@@ -146,7 +146,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		return snap, err
 	}
 	if len(failed) > 0 {
-		return snap, &ItemsFailedError{Snapshot: snapshotName(snap), Items: failed}
+		return snap, &ItemsFailedError{Snapshot: snap.Name(), Items: failed}
 	}
 	return snap, nil
 }
@@ -164,28 +164,12 @@ type baseItem struct {
 // backupItem runs one item into the build and records its file list.
 func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
-	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: "ok"}
-	if base.typ != h.Type {
-		base = baseItem{} // a new item, or a name reused for another type
-	}
-	dir := path.Join(build.Dir, h.Name)
+	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
+	base = base.ofType(h.Type)
+	env, tree := d.itemEnv(repo, set, h, build.Dir, base)
+	dir, pushed := env.Dir, env.ListPaths
 	out := &fsOutput{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList, mtime: build.Time()}
-	pushed := remote(d.repoHost())
-	env := backupitems.Env{
-		Source:    d.source(set),
-		Repo:      d.repoHost(),
-		Dir:       dir,
-		Base:      base.dir,
-		Out:       out,
-		BaseMeta:  base.meta,
-		ListPaths: pushed,
-		Log:       log.With("item", h.Name),
-	}
-	var tree *treeBase
-	if base.dir != "" && base.fileList != "" {
-		tree = &treeBase{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList}
-		env.Tree = tree
-	}
+	env.Out, env.Log = out, log.With("item", h.Name)
 	t, _ := backupitems.Lookup(h.Type)
 	if !t.Resumable || base.dir != "" {
 		// What an interrupted attempt dumped is redone anyway; stale files
@@ -214,7 +198,7 @@ func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *Se
 	}
 	rec.Warnings = res.Warnings
 	if len(res.Warnings) > 0 {
-		rec.Status = "warning"
+		rec.Status = repository.StatusWarning
 	}
 	rec.Stats.FilesTransferred = res.FilesTransferred
 	rec.Stats.BytesTransferred = res.BytesTransferred

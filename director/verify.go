@@ -69,7 +69,7 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 	cache := newHashCache()
 	failed := 0
 	for _, s := range snaps {
-		name := s.Section + "/" + s.Set + "/" + s.Stamp
+		name := s.Name()
 		files, problems := verifySnapshot(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err
