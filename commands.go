@@ -355,14 +355,17 @@ whose stamp is or starts with STAMP. With --item, that item's content lands in
 DIR itself (a filesystem item keeps full paths: /var/www comes back as
 DIR/var/www); without it, every item lands in DIR/<item>. Modes, times,
 symlinks, hard links, ACLs and xattrs are restored. DIR must be empty or new
-unless --force is given.
+unless --force is given. --to USER@HOST[:PORT]:/DIR restores to another
+host over SSH (with the config's ssh settings). --path (repeatable) restores
+only that file or subtree, at its place below the item: ITEM/PATH, or the
+path as the source named it; each is checked against the file list first.
 
 --to-database loads a database item's dump into a new database (one that
 exists and is not empty is refused unless --force); for an item that holds
 several databases, --to-database SOURCE=NEW picks one. --to-svn creates a
 Subversion repository and loads every dumped revision range in order. Both use
 the item's connection settings from the config.`,
-		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
+		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21 --path /var/www/index.html --to /tmp/one\n  depot restore web --item site --to admin@web2:/srv/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
@@ -385,6 +388,7 @@ the item's connection settings from the config.`,
 	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database (SOURCE=NEW: pick one of several)")
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
+	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this file or subtree (ITEM/PATH, or the path on the source); repeatable")
 
 	return cmd
 }
