@@ -10,9 +10,7 @@ import (
 	"strings"
 
 	"github.com/depot-backup/depot/backupitems"
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
-	"github.com/depot-backup/depot/rsync"
 )
 
 // RestoreOptions say what to restore where.
@@ -31,7 +29,10 @@ type RestoreOptions struct {
 	Server      bool
 	RestoreHost string
 	RestorePort int
-	Force       bool // restore into a non-empty directory or database
+	Force       bool // restore into a non-empty directory, database or server
+	// Paths restores only these paths of tree items (files or subtrees):
+	// ITEM/PATH, or a path as the source named it.
+	Paths []string
 }
 
 // Restore copies a snapshot's items out of the repository. With one item, its
@@ -73,39 +74,12 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has no item %q (items: %s)", snap.Set, snap.Stamp, o.Item, strings.Join(names, ", "))}
 	}
 	if o.Database != "" || o.SVNPath != "" || o.Server {
+		if len(o.Paths) > 0 {
+			return &UsageError{Msg: "--path restores files into --to DIR, not into a database, server or svn repository"}
+		}
 		return d.restoreInto(ctx, snap, m, o)
 	}
-	if err := checkTarget(o.To, o.Force); err != nil {
-		return err
-	}
-	if err := d.outsideRepository("restore --to", o.To); err != nil {
-		return err
-	}
-	// The target and its parents are made here; rsync makes only each
-	// item's directory below it.
-	if err := os.MkdirAll(o.To, 0o700); err != nil {
-		return fmt.Errorf("restore target: %w", err)
-	}
-	for _, name := range items {
-		dst := o.To
-		if o.Item == "" {
-			dst = filepath.Join(o.To, name)
-		}
-		opts := rsync.Options{
-			Sources:    []string{filepath.Join(snap.Path, name) + "/"},
-			Dest:       dst + "/",
-			HardLinks:  true,
-			ACLs:       true,
-			Xattrs:     true,
-			NumericIDs: true,
-			Sparse:     true,
-		}
-		if _, err := rsync.RunBetween(ctx, d.repoHost(), hosts.Local{}, opts); err != nil {
-			return fmt.Errorf("restore item %s: %w", name, err)
-		}
-		d.Log.Info("restored", "snapshot", snap.Name(), "item", name, "to", dst)
-	}
-	return nil
+	return d.restoreFiles(ctx, snap, items, o)
 }
 
 // restoreInto loads one item back into its service with the item type's
