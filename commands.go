@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,7 +66,10 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 					if err != nil {
 						return err
 					}
-					return d.PrintPlan(plans, asJSON)
+					if err := d.PrintPlan(plans, asJSON); err != nil || asJSON {
+						return err
+					}
+					return d.PrintResticPlans(cmd.Context())
 				}
 				t, err := d.ParseAt(cmd.Context(), at)
 				if err != nil {
@@ -272,7 +277,7 @@ there; its ssh settings are used when one is found.`,
 
 func verifyCmd(g *globals) *cobra.Command {
 	var mirror string
-	var sample int
+	var sample string
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
 		Short: "Re-hash snapshots against their manifests, or a mirror's against its file lists",
@@ -289,12 +294,19 @@ difference.`,
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
+				if share, ok := strings.CutSuffix(sample, "%"); ok {
+					if n, err := strconv.ParseFloat(share, 64); err != nil || n <= 0 || n > 100 || mirror == "" || len(a) > 0 {
+						return &director.UsageError{Msg: "--sample P% reads P% of a restic mirror's data: with --mirror NAME, P above 0 and at most 100"}
+					}
+					return d.VerifyResticShare(cmd.Context(), mirror, sample)
+				}
 				var picked *int
 				if cmd.Flags().Changed("sample") {
-					if sample < 1 || len(a) > 0 {
+					n, err := strconv.Atoi(sample)
+					if err != nil || n < 1 || len(a) > 0 {
 						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: N at least 1, and no set named"}
 					}
-					picked = &sample
+					picked = &n
 				}
 				if mirror != "" {
 					if len(a) > 0 {
@@ -314,12 +326,13 @@ difference.`,
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository, and hash its files")
-	cmd.Flags().IntVar(&sample, "sample", 0, "verify this many complete snapshots picked at random")
+	cmd.Flags().StringVar(&sample, "sample", "", "verify N complete snapshots picked at random; P% of a restic mirror's data")
 	return cmd
 }
 
 func listCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var mirror string
 	cmd := &cobra.Command{
 		Use:   "list [SET]",
 		Short: "List snapshots: section, stamp, files, size and what deleting each frees",
@@ -333,6 +346,13 @@ give back (the files no other snapshot shares).`,
 				if len(a) == 1 {
 					set = a[0]
 				}
+				if mirror != "" {
+					entries, err := d.ListMirror(cmd.Context(), mirror, set)
+					if err != nil {
+						return err
+					}
+					return d.PrintMirrorList(entries, asJSON)
+				}
 				entries, err := d.List(cmd.Context(), set)
 				if err != nil {
 					return err
@@ -342,6 +362,7 @@ give back (the files no other snapshot shares).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
+	cmd.Flags().StringVar(&mirror, "mirror", "", "list the snapshots in this restic mirror instead")
 	return cmd
 }
 
@@ -385,6 +406,7 @@ the item's connection settings from the config.`,
 	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database (SOURCE=NEW: pick one of several)")
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
+	cmd.Flags().StringVar(&o.FromMirror, "from-mirror", "", "restore from this restic mirror (the repository need not exist)")
 
 	return cmd
 }

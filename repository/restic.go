@@ -274,11 +274,12 @@ func (r Restic) Forget(ctx context.Context, ids []string) error {
 	return r.run(ctx, "", nil, io.Discard, args...)
 }
 
-// Restore writes the restic snapshot id (or only path inside it) into dir.
-func (r Restic) Restore(ctx context.Context, id, include, dir string) error {
+// Restore writes the restic snapshot id (or only the paths inside it that
+// include names, such as "/manifest.json") into dir.
+func (r Restic) Restore(ctx context.Context, id, dir string, include ...string) error {
 	args := []string{"restore", "--quiet", id, "--target", dir}
-	if include != "" {
-		args = append(args, "--include", include)
+	for _, in := range include {
+		args = append(args, "--include", in)
 	}
 	return r.run(ctx, "", nil, io.Discard, args...)
 }
