@@ -351,3 +351,84 @@ func makeRandom(t testing.TB, root string, n int) {
 		return os.WriteFile(p, buf, 0o644)
 	})
 }
+
+// mirrorStamps returns the stamps on the restic mirror, oldest first.
+func mirrorStamps(t testing.TB, config string) []string {
+	t.Helper()
+	var out []string
+	for _, s := range resticSnapshotsOf(t, config) {
+		out = append(out, s["stamp"].(string))
+	}
+	return out
+}
+
+func stampsOf(e *testEnv, t testing.TB) []string {
+	var out []string
+	for _, s := range e.snapshots(t) {
+		out = append(out, s.Stamp)
+	}
+	return out
+}
+
+func TestResticMirrorRetention(t *testing.T) {
+	objtest.Restic(t)
+	url, _ := objtest.RestServer(t)
+
+	t.Run("follows the repository", func(t *testing.T) {
+		e := newEnv(t, 2)
+		withResticMirror(t, e.config, e.dir, url+"follow")
+		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
+		for i := range 4 {
+			touchSource(t, e, i)
+			mustDepot(t, "--config", e.config, "run")
+			mustDepot(t, "--config", e.config, "mirror", "cloud")
+		}
+		if got, want := mirrorStamps(t, e.config), stampsOf(e, t); !reflect.DeepEqual(got, want) {
+			t.Errorf("mirror holds %v, the repository %v", got, want)
+		}
+	})
+
+	t.Run("own rules and the guard", func(t *testing.T) {
+		e := newEnv(t, 10)
+		config := e.config
+		base, _ := os.ReadFile(config)
+		withResticMirror(t, config, e.dir, url+"own")
+		mustDepot(t, "--config", config, "init", "--mirror", "cloud")
+		for i := range 6 {
+			touchSource(t, e, i)
+			mustDepot(t, "--config", config, "run")
+		}
+		mustDepot(t, "--config", config, "mirror", "cloud")
+		all := stampsOf(e, t)
+		if got := mirrorStamps(t, config); len(got) != 6 {
+			t.Fatalf("mirror holds %v", got)
+		}
+
+		// Keep only the newest: 5 forgets at once, more than the guard's 3.
+		own := func(retention string) {
+			if err := os.WriteFile(config, base, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			withResticMirror(t, config, e.dir, url+"own", "retention: "+retention)
+		}
+		own("{max_recent_backups: 1}")
+		if out := mustDepot(t, "--config", config, "plan"); !strings.Contains(out, "hold     web: retention would forget 5") {
+			t.Errorf("plan does not show the held back forgets:\n%s", out)
+		}
+		_, _, errs := depot(t, "--config", config, "mirror", "cloud")
+		if got := mirrorStamps(t, config); len(got) != 6 || !strings.Contains(errs, "held back") {
+			t.Errorf("the guard let the mirror forget: %v\n%s", got, errs)
+		}
+
+		// The first snapshot of the day (rule daily) and the newest stay.
+		own("{max_recent_backups: 1, rules: [{name: daily, keep: 0}]}")
+		mustDepot(t, "--config", config, "mirror", "cloud", "--confirm")
+		if got, want := mirrorStamps(t, config), []string{all[0], all[5]}; !reflect.DeepEqual(got, want) {
+			t.Errorf("own retention left %v, want %v", got, want)
+		}
+		// What the mirror's own rules forgot is not sent again.
+		if out := mustDepot(t, "--config", config, "plan"); !strings.Contains(out, "nothing to do") {
+			t.Errorf("plan after own retention:\n%s", out)
+		}
+	})
+}
