@@ -155,6 +155,19 @@ var s3 struct {
 	once     sync.Once
 	endpoint string
 	err      error
+	dir      string
+	kill     func()
+}
+
+// Stop stops the shared S3 server, if one was started, and removes its
+// data: for TestMain, after m.Run.
+func Stop() {
+	if s3.kill != nil {
+		s3.kill()
+	}
+	if s3.dir != "" {
+		os.RemoveAll(s3.dir)
+	}
 }
 
 // S3 returns the endpoint (http://127.0.0.1:PORT) of a SeaweedFS S3 gateway
@@ -169,6 +182,7 @@ func S3(t testing.TB) string {
 			s3.err = err
 			return
 		}
+		s3.dir = dir
 		for range 5 {
 			var ports [4]int
 			for i := range ports {
@@ -182,7 +196,7 @@ func S3(t testing.TB) string {
 				"-master.port=" + strconv.Itoa(ports[0]), "-volume.port=" + strconv.Itoa(ports[1]),
 				"-filer.port=" + strconv.Itoa(ports[2]), "-s3", "-s3.port=" + strconv.Itoa(ports[3]),
 				"-master.volumeSizeLimitMB=256", "-volume.max=0"}
-			_, s3.err = start(argv, filepath.Join(dir, "weed.log"), func() bool { return answers(endpoint + "/") }, 60*time.Second)
+			s3.kill, s3.err = start(argv, filepath.Join(dir, "weed.log"), func() bool { return answers(endpoint + "/") }, 60*time.Second)
 			if s3.err == nil {
 				s3.endpoint = endpoint
 				return
