@@ -391,6 +391,32 @@ func TestResticMirrorRetention(t *testing.T) {
 		if got, want := mirrorStamps(t, e.config), stampsOf(e, t); !reflect.DeepEqual(got, want) {
 			t.Errorf("mirror holds %v, the repository %v", got, want)
 		}
+
+		// A snapshot that migrates to permanent is retagged, not sent again.
+		cfg, _ := os.ReadFile(e.config)
+		cfg = []byte(strings.Replace(string(cfg), "  holding: { max_recent_backups: 2 }\n",
+			"  holding: { max_recent_backups: 2 }\n  permanent: { timezone: UTC, rules: [{name: daily, keep: 0}] }\n", 1))
+		if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustDepot(t, "--config", e.config, "migrate")
+		mustDepot(t, "--config", e.config, "mirror", "cloud")
+		sections := map[string]string{}
+		for _, s := range resticSnapshotsOf(t, e.config) {
+			sections[s["stamp"].(string)] = s["section"].(string)
+		}
+		migrated := 0
+		for _, s := range e.snapshots(t) {
+			if s.Section == "permanent" {
+				migrated++
+			}
+			if sections[s.Stamp] != s.Section {
+				t.Errorf("%s is in %s, tagged %q on the mirror", s.Stamp, s.Section, sections[s.Stamp])
+			}
+		}
+		if migrated == 0 || len(sections) != len(e.snapshots(t)) {
+			t.Errorf("mirror holds %v", sections)
+		}
 	})
 
 	t.Run("own rules and the guard", func(t *testing.T) {
