@@ -64,7 +64,10 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 					if err != nil {
 						return err
 					}
-					return d.PrintPlan(plans, asJSON)
+					if err := d.PrintPlan(plans, asJSON); err != nil || asJSON {
+						return err
+					}
+					return d.PrintResticPlans(cmd.Context())
 				}
 				t, err := d.ParseAt(cmd.Context(), at)
 				if err != nil {
@@ -316,6 +319,12 @@ the same path with the SHA-256 its list records.`,
 					}
 				}
 				o.Seed = seed
+				if mirror != "" && o.Percent > 0 {
+					if len(a) > 0 || o.MaxBytes > 0 || o.Since > 0 || seed != 0 {
+						return &director.UsageError{Msg: "--mirror NAME --sample P% reads P% of a restic mirror's data: name no set, and no --max-bytes, --seed or --since"}
+					}
+					return d.VerifyResticShare(cmd.Context(), mirror, sample)
+				}
 				files := o.Percent > 0 || o.MaxBytes > 0 || o.Since > 0 || seed != 0
 				var picked *int
 				if o.Snapshots > 0 {
@@ -345,7 +354,7 @@ the same path with the SHA-256 its list records.`,
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository, and hash its files")
-	cmd.Flags().StringVar(&sample, "sample", "", "N: verify N complete snapshots picked at random; P%: hash P% of the files")
+	cmd.Flags().StringVar(&sample, "sample", "", "N: verify N complete snapshots picked at random; P%: hash P% of the files (of a restic mirror: read P% of its data)")
 	cmd.Flags().StringVar(&maxBytes, "max-bytes", "", "hash at most this much (e.g. 10G); the other files are checked by size")
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "with --sample P% or --max-bytes: the seed that picks the files (verify prints the one it used)")
 	cmd.Flags().StringVar(&since, "since", "", "verify only the snapshots made within this age (e.g. 7d)")
@@ -354,6 +363,7 @@ the same path with the SHA-256 its list records.`,
 
 func listCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var mirror string
 	cmd := &cobra.Command{
 		Use:   "list [SET]",
 		Short: "List snapshots: section, stamp, files, size and what deleting each frees",
@@ -367,6 +377,13 @@ give back (the files no other snapshot shares).`,
 				if len(a) == 1 {
 					set = a[0]
 				}
+				if mirror != "" {
+					entries, err := d.ListMirror(cmd.Context(), mirror, set)
+					if err != nil {
+						return err
+					}
+					return d.PrintMirrorList(entries, asJSON)
+				}
 				entries, err := d.List(cmd.Context(), set)
 				if err != nil {
 					return err
@@ -376,6 +393,7 @@ give back (the files no other snapshot shares).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
+	cmd.Flags().StringVar(&mirror, "mirror", "", "list the snapshots in this restic mirror instead")
 	return cmd
 }
 
@@ -437,6 +455,7 @@ the item's connection settings from the config, its restore_ keys first.`,
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory, database or server that is not empty")
 	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this file or subtree (ITEM/PATH, or the path on the source); repeatable")
+	cmd.Flags().StringVar(&o.FromMirror, "from-mirror", "", "restore from this restic mirror (the repository need not exist)")
 
 	return cmd
 }

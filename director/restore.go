@@ -33,12 +33,18 @@ type RestoreOptions struct {
 	// Paths restores only these paths of tree items (files or subtrees):
 	// ITEM/PATH, or a path as the source named it.
 	Paths []string
+	// FromMirror restores from this restic mirror instead of the
+	// repository, which need not exist.
+	FromMirror string
 }
 
 // Restore copies a snapshot's items out of the repository. With one item, its
 // content lands directly in To; with all items, each lands in To/<item>.
 // Modes, times, symlinks, hard links, ACLs and xattrs come back as stored.
 func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
+	if o.FromMirror != "" {
+		return d.restoreFromRestic(ctx, o)
+	}
 	snap, err := d.findSnapshot(ctx, o.Target)
 	if err != nil {
 		return err
@@ -77,14 +83,16 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		if len(o.Paths) > 0 {
 			return &UsageError{Msg: "--path restores files into --to DIR, not into a database, server or svn repository"}
 		}
-		return d.restoreInto(ctx, snap, m, o)
+		return d.restoreInto(ctx, d.repo(), snap, m, o)
 	}
 	return d.restoreFiles(ctx, snap, items, o)
 }
 
 // restoreInto loads one item back into its service with the item type's
 // Restorer, using the connection settings of the item in the current config.
-func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m *repository.Manifest, o RestoreOptions) error {
+// repo holds snap: the repository, or a restic mirror's snapshot restored
+// into a scratch directory.
+func (d *Director) restoreInto(ctx context.Context, repo repository.Repo, snap repository.Snapshot, m *repository.Manifest, o RestoreOptions) error {
 	var rec *repository.ItemRecord
 	for i := range m.Items {
 		if m.Items[i].Name == o.Item || o.Item == "" && len(m.Items) == 1 {
@@ -112,7 +120,7 @@ func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m 
 	}
 	env := backupitems.RestoreEnv{
 		Source:         d.source(set),
-		In:             fsInput{repo: d.repo(), dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
+		In:             fsInput{repo: repo, dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
 		Meta:           rec.Meta,
 		Database:       o.Database,
 		SourceDatabase: o.SourceDatabase,
