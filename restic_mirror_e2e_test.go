@@ -268,6 +268,34 @@ func TestResticMirrorBadInput(t *testing.T) {
 			t.Errorf("check of an unreachable mirror: exit %d\n%s", code, out)
 		}
 	})
+	t.Run("hostile snapshot", func(t *testing.T) {
+		// A restic repository is outside input: a manifest whose item
+		// name climbs out of the scratch directory is refused.
+		e := newEnv(t, 5)
+		pw := withResticMirror(t, e.config, e.dir, url+"hostile")
+		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
+		snap := filepath.Join(e.dir, "forged")
+		if err := os.MkdirAll(snap, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		manifest := `{"format": 1, "set": "web", "stamp": "2026-01-01T000000Z", "items": [{"name": "../../escape", "type": "filesystem", "status": "ok"}]}`
+		if err := os.WriteFile(filepath.Join(snap, "manifest.json"), []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("restic", "backup", "--tag", "depot", "--tag", "set=web", "--tag", "stamp=2026-01-01T000000Z", ".")
+		cmd.Dir = snap
+		cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+url+"hostile", "RESTIC_PASSWORD_FILE="+pw)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("restic backup: %v\n%s", err, out)
+		}
+		code, _, errs := depot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--to", filepath.Join(e.dir, "a", "b", "out"))
+		if code != 1 || !strings.Contains(errs, "not a name depot writes") {
+			t.Errorf("restore of a forged snapshot: exit %d\n%s", code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, "escape")); err == nil {
+			t.Error("the forged item landed outside the target")
+		}
+	})
 	t.Run("config", func(t *testing.T) {
 		for _, c := range []struct{ name, mirror, want string }{
 			{"no repository", "{name: cloud, type: restic, password_env: P}", `missing key "repository"`},

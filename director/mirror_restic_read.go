@@ -154,9 +154,17 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 	if err != nil {
 		return fmt.Errorf("mirror %s: snapshot %s/%s: %w", m.Name, rs.Set, rs.Stamp, err)
 	}
+	if man.Set != rs.Set || man.Stamp != rs.Stamp {
+		return fmt.Errorf("mirror %s: restic snapshot %s is tagged %s@%s but its manifest says %s@%s", m.Name, rs.ShortID, rs.Set, rs.Stamp, man.Set, man.Stamp)
+	}
 	snap := repository.Snapshot{Section: rs.Section, Set: rs.Set, Stamp: rs.Stamp, Path: scratch, Complete: true, Manifest: man}
 	var items, include []string
 	for _, it := range man.Items {
+		// The manifest came from outside: its names must stay inside
+		// the scratch directory.
+		if !validName.MatchString(it.Name) || it.FileList != "" && !filepath.IsLocal(it.FileList) {
+			return fmt.Errorf("mirror %s: snapshot %s/%s: its manifest names item %q with file list %q: not a name depot writes", m.Name, rs.Set, rs.Stamp, it.Name, it.FileList)
+		}
 		if o.Item != "" && it.Name != o.Item {
 			continue
 		}
