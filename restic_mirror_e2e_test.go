@@ -223,6 +223,7 @@ func mirrorFails(t testing.TB, e *testEnv, cause string) {
 			line = sc.Text()
 		}
 	}
+	t.Logf("the error: %s", line)
 	if !strings.Contains(line, "mirror cloud") || !strings.Contains(line, cause) {
 		t.Errorf("want one line naming mirror cloud and %q:\n%s", cause, errs)
 	}
@@ -252,11 +253,13 @@ func TestResticMirrorBadInput(t *testing.T) {
 	})
 	t.Run("missing bucket", func(t *testing.T) {
 		e := newEnv(t, 5)
-		t.Setenv("AWS_ACCESS_KEY_ID", "k")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"))
+		envFile := filepath.Join(e.dir, "s3.env")
+		if err := os.WriteFile(envFile, []byte("AWS_ACCESS_KEY_ID=k\nAWS_SECRET_ACCESS_KEY=s\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"), "env_file: "+envFile)
 		mustDepot(t, "--config", e.config, "run")
-		mirrorFails(t, e, "restic snapshots")
+		mirrorFails(t, e, "bucket does not exist")
 	})
 	t.Run("unreachable endpoint", func(t *testing.T) {
 		e := newEnv(t, 5)
