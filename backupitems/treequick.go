@@ -73,7 +73,8 @@ type quickPlan struct {
 	// unchanged to rsync's quick check (same size and mtime as the base's
 	// copy) and members of hard-link groups; rsync compares their content
 	// (--checksum) and links them to the base when it is the same. plain:
-	// the directories and the rest, which the base cannot supply.
+	// the directories and the rest, which the base cannot supply whole;
+	// its copy of a changed file is still the basis of the file's delta.
 	careful, plain   bytes.Buffer
 	nCareful, nPlain int
 }
@@ -166,14 +167,17 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		// reports in a whole-tree run: no failure.
 		o.IgnoreMissingArgs = true
 		if list == &p.plain {
-			o.LinkDest = ""
+			// The base's copy of a changed file is the basis of its
+			// delta (a small change to a big file sends what plain
+			// rsync sends), but is never linked: these files differ
+			// from the base's list, or their base copy does.
+			o.IgnoreTimes = true
 		} else {
 			// Itemized, to tell which of them rsync linked to the base's
 			// copy: their hashes are the base's, unread.
 			o.Checksum, o.ListAll = true, true
 		}
-		o.Between(env.Source, env.Repo)
-		res, err := rsync.Run(ctx, env.Source, o)
+		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
 			return Result{}, err
 		}
@@ -187,11 +191,20 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 				p.paths[path] = true
 			}
 		}
+		env.Log.Info("rsync", "list", listName(list == &p.plain), "files_sent", res.Stats.FilesTransferred, "wire_bytes", res.Stats.WireBytes)
 		out.Warnings = append(out.Warnings, res.Warnings...)
 		out.FilesTransferred += res.Stats.FilesTransferred
 		out.BytesTransferred += res.Stats.BytesTransferred
 	}
 	return out, nil
+}
+
+// listName names a list of the quick path in logs.
+func listName(plain bool) string {
+	if plain {
+		return "changed"
+	}
+	return "careful"
 }
 
 // quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,

@@ -117,6 +117,12 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 	if err != nil {
 		return err
 	}
+	if len(o.Paths) > 0 {
+		return &UsageError{Msg: "restore --from-mirror restores whole items: --path works on the repository's snapshots"}
+	}
+	if addr, _, err := restoreTarget(o.To); err == nil && addr != "" {
+		return &UsageError{Msg: "restore --from-mirror restores to a directory on this machine, not to " + o.To}
+	}
 	if o.To != "" {
 		if err := checkTarget(o.To, o.Force); err != nil {
 			return err
@@ -170,9 +176,9 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 		}
 		if it.Status == repository.StatusFailed {
 			if o.Item != "" {
-				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snapshotName(snap), it.Error)
+				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snap.Name(), it.Error)
 			}
-			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snapshotName(snap), "item", it.Name)
+			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snap.Name(), "item", it.Name)
 			continue
 		}
 		items = append(items, it.Name)
@@ -187,7 +193,7 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 	if err := r.Restore(ctx, rs.ID, scratch, include...); err != nil {
 		return fmt.Errorf("mirror %s: %w", m.Name, err)
 	}
-	if o.Database != "" || o.SVNPath != "" {
+	if o.Database != "" || o.SVNPath != "" || o.Server {
 		return d.restoreInto(ctx, local, snap, man, o)
 	}
 	for _, name := range items {

@@ -78,7 +78,7 @@ func (d *Director) VerifyMirror(ctx context.Context, name string, sample *int) e
 		for _, stamp := range sortedStamps(want) {
 			s := want[stamp]
 			h, ok := have[stamp]
-			name := s.Section + "/" + set + "/" + stamp
+			name := s.Name()
 			switch {
 			case !ok:
 				fmt.Fprintf(d.Out, "missing    %s\n", name)

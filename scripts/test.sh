@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 need_go
 # rsync does the copying; acl and attr give getfacl/setfacl for checking what
 # a snapshot preserved; the SSH tests start their own sshd on 127.0.0.1 and
-# rsync runs the system ssh client; flock(1) (util-linux) holds remote locks.
-need_packages rsync acl attr openssh-server openssh-client util-linux
+# rsync runs the system ssh client; flock(1) (util-linux) holds remote locks;
+# unshare (util-linux) and mount run the second machine of internal/sshtest.
+need_packages rsync acl attr openssh-server openssh-client util-linux mount
 mkdir -p /run/sshd
 . scripts/services.sh && ensure_services # MariaDB, PostgreSQL, svn: installed, running, test accounts
 # restic, and the REST server and S3 store (SeaweedFS) that the restic mirror
