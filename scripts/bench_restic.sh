@@ -67,7 +67,7 @@ start_s3() {
 	mkdir -p "$W/s3"
 	"$DEPOT_TEST_BIN/weed" server -dir="$W/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
 		-master.port="$PORT_master" -volume.port="$PORT_volume" -filer.port="$PORT_filer" \
-		-s3 -s3.port="$PORT_s3" -master.volumeSizeLimitMB=1024 >"$LOGS/weed.log" 2>&1 &
+		-s3 -s3.port="$PORT_s3" -master.volumeSizeLimitMB=1024 -volume.max=0 >"$LOGS/weed.log" 2>&1 &
 	WEED_PID=$!
 	trap 'kill $WEED_PID 2>/dev/null || true' EXIT
 	S3=http://127.0.0.1:$PORT_s3
@@ -127,7 +127,7 @@ CFG
 
 	log "restic by hand (the same snapshots into another bucket)"
 	export RESTIC_REPOSITORY="s3:$S3/byhand" RESTIC_PASSWORD_FILE=$W/restic.pass
-	restic init >/dev/null
+	restic init --repository-version 2 >/dev/null # as depot init --mirror does
 	cat >"$W/byhand.sh" <<'SH'
 set -e
 parent=()
