@@ -259,9 +259,12 @@ func (d *Director) verifyRestic(ctx context.Context, m MirrorConfig, subset stri
 // VerifyResticShare checks the restic mirror name, reading share ("5%") of
 // its data picked at random.
 func (d *Director) VerifyResticShare(ctx context.Context, name, share string) error {
-	m, err := d.resticMirror(name, "verify --sample "+share)
-	if err != nil {
-		return err
+	m, ok := d.mirror(name)
+	switch {
+	case !ok:
+		return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", name, d.Config.File)}
+	case !m.IsRestic():
+		return &UsageError{Msg: fmt.Sprintf("--mirror %s --sample %s: a share of the data is read from a restic mirror; mirror %q is a depot repository: give --sample N snapshots", name, share, name)}
 	}
 	return d.verifyRestic(ctx, m, share)
 }
