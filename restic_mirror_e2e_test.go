@@ -494,3 +494,29 @@ func TestResticMirrorRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestResticMirrorSVN restores a chain of svn dumps from the mirror alone
+// into a new Subversion repository.
+func TestResticMirrorSVN(t *testing.T) {
+	objtest.Restic(t)
+	r := newSVNRepo(t)
+	for i := 1; i <= 3; i++ {
+		r.commit(t, fmt.Sprintf("a at %d\n", i), "put", "/dev/stdin", "a.txt")
+	}
+	url, _ := objtest.RestServer(t)
+	e := newItemEnv(t, svnItem(r.path))
+	withResticMirror(t, e.config, e.dir, url+"svn")
+	e.run(t)
+	r.commit(t, "b\n", "mkdir", "dir", "put", "/dev/stdin", "dir/b.txt")
+	e.run(t)
+	want := svnState(t, r.path)
+	mustDepot(t, "--config", e.config, "mirror", "--init", "cloud")
+	if err := os.RemoveAll(e.repo); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(e.dir, "restored")
+	mustDepot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--item", "db", "--to-svn", to)
+	if got := svnState(t, to); !reflect.DeepEqual(got, want) {
+		t.Errorf("svn restored from the mirror:\ngot  %v\nwant %v", got, want)
+	}
+}
