@@ -520,3 +520,52 @@ func TestResticMirrorSVN(t *testing.T) {
 		t.Errorf("svn restored from the mirror:\ngot  %v\nwant %v", got, want)
 	}
 }
+
+// TestResticMirrorSecretsNotInArgv runs restic through a wrapper that logs
+// its argv: the password, the backend's keys and the URL's password never
+// appear there, and bwlimit does.
+func TestResticMirrorSecretsNotInArgv(t *testing.T) {
+	objtest.Restic(t)
+	real, err := exec.LookPath("restic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := objtest.RestServer(t)
+	url = strings.Replace(url, "http://", "http://depot:url-secret-1@", 1) + "argv"
+	e := newEnv(t, 5)
+	bin := filepath.Join(e.dir, "bin")
+	argvLog := filepath.Join(e.dir, "argv.log")
+	wrapper := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >>%s\nexec %s \"$@\"\n", argvLog, real)
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "restic"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("DEPOT_TEST_RESTIC_PASSWORD", "pw-secret-2")
+	envFile := filepath.Join(e.dir, "backend.env")
+	if err := os.WriteFile(envFile, []byte("AWS_SECRET_ACCESS_KEY=key-secret-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, fmt.Sprintf("mirrors:\n  - { name: cloud, type: restic, repository: %q, password_env: DEPOT_TEST_RESTIC_PASSWORD, env_file: %s, bwlimit: 10M }\n", url, envFile)...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustDepot(t, "--config", e.config, "run")
+	_, _, errs := depot(t, "--config", e.config, "mirror", "--init", "cloud")
+	out := mustDepot(t, "--config", e.config, "list", "--mirror", "cloud")
+	argv, err := os.ReadFile(argvLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(argv), "backup") || !strings.Contains(string(argv), "--limit-upload 10240") {
+		t.Errorf("restic's argv lacks the backup or the limit:\n%s", argv)
+	}
+	for _, secret := range []string{"url-secret-1", "pw-secret-2", "key-secret-3"} {
+		if strings.Contains(string(argv), secret) || strings.Contains(errs, secret) || strings.Contains(out, secret) {
+			t.Errorf("%s is in restic's argv or depot's output:\nargv:\n%s\nlog:\n%s", secret, argv, errs)
+		}
+	}
+}
