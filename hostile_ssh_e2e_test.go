@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,15 +15,20 @@ import (
 // compromisedSource is a source host that lies: its sshd runs every command
 // through a wrapper that puts a fake find first on PATH. The fake runs the
 // real find and then adds the records written to Forge (one a line), or
-// 3,000,000 copies of the record in Junk.
+// 3,000,000 copies of the record in Junk. It is a second machine: the
+// source tree of e is there only, and it does not see the repository.
 type compromisedSource struct {
 	*sshtest.Server
 	Forge, Junk string // files the fake find reads
 }
 
-func startCompromisedSource(t testing.TB) *compromisedSource {
+func startCompromisedSource(t testing.TB, e *testEnv) *compromisedSource {
 	t.Helper()
 	dir := t.TempDir()
+	stash := filepath.Join(dir, "stash")
+	if err := os.Rename(e.src, stash); err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -45,7 +51,10 @@ exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 			t.Fatal(err)
 		}
 	}
-	c.Server = sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}})
+	c.Server = sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}, Separate: []string{e.src, e.repo}})
+	if out, err := exec.Command("cp", "-a", stash+"/.", c.Remote(e.src)).CombinedOutput(); err != nil {
+		t.Fatalf("copy the source to the second machine: %v\n%s", err, out)
+	}
 	return c
 }
 
@@ -62,11 +71,13 @@ func (c *compromisedSource) set(t testing.TB, forge, junk string) {
 	}
 }
 
-// pullFrom writes a config that pulls set "web" from c, independent of the
-// other SSH tests' helpers so the fixture stands on its own.
-func pullFrom(t testing.TB, c *compromisedSource, files int) *testEnv {
+// pullFrom makes a source of files files on a compromised second machine
+// and a config that pulls set "web" from it, independent of the other SSH
+// tests' helpers so the fixture stands on its own.
+func pullFrom(t testing.TB, files int) (*compromisedSource, *testEnv) {
 	t.Helper()
 	e := newSizedEnv(t, 10, files, 8<<10)
+	c := startCompromisedSource(t, e)
 	cfg := fmt.Sprintf(`version: 1
 repository:
   path: %s
@@ -87,7 +98,7 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return c, e
 }
 
 // TestCompromisedSourceIsRefused: a pulled source whose find rewrites paths
@@ -96,8 +107,7 @@ sets:
 // is published, and the next honest run works. A forged record that only
 // names a file that does not exist costs a warning.
 func TestCompromisedSourceIsRefused(t *testing.T) {
-	c := startCompromisedSource(t)
-	e := pullFrom(t, c, 30)
+	c, e := pullFrom(t, 30)
 	c.set(t, "", "")
 	mustDepot(t, "--config", e.config, "run")
 	shiftWalkStart(t, e.snapshots(t)[0], 10)
@@ -105,6 +115,8 @@ func TestCompromisedSourceIsRefused(t *testing.T) {
 		filepath.Join(e.dir, "escape"),
 		filepath.Join(e.repo, "holding", "other"),
 		filepath.Join(e.dir, "etc"),
+		// nor in the repository's path as the source sees it
+		filepath.Join(c.Remote(e.repo), "holding"),
 	}
 	rec := func(typ, p string) string { return typ + " 755 4096 1.0 1.0 2 0 0 " + p + "\n" }
 	tests := []struct {
@@ -160,6 +172,6 @@ func TestCompromisedSourceIsRefused(t *testing.T) {
 		c.set(t, "", "")
 		mustDepot(t, "--config", e.config, "run")
 		snaps := e.snapshots(t)
-		sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
+		sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), (&testEnv{src: c.Remote(e.src)}).sourceTree(t))
 	})
 }
