@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/director"
+	"github.com/depot-backup/depot/internal/testenv"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -236,6 +237,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown set", []string{"--config", e.config, "run", "nope"}, 2, `no set "nope"`},
 		{"unknown flag", []string{"--config", e.config, "run", "--bogus"}, 2, "unknown flag"},
 		{"unknown verb", []string{"frobnicate"}, 2, "unknown command"},
+		{"unknown verb after flags", []string{"--config", e.config, "frobnicate", "x"}, 2, `unknown command "frobnicate" for "depot"`},
+		{"too many arguments", []string{"--config", e.config, "restore", "web", "mail"}, 2, "accepts 1 arg(s), received 2"},
 		{"restore without --to", []string{"--config", e.config, "restore", "web"}, 2, "exactly one of --to DIR"},
 		{"restore with two targets", []string{"--config", e.config, "restore", "web", "--to", e.dir, "--to-database", "x"}, 2, "exactly one of --to DIR"},
 		{"restore a tree into a database", []string{"--config", e.config, "restore", "web", "--to-database", "x"}, 1, "no complete snapshot"},
@@ -259,12 +262,8 @@ func mountTmpfs(t testing.TB, dir string, size int) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs: %v (the tests run as root in CI)", err)
-		}
-		t.Skipf("mount tmpfs: %v (needs root)", err)
-	}
+	err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size))
+	testenv.Need(t, "mounting a tmpfs (needs root, as in CI)", err)
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 }
 

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -51,6 +50,10 @@ type globals struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *slog.Logger
+	// started is set once depot's own code runs (the root's
+	// PersistentPreRunE): an error before that is cobra's, about the
+	// command line.
+	started bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -70,6 +73,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.started = true
 			opts, err := g.logOptions()
 			if err != nil {
 				return err
@@ -100,8 +104,14 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 	root.AddCommand(initCmd(g), historyCmd(g), statusCmd(g))
 	root.AddCommand(daemonCmd(g), scheduleCmd(g))
 	root.AddCommand(forgetCmd(g))
+	root.AddCommand(lsCmd(g), versionsCmd(g), diffCmd(g), exportCmd(g))
 
 	err := root.ExecuteContext(ctx)
+	if err != nil && !g.started {
+		// An unknown command, a bad flag or argument: cobra gives these no
+		// type of their own, but they all come before depot's code runs.
+		err = &cobraUsageError{err}
+	}
 	if err != nil && g.logFormat == "json" && g.log != nil {
 		// A machine reading the JSON log gets the final error as a
 		// record too, not as a line of text among the records.
@@ -140,7 +150,7 @@ func report(err error, stderr io.Writer) int {
 	case errors.Is(err, repository.ErrLocked):
 		fmt.Fprintf(stderr, "depot: repository %v\n", err)
 		return exitLocked
-	case errors.As(err, &usage), isCobraUsage(err):
+	case errors.As(err, &usage), errors.As(err, new(*cobraUsageError)):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitUsage
 	case errors.Is(err, director.ErrChecksFailed), errors.Is(err, director.ErrVerifyFailed), errors.Is(err, director.ErrStale):
@@ -159,16 +169,7 @@ func report(err error, stderr io.Writer) int {
 	return exitFailed
 }
 
-// isCobraUsage recognises cobra's own command, argument and flag errors.
-func isCobraUsage(err error) bool {
-	var cerr *cobraUsageError
-	if errors.As(err, &cerr) {
-		return true
-	}
-	msg := err.Error()
-	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag")
-}
-
+// cobraUsageError is an error of cobra's about the command line: exit 2.
 type cobraUsageError struct{ err error }
 
 func (e *cobraUsageError) Error() string { return e.err.Error() }
@@ -188,7 +189,7 @@ func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 func (g *globals) load() (*director.Director, error) {
 	path, err := director.FindConfig(g.config)
 	if err != nil {
-		return nil, &director.UsageError{Msg: err.Error()}
+		return nil, &director.UsageError{Err: err}
 	}
 	cfg, err := director.Load(path)
 	if err != nil {
@@ -196,7 +197,7 @@ func (g *globals) load() (*director.Director, error) {
 		if errors.As(err, &cfgErrs) {
 			return nil, err
 		}
-		return nil, &director.UsageError{Msg: err.Error()}
+		return nil, &director.UsageError{Err: err}
 	}
 	return director.New(cfg, g.log, g.stdout, versionString()), nil
 }

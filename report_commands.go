@@ -69,7 +69,7 @@ why, so it serves as a check for Nagios, Icinga and the like.`,
 			if maxAge != "" {
 				age, err := director.ParseAge(maxAge)
 				if err != nil {
-					return &director.UsageError{Msg: "--max-age: " + err.Error()}
+					return &director.UsageError{Msg: "--max-age", Err: err}
 				}
 				opts.MaxAge = age
 			}

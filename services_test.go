@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depot-backup/depot/internal/testenv"
 	"github.com/depot-backup/depot/repository"
 )
 
-// The account scripts/services.sh creates in MariaDB and PostgreSQL.
+// The test account of the database servers (see internal/testenv).
 const (
-	testDBUser     = "depot_test"
-	testDBPassword = "depot-test-pw-7Hq2"
-	// testPasswordEnv is the variable the test configs name in password_env.
-	testPasswordEnv = "DEPOT_TEST_DB_PASSWORD"
+	testDBUser      = testenv.DBUser
+	testDBPassword  = testenv.DBPassword
+	testPasswordEnv = testenv.PasswordEnv
 )
 
 // itemYAML is the YAML of the item "db" of type typ with the given
@@ -33,19 +33,9 @@ func itemYAML(typ string, keys ...string) string {
 	return item
 }
 
-// needService skips the test when a service it needs is not there, with the
-// reason; under CI=true it fails instead, for CI must run every test.
-func needService(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s is not available: %v (scripts/test.sh installs and starts it)", what, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+// needService is testenv.Need: it skips a test whose service is missing,
+// and fails it under CI=true.
+var needService = testenv.Need
 
 // uniqueName returns prefix and a random suffix, for databases that tests
 // running at the same time must not share.

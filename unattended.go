@@ -124,7 +124,7 @@ name this depot binary and the config by absolute path.`,
 				if cron {
 					text, err := schedules.Crontab(jobs, zone)
 					if err != nil {
-						return &director.UsageError{Msg: err.Error()}
+						return &director.UsageError{Err: err}
 					}
 					_, err = fmt.Fprint(g.stdout, text)
 					return err
@@ -137,7 +137,7 @@ name this depot binary and the config by absolute path.`,
 					}
 					units = []schedules.Unit{schedules.DaemonUnit([]string{exe, "--config", cfg, "daemon"}, director.DefaultGrace)}
 				} else if units, err = schedules.SystemdUnits(jobs, zone); err != nil {
-					return &director.UsageError{Msg: err.Error()}
+					return &director.UsageError{Err: err}
 				}
 				return writeUnits(cmd.Context(), g, dir, units, install)
 			})

@@ -186,7 +186,7 @@ func (f *Filesystem) Check(ctx context.Context, env Env) []Check {
 // unmounted disk never makes an empty snapshot. It returns the source host's
 // clock (unix seconds) from before the copy starts.
 func (f *Filesystem) checkSources(ctx context.Context, h hosts.Host) (int64, error) {
-	script := `date +%s; for p; do if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done`
+	script := `date +%s || exit 1; for p; do if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done`
 	var out bytes.Buffer
 	argv := append([]string{"sh", "-c", script, "sh"}, f.Paths...)
 	if err := h.Run(ctx, hosts.Command{Argv: argv, Stdout: &out}); err != nil {

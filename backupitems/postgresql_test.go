@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/testenv"
 )
 
 // TestPostgreSQLListsDatabases checks the list a postgresql item with no
@@ -16,14 +16,9 @@ import (
 // (Dumping them all in a test would race with other tests' databases.)
 func TestPostgreSQLListsDatabases(t *testing.T) {
 	ctx := context.Background()
-	p := &PostgreSQL{DBConn: DBConn{User: "depot_test"}}
-	db, err := p.open(ctx, hosts.Local{}, "depot-test-pw-7Hq2", "postgres")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL: %v (scripts/test.sh starts it)", err)
-		}
-		t.Skipf("PostgreSQL is not available: %v (scripts/test.sh starts it)", err)
-	}
+	p := &PostgreSQL{DBConn: DBConn{User: testenv.DBUser}}
+	db, err := p.open(ctx, hosts.Local{}, testenv.DBPassword, "postgres")
+	testenv.Need(t, "PostgreSQL on 127.0.0.1:5432 with role "+testenv.DBUser, err)
 	defer db.Close()
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)

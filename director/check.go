@@ -64,7 +64,7 @@ func (d *Director) Check(ctx context.Context) error {
 		}
 		for _, it := range set.Items {
 			if ch, ok := it.Item.(backupitems.Checker); ok {
-				env := backupitems.Env{Source: src, Repo: d.repoHost(), Log: d.Log}
+				env, _ := d.itemEnv(d.repo(), set, it.Header(), "", baseItem{})
 				c := ch.Check(ctx, env)
 				for i := range c {
 					c[i].What = "item " + set.Name + "/" + it.Header().Name + ": " + c[i].What
@@ -73,6 +73,7 @@ func (d *Director) Check(ctx context.Context) error {
 			}
 		}
 	}
+	add(d.checkResticMirrors(ctx)...)
 	failed := 0
 	for _, c := range checks {
 		if c.Err != nil {

@@ -50,7 +50,7 @@ func baseCandidates(snaps []repository.Snapshot, now time.Time, log *slog.Logger
 	if log != nil {
 		base, _ := latestComplete(out)
 		log.Warn("snapshots dated in the future; the base is chosen among the others when there are any",
-			"future", len(future), "newest", snapshotName(future[len(future)-1]), "base", snapshotName(base), "now", now.UTC().Format(time.RFC3339))
+			"future", len(future), "newest", future[len(future)-1].Name(), "base", base.Name(), "now", now.UTC().Format(time.RFC3339))
 	}
 	return out
 }
@@ -81,7 +81,7 @@ func (d *Director) startTime(ctx context.Context, repo repository.Repo, set stri
 	}
 	if n := len(snaps); n > 0 && snaps[n-1].Time().After(now) {
 		log.Warn("the clock is behind the newest snapshot: the new one is stamped with the clock's time and sorts before it",
-			"now", now.UTC().Format(time.RFC3339), "newest", snapshotName(snaps[n-1]), "newest_time", snaps[n-1].Time().Format(time.RFC3339))
+			"now", now.UTC().Format(time.RFC3339), "newest", snaps[n-1].Name(), "newest_time", snaps[n-1].Time().Format(time.RFC3339))
 	}
 	return now, snaps, nil
 }
@@ -92,7 +92,7 @@ func futureWarnings(snaps []repository.Snapshot, now time.Time) []string {
 	var out []string
 	for _, s := range futureDated(snaps, now) {
 		out = append(out, fmt.Sprintf("%s is dated %s, after the clock's %s: made while the clock was ahead?",
-			snapshotName(s), s.Time().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+			s.Name(), s.Time().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
 	return out
 }

@@ -289,7 +289,7 @@ func (d *Director) VerifySample(ctx context.Context, sample *int) error {
 	failed := 0
 	cache := newHashCache()
 	for _, s := range snaps {
-		name := s.Section + "/" + s.Set + "/" + s.Stamp
+		name := s.Name()
 		files, problems := verifySnapshot(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err

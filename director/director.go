@@ -28,12 +28,12 @@ type Director struct {
 	ProgressEvery time.Duration // how often; default DefaultProgressEvery
 	progress      *progressRun  // the running set's
 
-	held heldBack // deletions the guard held back, for the run's notification
+	held *heldBack // deletions the guard held back, for the run's notification
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.
 func New(cfg *Config, log *slog.Logger, out io.Writer, version string) *Director {
-	return &Director{Config: cfg, Log: log, Out: out, Now: time.Now, Version: version, hosts: &hostSet{opts: cfg.SSH.Options()}}
+	return &Director{Config: cfg, Log: log, Out: out, Now: time.Now, Version: version, hosts: &hostSet{opts: cfg.SSH.Options()}, held: &heldBack{}}
 }
 
 // selectSets returns the sets named in names, or all sets when names is empty.
@@ -67,10 +67,24 @@ func (d *Director) setNames() []string {
 	return names
 }
 
-// UsageError is a mistake in how depot was called: exit status 2.
-type UsageError struct{ Msg string }
+// UsageError is a mistake in how depot was called: exit status 2. Msg says
+// what was wrong; Err, when set, is the cause, kept for errors.Is and As.
+type UsageError struct {
+	Msg string
+	Err error
+}
 
-func (e *UsageError) Error() string { return e.Msg }
+func (e *UsageError) Error() string {
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *UsageError) Unwrap() error { return e.Err }
 
 // crashEnv names a step at which depot kills itself, for the crash tests:
 // "STEP" sends SIGKILL, "STEP:TERM" sends SIGTERM and lets the run stop the way

@@ -38,7 +38,7 @@ func (d *Director) Forget(ctx context.Context, target string, opts RunOptions) (
 			continue
 		}
 		reason := "forgotten by depot forget"
-		d.Log.Info("forgetting", "snapshot", snapshotName(s), "reason", reason)
+		d.Log.Info("forgetting", "snapshot", s.Name(), "reason", reason)
 		if err := repo.RecordDeletion(ctx, s, reason, d.Now()); err != nil {
 			return s, err
 		}

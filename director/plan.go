@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
@@ -47,10 +46,10 @@ type ItemPlan struct {
 
 // PlanAction is a retention decision after the next run.
 type PlanAction struct {
-	Snapshot string `json:"snapshot"` // section/set/stamp
-	Action   string `json:"action"`   // keep, migrate or delete
-	Reason   string `json:"reason"`
-	HeldBack bool   `json:"held_back,omitempty"` // a deletion the guard holds back
+	Snapshot string            `json:"snapshot"` // section/set/stamp
+	Action   repository.Action `json:"action"`   // keep, migrate or delete
+	Reason   string            `json:"reason"`
+	HeldBack bool              `json:"held_back,omitempty"` // a deletion the guard holds back
 }
 
 // Plan computes the next run of the named sets without changing anything.
@@ -99,11 +98,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		baseItems := goodBaseItems(candidates)
 		for _, it := range set.Items {
 			h := it.Header()
-			env := backupitems.Env{Source: d.source(set), Repo: d.repoHost(), Dir: filepath.Join(p.BuildDir, h.Name), ListPaths: remote(d.repoHost())}
-			if b := baseItems[h.Name]; b.typ == h.Type {
-				env.Base = b.dir      // the item's newest good copy
-				env.BaseMeta = b.meta // e.g. the svn revision the next dump starts after
-			}
+			env, _ := d.itemEnv(repo, set, h, p.BuildDir, baseItems[h.Name])
 			ip := it.Plan(env)
 			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Command: ip.Command})
 		}
@@ -115,7 +110,7 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 			p.HeldBecause = guard.String()
 		}
 		for _, dec := range ds {
-			name := dec.Snapshot.Section + "/" + set.Name + "/" + dec.Snapshot.Stamp
+			name := dec.Snapshot.Name()
 			if dec.Snapshot.Stamp == stamp && dec.Snapshot.Path == "" {
 				name += " (this run)"
 			}
@@ -180,7 +175,7 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 		}
 		fmt.Fprintf(&b, "  retention after the run (%s):\n", d.Config.retentionSummary(loc))
 		for _, a := range p.Retention {
-			action := a.Action
+			action := string(a.Action)
 			if a.HeldBack {
 				action = "hold"
 			}

@@ -131,7 +131,7 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 				case dec.Action == repository.Migrate:
 					migrated[dec.Snapshot.Stamp] = at
 				case dec.Action == repository.Delete && existing[dec.Snapshot.Stamp]:
-					pv.Gone = append(pv.Gone, PreviewSnapshot{Snapshot: snapshotName(dec.Snapshot), Migrated: migrated[dec.Snapshot.Stamp], Deleted: at, Reason: dec.Reason})
+					pv.Gone = append(pv.Gone, PreviewSnapshot{Snapshot: dec.Snapshot.Name(), Migrated: migrated[dec.Snapshot.Stamp], Deleted: at, Reason: dec.Reason})
 				case dec.Action == repository.Delete:
 					pv.SimulatedGone++
 				}
@@ -140,7 +140,7 @@ func (d *Director) Preview(ctx context.Context, names []string, opts PreviewOpti
 		}
 		for _, dec := range repository.Decide(snaps, policy) {
 			pv.Held = append(pv.Held, PreviewSnapshot{
-				Snapshot:  snapshotName(dec.Snapshot),
+				Snapshot:  dec.Snapshot.Name(),
 				Simulated: !existing[dec.Snapshot.Stamp],
 				Migrated:  migrated[dec.Snapshot.Stamp],
 				Reason:    dec.Reason,

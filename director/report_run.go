@@ -66,7 +66,7 @@ func (d *Director) runReported(ctx context.Context, repo repository.Repo, set *S
 		if m, err := repo.ReadManifest(ctx, snap.Path); err == nil {
 			var names []string
 			for _, it := range m.Items {
-				if it.Status == "failed" {
+				if it.Status == repository.StatusFailed {
 					names = append(names, it.Name)
 				}
 			}
@@ -116,16 +116,16 @@ func (d *Director) endEvent(ctx context.Context, repo repository.Repo, set *SetC
 	ev.DurationSeconds = ev.Finished.Sub(ev.Started).Seconds()
 	ev.Stamp = snap.Stamp
 	if snap.Stamp != "" {
-		ev.Snapshot = snap.Section + "/" + set.Name + "/" + snap.Stamp
+		ev.Snapshot = snap.Name()
 	}
 	ev.Warnings = warnings
 	failedItem := false
 	if snap.Path != "" {
 		if m, err := repo.ReadManifest(context.WithoutCancel(ctx), snap.Path); err == nil {
 			for _, it := range m.Items {
-				item := notify.Item{Name: it.Name, Type: it.Type, Status: it.Status, Files: it.Stats.Files, Bytes: it.Stats.Bytes,
+				item := notify.Item{Name: it.Name, Type: it.Type, Status: string(it.Status), Files: it.Stats.Files, Bytes: it.Stats.Bytes,
 					FilesTransferred: it.Stats.FilesTransferred, BytesTransferred: it.Stats.BytesTransferred}
-				if it.Status == "failed" {
+				if it.Status == repository.StatusFailed {
 					failedItem = true
 					item.Error = it.Error
 				}
@@ -147,7 +147,7 @@ func (d *Director) endEvent(ctx context.Context, repo repository.Repo, set *SetC
 		ev.Errors = append(ev.Errors, runErr.Error())
 		if name, cause, ok := failedItemOf(set, runErr); ok && !hasItem(ev.Items, name) {
 			h := itemHeader(set, name)
-			ev.Items = append(ev.Items, notify.Item{Name: name, Type: h, Status: "failed", Error: cause})
+			ev.Items = append(ev.Items, notify.Item{Name: name, Type: h, Status: string(repository.StatusFailed), Error: cause})
 		}
 	}
 	switch {
@@ -199,7 +199,7 @@ func historyOf(ev notify.Event) HistoryRecord {
 		r.Error = ev.Errors[0]
 	}
 	for _, it := range ev.Items {
-		if it.Status == "failed" {
+		if it.Status == string(repository.StatusFailed) {
 			r.FailedItems = append(r.FailedItems, it.Name)
 		}
 		r.Files += it.Files

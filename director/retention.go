@@ -14,10 +14,10 @@ import (
 
 // RetentionAction is a migration or a deletion that retention decided.
 type RetentionAction struct {
-	Snapshot string `json:"snapshot"`     // section/set/stamp before the action
-	Action   string `json:"action"`       // "migrate" or "delete"
-	To       string `json:"to,omitempty"` // where a migrated snapshot went
-	Reason   string `json:"reason"`
+	Snapshot string            `json:"snapshot"`     // section/set/stamp before the action
+	Action   repository.Action `json:"action"`       // Migrate or Delete
+	To       string            `json:"to,omitempty"` // where a migrated snapshot went
+	Reason   string            `json:"reason"`
 }
 
 // RetentionReport is what migrate or prune did to one set.
@@ -89,6 +89,35 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	return reports, nil
 }
 
+// lockRuns takes the repository's lock as a run does: shared with other
+// runs where the repository allows (see repository.Repo.LockRuns), each set
+// then taking its own; first, when no one else is at work, it finishes the
+// deletions a killed run left.
+func (d *Director) lockRuns(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Repo{}, nil, err
+	}
+	if !repo.RunsShareLock() {
+		return d.lock(ctx, wait)
+	}
+	if alone, err := repo.Lock(ctx, 0); err == nil {
+		if err := repo.EmptyTrash(ctx); err != nil {
+			d.Log.Warn("could not finish earlier deletions", "err", err)
+		}
+		alone.Unlock()
+	}
+	lock, err := repo.LockRuns(ctx, wait)
+	if err != nil {
+		return repository.Repo{}, nil, err
+	}
+	if err := step(ctx, "locked"); err != nil {
+		lock.Unlock()
+		return repository.Repo{}, nil, err
+	}
+	return repo, lock, nil
+}
+
 // lock connects to the repository host, if it is remote, and takes the
 // repository's lock, then finishes the deletions a killed run left.
 func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
@@ -148,7 +177,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if dec.Action != repository.Migrate {
 			continue
 		}
-		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		a := RetentionAction{Snapshot: dec.Snapshot.Name(), Action: dec.Action, Reason: dec.Reason}
 		log.Info("migrating", "snapshot", a.Snapshot, "reason", dec.Reason)
 		if dec.Record != nil {
 			rec := *dec.Record
@@ -161,7 +190,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if err != nil {
 			return rep, err
 		}
-		a.To = snapshotName(m)
+		a.To = m.Name()
 		rep.Done = append(rep.Done, a)
 		if err := step(ctx, "migrated-one"); err != nil {
 			return rep, err
@@ -171,7 +200,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if dec.Action != repository.Delete {
 			continue
 		}
-		a := RetentionAction{Snapshot: snapshotName(dec.Snapshot), Action: dec.Action, Reason: dec.Reason}
+		a := RetentionAction{Snapshot: dec.Snapshot.Name(), Action: dec.Action, Reason: dec.Reason}
 		switch {
 		case !o.prune:
 			rep.Left = append(rep.Left, a)
@@ -196,10 +225,6 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 }
 
 // snapshotName is section/set/stamp.
-func snapshotName(s repository.Snapshot) string {
-	return s.Section + "/" + s.Set + "/" + s.Stamp
-}
-
 // PrintRetention writes what migrate or prune did, for people or as JSON.
 func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error {
 	if asJSON {
@@ -214,7 +239,8 @@ func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error 
 	for _, r := range reports {
 		var counts []string
 		for _, c := range []struct {
-			action, verb string
+			action repository.Action
+			verb   string
 		}{{repository.Migrate, "migrated"}, {repository.Delete, "deleted"}} {
 			if n := countActions(r.Done, c.action); n > 0 {
 				counts = append(counts, fmt.Sprintf("%d %s", n, c.verb))
@@ -246,7 +272,7 @@ func (d *Director) PrintRetention(reports []RetentionReport, asJSON bool) error 
 	return tw.Flush()
 }
 
-func countActions(as []RetentionAction, action string) int {
+func countActions(as []RetentionAction, action repository.Action) int {
 	n := 0
 	for _, a := range as {
 		if a.Action == action {

@@ -85,7 +85,7 @@ func (d *Director) Status(ctx context.Context, opts StatusOptions) ([]SetStatus,
 				st.Files, st.Bytes = t.Files, t.Bytes
 				// A history rotated away, or runs made elsewhere: the
 				// snapshot itself says when it was finished.
-				if m.Finished.After(lastOK) && !slices.ContainsFunc(m.Items, func(it repository.ItemRecord) bool { return it.Status == "failed" }) {
+				if m.Finished.After(lastOK) && !slices.ContainsFunc(m.Items, func(it repository.ItemRecord) bool { return it.Status == repository.StatusFailed }) {
 					lastOK = m.Finished
 				}
 			}

@@ -142,7 +142,7 @@ func (b *Build) publish(ctx context.Context, section string) (Snapshot, error) {
 // one section or the other.
 func (r Repo) Migrate(ctx context.Context, s Snapshot) (Snapshot, error) {
 	if s.Section != Holding {
-		return Snapshot{}, fmt.Errorf("migrate %s/%s/%s: not in holding", s.Section, s.Set, s.Stamp)
+		return Snapshot{}, fmt.Errorf("migrate %s: not in holding", s.Name())
 	}
 	fsys := r.Files()
 	src, dst := r.Dir(Holding, s.Set, s.Stamp), r.Dir(Permanent, s.Set, s.Stamp)
@@ -168,7 +168,7 @@ func (r Repo) Migrate(ctx context.Context, s Snapshot) (Snapshot, error) {
 // the trash is emptied now and again by the next run.
 func (r Repo) Delete(ctx context.Context, s Snapshot) error {
 	if err := r.removeDir(ctx, s.Path); err != nil {
-		return fmt.Errorf("delete %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
+		return fmt.Errorf("delete %s: %w", s.Name(), err)
 	}
 	return nil
 }

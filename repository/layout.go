@@ -68,6 +68,10 @@ type Snapshot struct {
 	Manifest *Manifest
 }
 
+// Name is how depot names the snapshot to people and in reports:
+// section/set/stamp, its path under the repository's root.
+func (s Snapshot) Name() string { return s.Section + "/" + s.Set + "/" + s.Stamp }
+
 // FailedItems names the items that failed in the snapshot: a partial
 // snapshot has some, and holds the other items' data.
 func (s Snapshot) FailedItems() []string {

@@ -14,11 +14,14 @@ const ManifestName = "manifest.json"
 // ManifestFormat is the version of the manifest and file list formats.
 const ManifestFormat = 1
 
+// ItemStatus is an item's outcome in a manifest.
+type ItemStatus string
+
 // An item's status in a manifest.
 const (
-	StatusOK      = "ok"
-	StatusWarning = "warning"
-	StatusFailed  = "failed" // the snapshot is partial: it lacks this item
+	StatusOK      ItemStatus = "ok"
+	StatusWarning ItemStatus = "warning"
+	StatusFailed  ItemStatus = "failed" // the snapshot is partial: it lacks this item
 )
 
 // Manifest is everything depot knows about a snapshot, stored inside it so the
@@ -37,10 +40,10 @@ type Manifest struct {
 
 // ItemRecord is one item's outcome in a snapshot.
 type ItemRecord struct {
-	Name     string   `json:"name"`
-	Type     string   `json:"type"`
-	Status   string   `json:"status"` // StatusOK, StatusWarning or StatusFailed
-	Warnings []string `json:"warnings,omitempty"`
+	Name     string     `json:"name"`
+	Type     string     `json:"type"`
+	Status   ItemStatus `json:"status"` // StatusOK, StatusWarning or StatusFailed
+	Warnings []string   `json:"warnings,omitempty"`
 	// Error is why a failed item failed; it has no content, file list or
 	// stats in the snapshot.
 	Error string `json:"error,omitempty"`

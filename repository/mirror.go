@@ -80,7 +80,7 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 				if err := reopenDamaged(ctx, dst, s); err != nil {
 					return st, err
 				}
-				o.Log.Info("mirror: copying a damaged snapshot again", "snapshot", s.Section+"/"+set+"/"+s.Stamp)
+				o.Log.Info("mirror: copying a damaged snapshot again", "snapshot", s.Name())
 				st.Repaired++
 			default:
 				have[s.Stamp] = s
@@ -121,9 +121,9 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 				base := newestBefore(have, s.Stamp)
 				n, err := mirrorOne(ctx, src, srcHost, dst, dstHost, s, base, o)
 				if err != nil {
-					return st, fmt.Errorf("mirror %s/%s/%s: %w", s.Section, set, s.Stamp, err)
+					return st, fmt.Errorf("mirror %s: %w", s.Name(), err)
 				}
-				o.Log.Info("mirror: copied", "snapshot", s.Section+"/"+set+"/"+s.Stamp, "bytes_transferred", n)
+				o.Log.Info("mirror: copied", "snapshot", s.Name(), "bytes_transferred", n)
 				st.Copied++
 				st.BytesTransferred += n
 			}
@@ -225,7 +225,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 		if err := copyManifestAndPublish(ctx, src, b, s); err != nil {
 			return fmt.Errorf("%s/%s: %w", s.Section, s.Stamp, err)
 		}
-		o.Log.Info("mirror: copied", "snapshot", s.Section+"/"+set+"/"+s.Stamp)
+		o.Log.Info("mirror: copied", "snapshot", s.Name())
 		st.Copied++
 		have[s.Stamp] = Snapshot{Section: s.Section, Set: set, Stamp: s.Stamp, Path: dst.Dir(s.Section, set, s.Stamp), Complete: true}
 	}

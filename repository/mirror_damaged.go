@@ -59,7 +59,7 @@ func reopenDamaged(ctx context.Context, dst Repo, s Snapshot) error {
 		return err
 	}
 	if err := dst.Files().Rename(ctx, s.Path, part); err != nil {
-		return fmt.Errorf("reopen damaged %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
+		return fmt.Errorf("reopen damaged %s: %w", s.Name(), err)
 	}
 	return dst.Files().Remove(ctx, filepath.Join(part, ManifestName))
 }

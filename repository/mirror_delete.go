@@ -42,7 +42,7 @@ func mirrorDeletions(ctx context.Context, src, dst Repo, wanted map[string]map[s
 				continue
 			}
 			complete++
-			switch name := s.Section + "/" + set + "/" + s.Stamp; {
+			switch name := s.Name(); {
 			case wanted[set][s.Stamp]:
 			case len(wanted[set]) == 0:
 				o.Log.Warn("mirror: kept", "snapshot", name, "reason", "the repository lists no snapshot of this set: deleting nothing of it")
@@ -64,7 +64,7 @@ func mirrorDeletions(ctx context.Context, src, dst Repo, wanted map[string]map[s
 			if err := dst.Delete(ctx, s); err != nil {
 				return err
 			}
-			o.Log.Info("mirror: deleted", "snapshot", s.Section+"/"+set+"/"+s.Stamp, "reason", "deleted by the repository's retention")
+			o.Log.Info("mirror: deleted", "snapshot", s.Name(), "reason", "deleted by the repository's retention")
 			st.Deleted++
 		}
 	}

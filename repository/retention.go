@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
+// Action is what a retention decision does with a snapshot.
+type Action string
+
 // Actions a retention decision can take.
 const (
-	Keep    = "keep"
-	Migrate = "migrate" // from holding into permanent, by rename
-	Delete  = "delete"
+	Keep    Action = "keep"
+	Migrate Action = "migrate" // from holding into permanent, by rename
+	Delete  Action = "delete"
 )
 
 // Policy is what the config says about how long snapshots stay.
@@ -46,7 +49,7 @@ type Calendar interface {
 // Decision is the fate of one snapshot and why.
 type Decision struct {
 	Snapshot Snapshot
-	Action   string // Keep, Migrate or Delete
+	Action   Action // Keep, Migrate or Delete
 	Reason   string
 	// Record is what a migration writes into the snapshot: its day and
 	// the rules that matched it.

@@ -37,7 +37,7 @@ func (r Repo) RecordDeletion(ctx context.Context, s Snapshot, reason string, at 
 		return fmt.Errorf("record deletion: %w", err)
 	}
 	if err := r.Files().Append(ctx, filepath.Join(r.StateDir(), deletedLog), append(line, '\n')); err != nil {
-		return fmt.Errorf("record deletion of %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
+		return fmt.Errorf("record deletion of %s: %w", s.Name(), err)
 	}
 	return nil
 }

@@ -159,7 +159,7 @@ type tally map[string]int
 
 func (t tally) count(d Decision) {
 	if d.Action != Keep || d.Snapshot.Section == Permanent {
-		t[d.Action+" "+d.Snapshot.Section]++
+		t[string(d.Action)+" "+d.Snapshot.Section]++
 	}
 }
 

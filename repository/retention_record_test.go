@@ -77,7 +77,7 @@ func TestDecideUsesRecords(t *testing.T) {
 			ds := Decide(in, tt.now)
 			got := ""
 			for _, d := range ds {
-				got += d.Action[:1]
+				got += string(d.Action[:1])
 			}
 			if got != tt.want || !strings.Contains(ds[len(ds)-1].Reason, tt.because) {
 				for _, d := range ds {

@@ -43,7 +43,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ""
 			for _, d := range Decide(tt.snaps, Policy{MaxRecent: tt.max}) {
-				got += d.Action[:1]
+				got += string(d.Action[:1])
 				if d.Reason == "" {
 					t.Errorf("%s: no reason", d.Snapshot.Stamp)
 				}
@@ -241,7 +241,7 @@ func TestDecidePermanent(t *testing.T) {
 			ds := Decide(in, p)
 			got := ""
 			for _, d := range ds {
-				got += d.Action[:1]
+				got += string(d.Action[:1])
 				if d.Reason == "" {
 					t.Errorf("%s/%s: no reason", d.Snapshot.Section, d.Snapshot.Stamp)
 				}
@@ -287,7 +287,7 @@ func TestDecidePermanentReasons(t *testing.T) {
 	}
 	ds := Decide(in, p)
 	for i, d := range ds {
-		if got := d.Action + " " + d.Reason; got != want[i] {
+		if got := string(d.Action) + " " + d.Reason; got != want[i] {
 			t.Errorf("%s/%s:\n got %s\nwant %s", d.Snapshot.Section, d.Snapshot.Stamp, got, want[i])
 		}
 	}

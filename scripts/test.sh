@@ -14,6 +14,9 @@ need_go
 need_packages rsync acl attr openssh-server openssh-client util-linux mount
 mkdir -p /run/sshd
 . scripts/services.sh && ensure_services # MariaDB, PostgreSQL, svn: installed, running, test accounts
+# restic, and the REST server and S3 store (SeaweedFS) that the restic mirror
+# tests start on 127.0.0.1: built once into ~/.cache/depot-test/bin.
+. scripts/objectstore.sh && ensure_objectstore
 
 echo "== go vet" >&2
 go vet ./...

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depot-backup/depot/internal/testenv"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -80,12 +81,7 @@ func (s *Server) Remote(p string) string {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	sshd, err := exec.LookPath("/usr/sbin/sshd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("sshd is not installed: scripts/test.sh installs openssh-server")
-		}
-		t.Skip("sshd is not installed; run scripts/test.sh")
-	}
+	testenv.Need(t, "sshd (openssh-server)", err)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
