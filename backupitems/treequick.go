@@ -161,7 +161,10 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			continue
 		}
 		o := f.transfer(env)
-		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
+		// Itemized, so that a path the sender adds (a compromised
+		// source's rsync) is refused, and to tell which careful ones
+		// rsync linked to the base's copy.
+		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, true
 		o.FilesFrom = list
 		// A name that vanished since the walk is what rsync's exit 24
 		// reports in a whole-tree run: no failure.
@@ -173,21 +176,21 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			// from the base's list, or their base copy does.
 			o.IgnoreTimes = true
 		} else {
-			// Itemized, to tell which of them rsync linked to the base's
-			// copy: their hashes are the base's, unread.
-			o.Checksum, o.ListAll = true, true
+			// Those rsync links to the base's copy keep the base's
+			// hashes, unread.
+			o.Checksum = true
 		}
 		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
 			return Result{}, err
 		}
 		for path, linked := range res.Paths {
-			// rsync's itemized lines are another host's output: only
-			// a path depot asked for is taken.
+			// What the sender sent is another host's choice: only a
+			// path depot asked for is taken.
 			if _, asked := p.paths[path]; !asked {
 				return Result{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
 			}
-			if linked {
+			if linked && list == &p.careful {
 				p.paths[path] = true
 			}
 		}

@@ -378,6 +378,7 @@ main() {
 	ensure_tree
 	write_config
 	remove_snapshots
+	"$DEPOT" --config "$CONFIG" init >/dev/null || die "depot init"
 	make_rsync_shim
 	read_rsync_opts
 
