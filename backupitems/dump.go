@@ -142,6 +142,27 @@ func output(ctx context.Context, h hosts.Host, argv ...string) (string, error) {
 	return out.String(), nil
 }
 
+// planDatabases is the databases a dump item's plan names: the configured
+// ones, else those list finds on the server (Backup checks that a
+// configured one exists).
+func planDatabases(ctx context.Context, configured []string, list func() ([]string, error)) ([]string, error) {
+	if len(configured) > 0 {
+		return configured, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return list()
+}
+
+// joinNotes joins what a plan has to say about an item.
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
 // findTool returns the first of names that is installed on h.
 func findTool(ctx context.Context, h hosts.Host, names ...string) (string, error) {
 	script := `for t; do command -v "$t" >/dev/null && { echo "$t"; exit 0; }; done; exit 127`

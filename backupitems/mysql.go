@@ -115,16 +115,37 @@ func (m *MySQL) dumpArgv(tool, db string) []string {
 }
 
 // Plan implements Item.
-func (m *MySQL) Plan(Env) Plan {
-	dbs := m.Databases
-	if len(dbs) == 0 {
-		dbs = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}
+func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
+	dbs, err := planDatabases(ctx, m.Databases, func() ([]string, error) {
+		password, err := m.password()
+		if err != nil {
+			return nil, err
+		}
+		conn, err := m.open(ctx, env.Source, password)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		return m.databases(ctx, conn)
+	})
+	var p Plan
+	if err != nil {
+		dbs, p.Method = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}, err.Error()
 	}
-	var sources []string
 	for _, db := range dbs {
-		sources = append(sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
+		p.Sources = append(p.Sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
 	}
-	return Plan{Sources: sources, Command: m.dumpArgv("mariadb-dump", "DATABASE")}
+	if err != nil {
+		dbs = []string{"DATABASE"}
+	}
+	tool, terr := findTool(ctx, env.Source, "mariadb-dump", "mysqldump")
+	if terr != nil {
+		tool, p.Method = "mariadb-dump", joinNotes(p.Method, terr.Error())
+	}
+	for _, db := range dbs {
+		p.Commands = append(p.Commands, m.dumpArgv(tool, db))
+	}
+	return p
 }
 
 // open connects to the server through h, so that a server that listens only

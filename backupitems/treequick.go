@@ -159,20 +159,8 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		if list.Len() == 0 {
 			continue
 		}
-		o := f.transfer(env)
-		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
+		o := f.quickTransfer(env, list == &p.careful)
 		o.FilesFrom = list
-		// A name that vanished since the walk is what rsync's exit 24
-		// reports in a whole-tree run: no failure.
-		o.IgnoreMissingArgs = true
-		if list == &p.plain {
-			o.LinkDest = ""
-		} else {
-			// Itemized, to tell which of them rsync linked to the base's
-			// copy: their hashes are the base's, unread.
-			o.Checksum, o.ListAll = true, true
-		}
-		o.Between(env.Source, env.Repo)
 		res, err := rsync.Run(ctx, env.Source, o)
 		if err != nil {
 			return Result{}, err
@@ -193,6 +181,30 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 	}
 	return out, nil
 }
+
+// quickTransfer is one of the quick path's rsync runs, but for its list of
+// paths: the careful one, for the paths the walk could not prove
+// unchanged, or the plain one, for new paths (and the directories).
+func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
+	o := f.transfer(env)
+	o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
+	o.FilesFrom = emptyList // set by the caller
+	// A name that vanished since the walk is what rsync's exit 24 reports
+	// in a whole-tree run: no failure.
+	o.IgnoreMissingArgs = true
+	if careful {
+		// Itemized, to tell which of them rsync linked to the base's copy:
+		// their hashes are the base's, unread.
+		o.Checksum, o.ListAll = true, true
+	} else {
+		o.LinkDest = ""
+	}
+	o.Between(env.Source, env.Repo)
+	return o
+}
+
+// emptyList stands for a list of paths not made yet.
+var emptyList = strings.NewReader("")
 
 // quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,
 // as an error wrapping errNoQuickWalk. A remote host's tools are found out
