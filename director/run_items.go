@@ -36,7 +36,7 @@ func (d *Director) backupItems(ctx context.Context, repo repository.Repo, set *S
 		if b, ok := bases[h.Name]; ok && b.snapshot != m.Base {
 			log.Info("item's base is its newest good copy, older than the set's base", "item", h.Name, "base", b.snapshot)
 		}
-		rec, err := d.backupItem(ctx, repo, set, it, build, bases[h.Name], log)
+		rec, err := d.backupItem(ctx, set, it, build, bases[h.Name], log)
 		if err == nil {
 			m.Items = append(m.Items, rec)
 			continue
