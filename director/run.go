@@ -193,23 +193,33 @@ func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig
 	if err != nil {
 		return rec, err
 	}
-	if stats.Vanished > 0 {
-		warn(fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished))
-	}
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
-	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
-		if err := backupitems.CheckShrink(g, stats.Files, w.base.files); err != nil {
-			return rec, err
-		}
-	}
-	if stats.Files == 0 && h.Type == "filesystem" {
-		// Never 0 files in silence: an empty tree is more often a wrong
-		// path or an unmounted disk than what was meant.
-		warn("no files were backed up: check the source paths")
+	if err := checkListed(it, stats, w.base, warn); err != nil {
+		return rec, err
 	}
 	log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
+}
+
+// checkListed judges an item by its new file list: it warns of source files
+// that vanished and of an empty tree, and fails an item that shrank past its
+// guard against the base.
+func checkListed(it ItemConfig, stats repository.ScanStats, base baseItem, warn func(...string)) error {
+	if stats.Vanished > 0 {
+		warn(fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished))
+	}
+	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
+		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
+			return err
+		}
+	}
+	if stats.Files == 0 && it.Header().Type == "filesystem" {
+		// Never 0 files in silence: an empty tree is more often a wrong
+		// path or an unmounted disk than what was meant.
+		warn("no files were backed up: check the source paths")
+	}
+	return nil
 }
 
 // treeBase is the base snapshot of a tree item, for backupitems.Env.Tree. It
