@@ -3,6 +3,7 @@ package backupitems
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -143,16 +144,23 @@ func output(ctx context.Context, h hosts.Host, argv ...string) (string, error) {
 }
 
 // planDatabases is the databases a dump item's plan names: the configured
-// ones, else those list finds on the server (Backup checks that a
-// configured one exists).
-func planDatabases(ctx context.Context, configured []string, list func() ([]string, error)) ([]string, error) {
+// ones (Backup checks that they exist), else those list finds on the
+// server, logged in with the item's password through open.
+func planDatabases(ctx context.Context, configured []string, password func() (string, error),
+	open func(password string) (*sql.DB, error), list func(context.Context, *sql.DB) ([]string, error)) ([]string, error) {
 	if len(configured) > 0 {
 		return configured, nil
 	}
-	if err := ctx.Err(); err != nil {
+	pw, err := password()
+	if err != nil {
 		return nil, err
 	}
-	return list()
+	conn, err := open(pw)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return list(ctx, conn)
 }
 
 // joinNotes joins what a plan has to say about an item.

@@ -116,18 +116,9 @@ func (m *MySQL) dumpArgv(tool, db string) []string {
 
 // Plan implements Item.
 func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
-	dbs, err := planDatabases(ctx, m.Databases, func() ([]string, error) {
-		password, err := m.password()
-		if err != nil {
-			return nil, err
-		}
-		conn, err := m.open(ctx, env.Source, password)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		return m.databases(ctx, conn)
-	})
+	dbs, err := planDatabases(ctx, m.Databases, m.password, func(password string) (*sql.DB, error) {
+		return m.open(ctx, env.Source, password)
+	}, m.databases)
 	var p Plan
 	if err != nil {
 		dbs, p.Method = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}, err.Error()

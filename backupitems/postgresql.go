@@ -119,18 +119,9 @@ func (p *PostgreSQL) globalsArgv(key string) []string {
 
 // Plan implements Item.
 func (p *PostgreSQL) Plan(ctx context.Context, env Env) Plan {
-	dbs, err := planDatabases(ctx, p.Databases, func() ([]string, error) {
-		password, err := p.password()
-		if err != nil {
-			return nil, err
-		}
-		conn, err := p.open(ctx, env.Source, password, "postgres")
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		return p.databases(ctx, conn)
-	})
+	dbs, err := planDatabases(ctx, p.Databases, p.password, func(password string) (*sql.DB, error) {
+		return p.open(ctx, env.Source, password, "postgres")
+	}, p.databases)
 	var out Plan
 	if err != nil {
 		dbs, out.Method = []string{"(every database but the templates)"}, err.Error()
