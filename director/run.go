@@ -121,7 +121,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		m.Base = base.Section + "/" + base.Stamp
 	}
 	baseItems := goodBaseItems(snaps)
-	failed, err := d.backupItems(ctx, repo, set, build, m, baseItems, log)
+	failed, err := d.backupItems(ctx, set, build, m, baseItems, log)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
