@@ -64,7 +64,10 @@ section's time zone: 2027-01-01 (its midnight, before that day's run),
 					if err != nil {
 						return err
 					}
-					return d.PrintPlan(plans, asJSON)
+					if err := d.PrintPlan(plans, asJSON); err != nil || asJSON {
+						return err
+					}
+					return d.PrintResticPlans(cmd.Context())
 				}
 				t, err := d.ParseAt(cmd.Context(), at)
 				if err != nil {
@@ -271,8 +274,8 @@ there; its ssh settings are used when one is found.`,
 }
 
 func verifyCmd(g *globals) *cobra.Command {
-	var mirror string
-	var sample int
+	var mirror, sample, maxBytes, since string
+	var seed uint64
 	cmd := &cobra.Command{
 		Use:   "verify [SET[@STAMP]] | verify --mirror NAME",
 		Short: "Re-hash snapshots against their manifests, or a mirror's against its file lists",
@@ -284,42 +287,83 @@ repository's, list what is missing, extra or different, and hash the mirror's
 files against its file lists the same way; the next depot mirror copies a
 snapshot whose files differ again. --sample N hashes only N snapshots picked
 at random (of the repository, or of the mirror). The exit status is 1 on any
-difference.`,
-		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite --sample 3",
+difference.
+
+--sample P% hashes that share of the files instead, picked at random across
+the snapshots (a file linked into many snapshots is in or out once), and
+--max-bytes SIZE stops hashing at SIZE (alone, it picks a share to fit);
+the other files are checked by size and type. --seed N picks the same files
+again (verify prints the seed it used). --since AGE (7d, 36h) verifies only
+the snapshots made within AGE. Each file that fails is listed with the
+snapshots, and the mirrors on this machine, that still hold a good copy:
+the same path with the SHA-256 its list records.`,
+		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite --sample 3\n  depot verify --sample 5% --since 7d\n  depot verify web --max-bytes 10G --seed 42",
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
-				var picked *int
+				var o director.VerifyOptions
+				var err error
 				if cmd.Flags().Changed("sample") {
-					if sample < 1 || len(a) > 0 {
-						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: N at least 1, and no set named"}
+					if o.Snapshots, o.Percent, err = director.ParseSample(sample); err != nil {
+						return &director.UsageError{Msg: err.Error()}
 					}
-					picked = &sample
+				}
+				if maxBytes != "" {
+					if o.MaxBytes, err = director.ParseBytes(maxBytes); err != nil {
+						return &director.UsageError{Msg: "--max-bytes " + err.Error()}
+					}
+				}
+				if since != "" {
+					if o.Since, err = director.ParseAge(since); err != nil || o.Since <= 0 {
+						return &director.UsageError{Msg: fmt.Sprintf("--since %q: want an age such as 7d or 36h", since)}
+					}
+				}
+				o.Seed = seed
+				if mirror != "" && o.Percent > 0 {
+					if len(a) > 0 || o.MaxBytes > 0 || o.Since > 0 || seed != 0 {
+						return &director.UsageError{Msg: "--mirror NAME --sample P% reads P% of a restic mirror's data: name no set, and no --max-bytes, --seed or --since"}
+					}
+					return d.VerifyResticShare(cmd.Context(), mirror, sample)
+				}
+				files := o.Percent > 0 || o.MaxBytes > 0 || o.Since > 0 || seed != 0
+				var picked *int
+				if o.Snapshots > 0 {
+					if len(a) > 0 || files {
+						return &director.UsageError{Msg: "--sample N verifies N snapshots of any set picked at random: name no set, and no --max-bytes, --seed or --since (--sample 5% samples files)"}
+					}
+					picked = &o.Snapshots
 				}
 				if mirror != "" {
-					if len(a) > 0 {
-						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set"}
+					if len(a) > 0 || files {
+						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set; it takes --sample N only"}
 					}
 					return d.VerifyMirror(cmd.Context(), mirror, picked)
 				}
 				if picked != nil {
 					return d.VerifySample(cmd.Context(), picked)
 				}
+				if seed != 0 && o.Percent == 0 && o.MaxBytes == 0 {
+					return &director.UsageError{Msg: "--seed picks a sample: give --sample P% or --max-bytes SIZE"}
+				}
 				target := ""
 				if len(a) == 1 {
 					target = a[0]
 				}
-				return d.Verify(cmd.Context(), target)
+				return d.VerifyWith(cmd.Context(), target, o)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mirror, "mirror", "", "compare this configured mirror with the repository, and hash its files")
-	cmd.Flags().IntVar(&sample, "sample", 0, "verify this many complete snapshots picked at random")
+	cmd.Flags().StringVar(&sample, "sample", "", "N: verify N complete snapshots picked at random; P%: hash P% of the files (of a restic mirror: read P% of its data)")
+	cmd.Flags().StringVar(&maxBytes, "max-bytes", "", "hash at most this much (e.g. 10G); the other files are checked by size")
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "with --sample P% or --max-bytes: the seed that picks the files (verify prints the one it used)")
+	cmd.Flags().StringVar(&since, "since", "", "verify only the snapshots made within this age (e.g. 7d)")
 	return cmd
 }
 
 func listCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var mirror string
 	cmd := &cobra.Command{
 		Use:   "list [SET]",
 		Short: "List snapshots: section, stamp, files, size and what deleting each frees",
@@ -333,6 +377,13 @@ give back (the files no other snapshot shares).`,
 				if len(a) == 1 {
 					set = a[0]
 				}
+				if mirror != "" {
+					entries, err := d.ListMirror(cmd.Context(), mirror, set)
+					if err != nil {
+						return err
+					}
+					return d.PrintMirrorList(entries, asJSON)
+				}
 				entries, err := d.List(cmd.Context(), set)
 				if err != nil {
 					return err
@@ -342,39 +393,53 @@ give back (the files no other snapshot shares).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
+	cmd.Flags().StringVar(&mirror, "mirror", "", "list the snapshots in this restic mirror instead")
 	return cmd
 }
 
 func restoreCmd(g *globals) *cobra.Command {
 	var o director.RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore SET[@STAMP] --to DIR | --to-database DB | --to-svn PATH",
-		Short: "Restore a snapshot (the newest by default) into a directory, database or svn repository",
+		Use:   "restore SET[@STAMP] --to DIR | --to-database DB | --to-server | --to-svn PATH",
+		Short: "Restore a snapshot (the newest by default) into a directory, database, database server or svn repository",
 		Long: `Restore a snapshot into DIR: the newest complete snapshot of SET, or the one
 whose stamp is or starts with STAMP. With --item, that item's content lands in
 DIR itself (a filesystem item keeps full paths: /var/www comes back as
 DIR/var/www); without it, every item lands in DIR/<item>. Modes, times,
 symlinks, hard links, ACLs and xattrs are restored. DIR must be empty or new
-unless --force is given.
+unless --force is given. --to USER@HOST[:PORT]:/DIR restores to another
+host over SSH (with the config's ssh settings). --path (repeatable) restores
+only that file or subtree, at its place below the item: ITEM/PATH, or the
+path as the source named it; each is checked against the file list first.
 
 --to-database loads a database item's dump into a new database (one that
-exists and is not empty is refused unless --force); for an item that holds
-several databases, --to-database SOURCE=NEW picks one. --to-svn creates a
-Subversion repository and loads every dumped revision range in order. Both use
-the item's connection settings from the config.`,
-		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check",
+exists and is not empty is refused unless --force), with the source
+database's properties; for an item that holds several databases, --database
+SOURCE picks one. --to-server loads the item's users and roles and then every
+database under its own name into a server that holds none of them (--force:
+load anyway), at --restore-host/--restore-port when given. --to-svn creates a
+Subversion repository and loads every dumped revision range in order. All use
+the item's connection settings from the config, its restore_ keys first.`,
+		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21 --path /var/www/index.html --to /tmp/one\n  depot restore web --item site --to admin@web2:/srv/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check\n  depot restore web --item app --database app --to-database app_check\n  depot restore web --item wp --to-server --restore-host 10.0.0.9 --restore-port 3306",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.with(func(d *director.Director) error {
 				o.Target = a[0]
 				targets := 0
-				for _, t := range []string{o.To, o.Database, o.SVNPath} {
-					if t != "" {
+				for _, t := range []bool{o.To != "", o.Database != "", o.SVNPath != "", o.Server} {
+					if t {
 						targets++
 					}
 				}
-				if targets != 1 {
-					return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB and --to-svn PATH"}
+				switch {
+				case targets != 1:
+					return &director.UsageError{Msg: "restore needs exactly one of --to DIR, --to-database DB, --to-server and --to-svn PATH"}
+				case o.SourceDatabase != "" && o.Database == "":
+					return &director.UsageError{Msg: "--database SOURCE goes with --to-database NEW"}
+				case (o.RestoreHost != "" || o.RestorePort != 0) && o.Database == "" && !o.Server:
+					return &director.UsageError{Msg: "--restore-host and --restore-port go with --to-database or --to-server"}
+				case o.RestorePort < 0 || o.RestorePort > 65535:
+					return &director.UsageError{Msg: fmt.Sprintf("--restore-port %d is not a TCP port (1-65535)", o.RestorePort)}
 				}
 				return d.Restore(cmd.Context(), o)
 			})
@@ -382,9 +447,15 @@ the item's connection settings from the config.`,
 	}
 	cmd.Flags().StringVar(&o.Item, "item", "", "restore only this item")
 	cmd.Flags().StringVar(&o.To, "to", "", "directory to copy the snapshot's files into")
-	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database (SOURCE=NEW: pick one of several)")
+	cmd.Flags().StringVar(&o.Database, "to-database", "", "load a database item's dump into this new database")
+	cmd.Flags().StringVar(&o.SourceDatabase, "database", "", "with --to-database: the item's database to load, when it holds several")
+	cmd.Flags().BoolVar(&o.Server, "to-server", false, "load a database item's globals and every database, under its own name, into an empty server")
+	cmd.Flags().StringVar(&o.RestoreHost, "restore-host", "", "the database server to load into (default: the item's restore_host, else its host)")
+	cmd.Flags().IntVar(&o.RestorePort, "restore-port", 0, "the database server's port (default: the item's restore_port, else its port)")
 	cmd.Flags().StringVar(&o.SVNPath, "to-svn", "", "create a Subversion repository at this path and load the item's dumps")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory or database that is not empty")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "restore into a directory, database or server that is not empty")
+	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this file or subtree (ITEM/PATH, or the path on the source); repeatable")
+	cmd.Flags().StringVar(&o.FromMirror, "from-mirror", "", "restore from this restic mirror (the repository need not exist)")
 
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/depot-backup/depot/internal/objtest"
 	"github.com/depot-backup/depot/internal/proctest"
 	"io/fs"
 	"os"
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	objtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -195,7 +195,7 @@ func TestMySQLEveryDatabase(t *testing.T) {
 			"GRANT ALL ON "+a+".* TO "+u, "GRANT ALL ON "+b+".* TO "+u, "GRANT SELECT ON mysql.proc TO "+u)
 		t.Cleanup(func() { db.Exec("DROP USER IF EXISTS " + u) })
 	}
-	item := strings.Replace(mysqlItem("[]"), "user: "+testDBUser, "user: "+user, 1)
+	item := strings.Replace(mysqlItem("[]", "globals: false"), "user: "+testDBUser, "user: "+user, 1)
 	e := newItemEnv(t, item)
 	s, _ := e.run(t)
 	entries, err := os.ReadDir(filepath.Join(s.Path, "db"))
@@ -206,7 +206,7 @@ func TestMySQLEveryDatabase(t *testing.T) {
 	for _, en := range entries {
 		got = append(got, en.Name())
 	}
-	want := []string{a + ".sql.zst", b + ".sql.zst"}
+	want := []string{a + ".database.json", a + ".sql.zst", b + ".database.json", b + ".sql.zst"}
 	slices.Sort(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("dumped %q, want %q", got, want)

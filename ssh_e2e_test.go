@@ -24,6 +24,7 @@ import (
 type remoteEnv struct {
 	*testEnv
 	server *sshtest.Server
+	pull   bool // the source is the remote end
 }
 
 type sshSettings struct {
@@ -36,6 +37,15 @@ type sshSettings struct {
 func newRemoteEnv(t testing.TB, mode string, s *sshtest.Server, files int, ss sshSettings) *remoteEnv {
 	t.Helper()
 	e := newSizedEnv(t, 2, files, 8<<10)
+	writeRemoteConfig(t, mode, s, e, ss)
+	// newSizedEnv's depot init made e.repo, which the SSH server sees at
+	// the same path: the pushed-to repository exists.
+	return &remoteEnv{testEnv: e, server: s, pull: mode == "pull"}
+}
+
+// writeRemoteConfig writes e's config for mode "push" or "pull" against s.
+func writeRemoteConfig(t testing.TB, mode string, s *sshtest.Server, e *testEnv, ss sshSettings) {
+	t.Helper()
 	if ss.addr == "" {
 		ss.addr = s.Addr()
 	}
@@ -70,23 +80,20 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// newSizedEnv's depot init made e.repo, which the SSH server sees at
-	// the same path: the pushed-to repository exists.
-	return &remoteEnv{testEnv: e, server: s}
 }
 
 func TestPushAndPull(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
 	for _, mode := range []string{"push", "pull"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newRemoteEnv(t, mode, s, 60, sshSettings{})
+			e := newTwoHostEnv(t, mode, 60, sshtest.Options{})
+			s := e.server
 			plan := mustDepot(t, "--config", e.config, "plan")
 			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, "-e 'ssh -p ") {
 				t.Errorf("plan does not show the remote end and ssh command:\n%s", plan)
 			}
 			time.Sleep(2100 * time.Millisecond) // old enough for the quick path to link
 			mustDepot(t, "--config", e.config, "run")
-			if err := os.WriteFile(filepath.Join(e.src, "d2", "added"), []byte("added between runs\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(e.srcSide(), "d2", "added"), []byte("added between runs\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			code, _, logs := depot(t, "--config", e.config, "run")
@@ -113,6 +120,12 @@ func TestPushAndPull(t *testing.T) {
 				t.Error("an unchanged file is not a hard link to the first snapshot's")
 			}
 			checkFileList(t, e.testEnv, snaps[1], want)
+			// Nothing landed on the wrong machine.
+			if mode == "pull" {
+				emptyDir(t, e.server.Remote(e.repo), "the repository's path on the source")
+			} else {
+				emptyDir(t, e.repo, "the repository's path on the source")
+			}
 
 			list := decodeJSON[[]director.ListEntry](t, mustDepot(t, "--config", e.config, "list", "--json"))
 			if len(list) != 2 || list[1].Frees <= 0 || list[1].State != "complete" {
@@ -135,7 +148,7 @@ func TestPushAndPull(t *testing.T) {
 			if len(reports) != 1 || len(reports[0].Done) != 1 {
 				t.Fatalf("migrate: %+v", reports)
 			}
-			migrated := filepath.Join(e.repo, reports[0].Done[0].To, unchanged)
+			migrated := filepath.Join(e.repoSide(), reports[0].Done[0].To, unchanged)
 			if c, err := os.Stat(migrated); err != nil || !os.SameFile(a, c) {
 				t.Errorf("the migrated snapshot's unchanged file is not the same inode: %v", err)
 			}
@@ -271,15 +284,15 @@ func lastLine(s, substr string) string {
 func TestCutConnectionResumes(t *testing.T) {
 	for _, mode := range []string{"push", "pull"} {
 		t.Run(mode, func(t *testing.T) {
-			s := sshtest.Start(t, sshtest.Options{})
-			e := newRemoteEnv(t, mode, s, 3000, sshSettings{})
+			e := newTwoHostEnv(t, mode, 3000, sshtest.Options{})
+			s := e.server
 			cmd := exec.Command(depotBinary, "--config", e.config, "run")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			if !waitForPartialFiles(e.testEnv, 100, 30*time.Second) {
+			if !waitForPartialFiles(e.repoView(), 100, 30*time.Second) {
 				cmd.Process.Kill()
 				t.Fatalf("rsync never wrote into .partial:\n%s", stderr.String())
 			}
@@ -318,8 +331,8 @@ func TestCutConnectionResumes(t *testing.T) {
 // TestPushLocksAcrossHosts holds the repository host's lock as another pushing
 // host would: a run exits 3 naming the holder, or waits with --wait.
 func TestPushLocksAcrossHosts(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "push", s, 5, sshSettings{})
+	e := newTwoHostEnv(t, "push", 5, sshtest.Options{})
+	s := e.server
 	other, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
 	if err != nil {
 		t.Fatal(err)
@@ -332,12 +345,12 @@ func TestPushLocksAcrossHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lockedThenWaits(t, e.testEnv, lock, time.Second)
+	lockedThenWaits(t, e.repoView(), lock, time.Second)
 }
 
 func TestCheckReportsEachHost(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "pull", s, 5, sshSettings{})
+	e := newTwoHostEnv(t, "pull", 5, sshtest.Options{})
+	s := e.server
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -374,8 +387,8 @@ func TestCheckReportsEachHost(t *testing.T) {
 // TestNoKeyMaterialLeaks watches every process's command line during a push
 // and reads the logs and manifests afterwards: the private key never shows.
 func TestNoKeyMaterialLeaks(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "push", s, 1000, sshSettings{})
+	e := newTwoHostEnv(t, "push", 1000, sshtest.Options{})
+	s := e.server
 	pem, err := os.ReadFile(s.IdentityFile)
 	if err != nil {
 		t.Fatal(err)

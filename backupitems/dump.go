@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,14 @@ type DBConn struct {
 	User         string `yaml:"user"`
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
+	// The restore_ keys are used only by restore (borgmatic's convention):
+	// a least-privilege backup user cannot create databases or users. Each
+	// defaults to its backup counterpart.
+	RestoreUser         string `yaml:"restore_user"`
+	RestorePasswordEnv  string `yaml:"restore_password_env"`
+	RestorePasswordFile string `yaml:"restore_password_file"`
+	RestoreHost         string `yaml:"restore_host"`
+	RestorePort         int    `yaml:"restore_port"`
 }
 
 // validate checks the connection keys.
@@ -57,7 +66,48 @@ func (c *DBConn) validate() []FieldError {
 	if c.Port != 0 && (c.Port < 1 || c.Port > 65535) {
 		add("port", "%d is not a TCP port (1-65535)", c.Port)
 	}
+	if c.RestorePasswordEnv != "" && c.RestorePasswordFile != "" {
+		add("restore_password_file", "set either restore_password_env or restore_password_file, not both")
+	}
+	if c.RestorePasswordFile != "" && !filepath.IsAbs(c.RestorePasswordFile) {
+		add("restore_password_file", "path %q is relative; write it from the root", c.RestorePasswordFile)
+	}
+	if c.RestorePort != 0 && (c.RestorePort < 1 || c.RestorePort > 65535) {
+		add("restore_port", "%d is not a TCP port (1-65535)", c.RestorePort)
+	}
 	return errs
+}
+
+// forRestore returns the connection a restore uses and its password: the
+// restore_ keys where set, else the backup's, with host and port (from
+// --restore-host and --restore-port) over both when given. A restore host
+// means TCP, not the configured socket.
+func (c DBConn) forRestore(host string, port int) (DBConn, string, error) {
+	r := c
+	if c.RestoreUser != "" {
+		r.User = c.RestoreUser
+	}
+	ownPassword := c.RestorePasswordEnv != "" || c.RestorePasswordFile != ""
+	if ownPassword {
+		r.PasswordEnv, r.PasswordFile = c.RestorePasswordEnv, c.RestorePasswordFile
+	}
+	if host == "" {
+		host = c.RestoreHost
+	}
+	if port == 0 {
+		port = c.RestorePort
+	}
+	if host != "" {
+		r.Host, r.Socket = host, ""
+	}
+	if port != 0 {
+		r.Port = port
+	}
+	pw, err := r.password()
+	if err != nil && ownPassword {
+		err = fmt.Errorf("restore_%w", err) // the key's name: restore_password_env
+	}
+	return r, pw, err
 }
 
 // hostPort returns host:port with the defaults filled in.
@@ -270,7 +320,55 @@ func dumpFileName(db string) string {
 	if strings.HasPrefix(name, ".") {
 		name = "%2E" + name[1:]
 	}
+	if name == "globals" {
+		// globals.sql.zst holds the users and roles.
+		name = "%67lobals"
+	}
 	return name + ".sql.zst"
+}
+
+// propsFileName is the file that holds database db's own properties (owner,
+// character set, settings...): what a dump of the database leaves out.
+func propsFileName(db string) string {
+	return strings.TrimSuffix(dumpFileName(db), ".sql.zst") + ".database.json"
+}
+
+// storeProps writes database db's properties into the snapshot.
+func storeProps(ctx context.Context, out Output, db string, props any) (FileInfo, error) {
+	data, err := json.MarshalIndent(props, "", "  ")
+	if err != nil {
+		return FileInfo{}, err
+	}
+	info, err := storeStream(ctx, out, propsFileName(db), false, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	})
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("store the properties of database %s: %w", db, err)
+	}
+	return info, nil
+}
+
+// readProps reads database db's properties into props, and tells whether
+// the snapshot has them (one made by an older depot has not).
+func readProps(ctx context.Context, in Input, db string, props any) (bool, error) {
+	files, err := in.Files(ctx)
+	if err != nil {
+		return false, err
+	}
+	name := propsFileName(db)
+	if !slices.Contains(files, name) {
+		return false, nil
+	}
+	r, err := in.Open(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(props); err != nil {
+		return false, fmt.Errorf("read %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // dumpDatabase is the database whose dump file is name, if it is one.
@@ -283,16 +381,12 @@ func dumpDatabase(name string) (string, bool) {
 	return db, err == nil
 }
 
-// restoreSource picks the dump that a --to-database restore loads and the
-// database it goes into. target is NEW, or SOURCE=NEW to pick one of several
-// databases; dumps maps database names to file names.
-func restoreSource(target string, dumps map[string]string) (file, db string, err error) {
-	src, db, picked := strings.Cut(target, "=")
-	if !picked {
-		db = target
-	}
-	if db == "" {
-		return "", "", errors.New("no database name to restore into")
+// restoreSource picks the dump that a --to-database restore loads: the one
+// of database src, or the only one when src is empty. dumps maps database
+// names to file names. Names are taken whole: "a=b" is a database name.
+func restoreSource(src, target string, dumps map[string]string) (file string, err error) {
+	if target == "" {
+		return "", errors.New("no database name to restore into")
 	}
 	names := make([]string, 0, len(dumps))
 	for n := range dumps {
@@ -300,17 +394,17 @@ func restoreSource(target string, dumps map[string]string) (file, db string, err
 	}
 	sort.Strings(names)
 	switch {
-	case picked:
+	case src != "":
 		if f, ok := dumps[src]; ok {
-			return f, db, nil
+			return f, nil
 		}
-		return "", "", fmt.Errorf("the snapshot has no dump of database %q (it has: %s)", src, strings.Join(names, ", "))
+		return "", fmt.Errorf("the snapshot has no dump of database %q (it has: %s)", src, strings.Join(names, ", "))
 	case len(dumps) == 1:
-		return dumps[names[0]], db, nil
+		return dumps[names[0]], nil
 	case len(dumps) == 0:
-		return "", "", errors.New("the snapshot holds no database dump")
+		return "", errors.New("the snapshot holds no database dump")
 	}
-	return "", "", fmt.Errorf("the item holds %d databases (%s): name one as --to-database SOURCE=%s", len(dumps), strings.Join(names, ", "), db)
+	return "", fmt.Errorf("the item holds %d databases (%s): pick one with --database SOURCE --to-database %s", len(dumps), strings.Join(names, ", "), target)
 }
 
 // listDumps maps the databases dumped in an item to their files, leaving out

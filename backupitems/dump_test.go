@@ -31,10 +31,10 @@ func TestDumpFileNames(t *testing.T) {
 			t.Errorf("dumpDatabase(%q) = %q, %v; want %q", tt.file, db, ok, tt.db)
 		}
 	}
-	if got := pgFileName("globals"); got != "%67lobals.sql.zst" {
-		t.Errorf("pgFileName(globals) = %q", got)
+	if got := dumpFileName("globals"); got != "%67lobals.sql.zst" {
+		t.Errorf("dumpFileName(globals) = %q", got)
 	}
-	if db, _ := dumpDatabase(pgFileName("globals")); db != "globals" {
+	if db, _ := dumpDatabase(dumpFileName("globals")); db != "globals" {
 		t.Errorf("the globals database comes back as %q", db)
 	}
 	for _, f := range []string{"globals.txt", "r000000-000001.svndump.zst", "sub/x.sql.zst", "bad%zz.sql.zst"} {
@@ -46,32 +46,33 @@ func TestDumpFileNames(t *testing.T) {
 
 func TestRestoreSource(t *testing.T) {
 	one := map[string]string{"shop": "shop.sql.zst"}
-	two := map[string]string{"shop": "shop.sql.zst", "blog": "blog.sql.zst"}
+	two := map[string]string{"shop": "shop.sql.zst", "blog": "blog.sql.zst", "a=b": "a%3Db.sql.zst"}
 	tests := []struct {
-		name     string
-		target   string
-		dumps    map[string]string
-		file, db string
-		err      string
+		name        string
+		src, target string
+		dumps       map[string]string
+		file        string
+		err         string
 	}{
-		{"the only database", "check", one, "shop.sql.zst", "check", ""},
-		{"picked", "blog=blog_check", two, "blog.sql.zst", "blog_check", ""},
-		{"several, none picked", "check", two, "", "", "the item holds 2 databases (blog, shop): name one as --to-database SOURCE=check"},
-		{"picked one that is not there", "nope=x", two, "", "", `the snapshot has no dump of database "nope" (it has: blog, shop)`},
-		{"no dumps", "x", map[string]string{}, "", "", "the snapshot holds no database dump"},
-		{"empty target", "shop=", one, "", "", "no database name to restore into"},
+		{"the only database", "", "check", one, "shop.sql.zst", ""},
+		{"picked", "blog", "blog_check", two, "blog.sql.zst", ""},
+		{"a name with =", "a=b", "c", two, "a%3Db.sql.zst", ""},
+		{"several, none picked", "", "check", two, "", "the item holds 3 databases (a=b, blog, shop): pick one with --database SOURCE --to-database check"},
+		{"picked one that is not there", "nope", "x", two, "", `the snapshot has no dump of database "nope" (it has: a=b, blog, shop)`},
+		{"no dumps", "", "x", map[string]string{}, "", "the snapshot holds no database dump"},
+		{"empty target", "shop", "", one, "", "no database name to restore into"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			file, db, err := restoreSource(tt.target, tt.dumps)
+			file, err := restoreSource(tt.src, tt.target, tt.dumps)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("err %v, want %q", err, tt.err)
 				}
 				return
 			}
-			if err != nil || file != tt.file || db != tt.db {
-				t.Fatalf("= %q, %q, %v; want %q, %q", file, db, err, tt.file, tt.db)
+			if err != nil || file != tt.file {
+				t.Fatalf("= %q, %v; want %q", file, err, tt.file)
 			}
 		})
 	}
@@ -208,5 +209,23 @@ func TestStoreStreamAbortsOnFailure(t *testing.T) {
 	})
 	if err != nil || len(out.committed) != 1 || info.Size == 0 || info.Size > 200 {
 		t.Fatalf("err %v, committed %v, size %d: want one small compressed file", err, out.committed, info.Size)
+	}
+}
+
+// TestDumpFileNameCharacters pins the characters a dump's file name keeps
+// as they are, which the README lists: every other byte is %XX.
+func TestDumpFileNameCharacters(t *testing.T) {
+	const kept = "$&+-.0123456789:=@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
+	var got string
+	for c := byte(1); c < 0x80; c++ {
+		if dumpFileName("x"+string(c)) == "x"+string(c)+".sql.zst" {
+			got += string(c)
+		}
+	}
+	if got != kept {
+		t.Errorf("kept %q, want %q", got, kept)
+	}
+	if got := dumpFileName("é"); got != "%C3%A9.sql.zst" {
+		t.Errorf("é: %q", got)
 	}
 }

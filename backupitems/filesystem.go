@@ -113,13 +113,17 @@ func (f *Filesystem) Plan(ctx context.Context, env Env) Plan {
 		return p
 	}
 	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged, rsync the rest: " +
-		"what the walk cannot prove unchanged with --checksum against the base, new paths without"
+		"what the walk cannot prove unchanged with --checksum against the base, changed and new paths with the base as the basis of deltas"
 	for _, careful := range []bool{true, false} {
-		p.Commands = append(p.Commands, rsyncArgv(f.quickTransfer(env, careful)))
+		o := f.quickTransfer(env, careful)
+		o.Between(env.Source, env.Repo)
+		p.Commands = append(p.Commands, rsyncArgv(o))
 	}
 	return p
 }
 
+// rsyncArgv is the command rsync.RunBetween starts for o, once o.Between
+// has placed its ends.
 func rsyncArgv(o rsync.Options) []string { return append([]string{"rsync"}, o.Args()...) }
 
 // Backup implements Item.
@@ -159,7 +163,7 @@ func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
 // rsyncWalk copies the item with one rsync --link-dest run over the whole
 // tree.
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env) (Result, error) {
-	res, err := rsync.Run(ctx, env.Source, f.rsyncOptions(env))
+	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, f.transfer(env))
 	if err != nil {
 		return Result{}, err
 	}

@@ -201,11 +201,21 @@ type RestoreEnv struct {
 	Source hosts.Host // the host the set backs up, where the service runs
 	In     Input      // the item's files in the chosen snapshot
 	Meta   map[string]string
-	// Exactly one target is set.
+	// Exactly one target is set: Database, Server or SVNPath.
 	Database string // --to-database: load a dump into this new database
-	SVNPath  string // --to-svn: create a repository here and load every range
-	Force    bool   // write into a database that exists and is not empty
-	Log      *slog.Logger
+	// SourceDatabase (--database) picks the dump to load when the item
+	// holds several databases.
+	SourceDatabase string
+	// Server (--to-server) loads the globals (users, roles) and then every
+	// database under its own name into a server that holds none of them.
+	Server bool
+	// RestoreHost and RestorePort (--restore-host, --restore-port) name
+	// the server to load into, over the item's restore_host and host.
+	RestoreHost string
+	RestorePort int
+	SVNPath     string // --to-svn: create a repository here and load every range
+	Force       bool   // write into a database that exists and is not empty
+	Log         *slog.Logger
 }
 
 // Input reads an item's files from a snapshot.

@@ -3,6 +3,7 @@ package backupitems
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,13 +27,21 @@ func init() {
 
 // MySQL dumps MySQL or MariaDB databases with the vendor's dump tool
 // (mariadb-dump or mysqldump, whichever the source host has), one file
-// <database>.sql.zst per database. The dump options make identical data give
-// identical bytes, so an unchanged database is stored once.
+// <database>.sql.zst per database, its character set and collation in
+// <database>.database.json, and the users, roles and grants in
+// globals.sql.zst. The dump options make identical data give identical
+// bytes, so an unchanged database is stored once.
 type MySQL struct {
 	Common    `yaml:",inline"`
 	DBConn    `yaml:",inline"`
 	Databases []string `yaml:"databases"`
-	ExtraArgs []string `yaml:"extra_args"`
+	Globals   *bool    `yaml:"globals"`
+	// Consistency "lock" dumps each database under a read lock of all its
+	// tables, for non-transactional (MyISAM, Aria) tables; the default
+	// dumps in one transaction and warns when such tables are there.
+	Consistency string   `yaml:"consistency"`
+	DumpHistory bool     `yaml:"dump_history"`
+	ExtraArgs   []string `yaml:"extra_args"`
 }
 
 var (
@@ -43,9 +52,17 @@ var (
 // mysqlSystemDatabases are left out when the config names no databases.
 var mysqlSystemDatabases = []string{"information_schema", "performance_schema", "mysql", "sys"}
 
-// mysqlDumpOptions make a consistent dump of everything in a database, with
-// binary data kept exact and no date in it.
-var mysqlDumpOptions = []string{"--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--skip-dump-date"}
+// mysqlDumpOptions make a dump of everything in a database, with binary data
+// kept exact and no date in it.
+var mysqlDumpOptions = []string{"--routines", "--triggers", "--events", "--hex-blob", "--skip-dump-date"}
+
+// mysqlGlobalsArgs dump the users, roles and grants, each CREATE USER as
+// IF NOT EXISTS so that a server's own accounts (root) do not stop a load.
+var mysqlGlobalsArgs = []string{"--system=users", "--insert-ignore", "--skip-dump-date"}
+
+// mysqlDatabaseArgs would make a dump name its database (CREATE DATABASE,
+// USE), which a restore under another name must not meet.
+var mysqlDatabaseArgs = []string{"--databases", "-B", "--all-databases", "-A", "--system"}
 
 // Validate implements Item.
 func (m *MySQL) Validate() []FieldError {
@@ -53,9 +70,23 @@ func (m *MySQL) Validate() []FieldError {
 	if m.Socket != "" && m.Host == "" && m.Port != 0 {
 		errs = append(errs, FieldError{Key: "port", Index: -1, Message: "a port goes with host, not with socket"})
 	}
+	if m.Consistency != "" && m.Consistency != "lock" && m.Consistency != "transaction" {
+		errs = append(errs, FieldError{Key: "consistency", Index: -1, Message: fmt.Sprintf("%q is not a consistency: transaction (the default) or lock", m.Consistency)})
+	}
 	errs = append(errs, validateNames("databases", m.Databases)...)
-	return append(errs, validateArgs("extra_args", m.ExtraArgs)...)
+	errs = append(errs, validateArgs("extra_args", m.ExtraArgs)...)
+	for i, a := range m.ExtraArgs {
+		name, _, _ := strings.Cut(a, "=")
+		if slices.Contains(mysqlDatabaseArgs, name) {
+			errs = append(errs, FieldError{Key: "extra_args", Index: i, Message: fmt.Sprintf("%s would make the dump name its database; list databases under databases, and globals: true dumps the users", a)})
+		}
+	}
+	return errs
 }
+
+func (m *MySQL) globals() bool { return m.Globals == nil || *m.Globals }
+
+func (m *MySQL) lock() bool { return m.Consistency == "lock" }
 
 // validateNames checks a list of database names.
 func validateNames(key string, names []string) []FieldError {
@@ -109,9 +140,23 @@ func (m *MySQL) address() string {
 // dumpArgv is the dump of one database with tool.
 func (m *MySQL) dumpArgv(tool, db string) []string {
 	argv := append([]string{tool}, mysqlDumpOptions...)
+	if m.lock() {
+		argv = append(argv, "--lock-tables")
+	} else {
+		argv = append(argv, "--single-transaction")
+	}
+	if m.DumpHistory {
+		argv = append(argv, "--dump-history")
+	}
 	argv = append(argv, m.connArgs()...)
 	argv = append(argv, m.ExtraArgs...)
 	return append(argv, "--", db)
+}
+
+// globalsArgv is the dump of the users, roles and grants.
+func (m *MySQL) globalsArgv(tool string) []string {
+	argv := append([]string{tool}, mysqlGlobalsArgs...)
+	return append(argv, m.connArgs()...)
 }
 
 // Plan implements Item.
@@ -132,6 +177,12 @@ func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
 	tool, terr := findTool(ctx, env.Source, "mariadb-dump", "mysqldump")
 	if terr != nil {
 		tool, p.Method = "mariadb-dump", joinNotes(p.Method, terr.Error())
+	}
+	if m.globals() {
+		if tool != "mariadb-dump" {
+			p.Method = joinNotes(p.Method, "globals: true needs mariadb-dump, and the source host has only mysqldump: the run will fail")
+		}
+		p.Commands = append(p.Commands, m.globalsArgv(tool))
 	}
 	for _, db := range dbs {
 		p.Commands = append(p.Commands, m.dumpArgv(tool, db))
@@ -210,13 +261,13 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer conn.Close()
 	dbs, err := m.databases(ctx, conn)
-	conn.Close()
 	if err != nil {
 		return Result{}, err
 	}
 	var res Result
-	if len(dbs) == 0 {
+	if len(dbs) == 0 && !m.globals() {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no databases to back up on %s", m.address()))
 		return res, nil
 	}
@@ -224,80 +275,81 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	run := func(argv []string) func(io.Writer) error {
+		return func(stdout io.Writer) error {
+			return secretRun{Argv: argv, EnvVar: "MYSQL_PWD", Password: password, Stdout: stdout}.run(ctx, env.Source)
+		}
+	}
+	if m.globals() {
+		if tool != "mariadb-dump" {
+			return Result{}, errors.New("globals: true needs mariadb-dump (--system=users), and the source host has only mysqldump; set globals: false")
+		}
+		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, run(m.globalsArgv(tool)))
+		if err != nil {
+			return Result{}, fmt.Errorf("dump globals (users, roles, grants; the user needs SELECT on mysql.*): %w", err)
+		}
+		res.tally(info)
+	}
+	if len(dbs) == 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("no databases to back up on %s", m.address()))
+	}
 	for _, db := range dbs {
 		if strings.HasPrefix(db, "-") {
 			return Result{}, fmt.Errorf("database %q starts with '-': name the databases to back up", db)
 		}
+		props, warn, err := m.preflight(ctx, conn, db)
+		if err != nil {
+			if gone := m.vanished(ctx, conn, db); gone {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("database %s was dropped during the run: not backed up", db))
+				continue
+			}
+			return Result{}, err
+		}
+		if warn != "" {
+			env.Log.Warn(warn, "database", db)
+			res.Warnings = append(res.Warnings, warn)
+		}
 		env.Log.Debug("dumping", "database", db, "tool", tool)
+		scan := newNameScanner(db)
+		dump := run(m.dumpArgv(tool, db))
 		info, err := storeStream(ctx, env.Out, dumpFileName(db), true, func(stdout io.Writer) error {
-			return secretRun{Argv: m.dumpArgv(tool, db), EnvVar: "MYSQL_PWD", Password: password, Stdout: stdout}.run(ctx, env.Source)
+			return dump(io.MultiWriter(stdout, scan))
 		})
 		if err != nil {
+			if gone := m.vanished(ctx, conn, db); gone {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("database %s was dropped during the run: not backed up", db))
+				continue
+			}
 			return Result{}, fmt.Errorf("dump %s: %w", db, err)
+		}
+		res.tally(info)
+		props.NamesItself = scan.found
+		info, err = storeProps(ctx, env.Out, db, props)
+		if err != nil {
+			return Result{}, err
 		}
 		res.tally(info)
 	}
 	return res, nil
 }
 
+// mysqlGlobalsFile holds the users, roles and grants. A database named
+// "globals" is stored as %67lobals.sql.zst so that the two never collide.
+const mysqlGlobalsFile = "globals.sql.zst"
+
+// vanished tells whether db is gone from the server, in the mode that
+// dumps every database: a database dropped after the listing is not an
+// error of the item.
+func (m *MySQL) vanished(ctx context.Context, conn *sql.DB, db string) bool {
+	if len(m.Databases) > 0 {
+		return false
+	}
+	var n int
+	err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&n)
+	return err == nil && n == 0
+}
+
 // quoteMySQL quotes an identifier for MySQL.
 func quoteMySQL(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
-}
-
-// Restore implements Restorer: it loads a dump into a new database, or into
-// an existing empty one (a non-empty one only with Force).
-func (m *MySQL) Restore(ctx context.Context, env RestoreEnv) error {
-	if env.Database == "" {
-		return fmt.Errorf("a %s item restores with --to-database or --to DIR", m.Type)
-	}
-	dumps, err := listDumps(ctx, env.In)
-	if err != nil {
-		return err
-	}
-	file, target, err := restoreSource(env.Database, dumps)
-	if err != nil {
-		return err
-	}
-	password, err := m.password()
-	if err != nil {
-		return err
-	}
-	client, err := findTool(ctx, env.Source, "mariadb", "mysql")
-	if err != nil {
-		return err
-	}
-	conn, err := m.open(ctx, env.Source, password)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var exists, tables int
-	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", target).Scan(&exists); err != nil {
-		return fmt.Errorf("look up database %s: %w", target, err)
-	}
-	if exists > 0 {
-		if err := conn.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?)", target, target).Scan(&tables); err != nil {
-			return fmt.Errorf("look into database %s: %w", target, err)
-		}
-		if tables > 0 && !env.Force {
-			return fmt.Errorf("database %s exists and is not empty (%d tables and routines): name a new database, or pass --force to load into it", target, tables)
-		}
-	} else if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+quoteMySQL(target)); err != nil {
-		return fmt.Errorf("create database %s: %w", target, err)
-	}
-	argv := append([]string{client}, m.connArgs()...)
-	argv = append(argv, "--database="+target)
-	env.Log.Info("loading", "dump", file, "database", target, "tool", client)
-	err = loadDump(ctx, env.In, file, func(stdin io.Reader) error {
-		return secretRun{Argv: argv, EnvVar: "MYSQL_PWD", Password: password, Stdin: stdin}.run(ctx, env.Source)
-	})
-	if err != nil {
-		if exists == 0 {
-			// Do not leave a half-loaded database under the new name.
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+quoteMySQL(target))
-		}
-		return fmt.Errorf("load %s into database %s: %w", file, target, err)
-	}
-	return nil
 }

@@ -40,6 +40,9 @@ type PostgreSQL struct {
 	DBConn    `yaml:",inline"`
 	Databases []string `yaml:"databases"`
 	Globals   *bool    `yaml:"globals"`
+	// NoOwner restores with pg_restore --no-owner's meaning: the restoring
+	// user owns what is loaded, and the source's owners need not exist.
+	NoOwner   bool     `yaml:"no_owner"`
 	ExtraArgs []string `yaml:"extra_args"`
 }
 
@@ -48,8 +51,8 @@ var (
 	_ Restorer = (*PostgreSQL)(nil)
 )
 
-// pgGlobalsFile holds the roles and tablespaces. A database named "globals"
-// is stored as %67lobals.sql.zst so that the two never collide.
+// pgGlobalsFile holds the roles and tablespaces (see dumpFileName for a
+// database named "globals").
 const pgGlobalsFile = "globals.sql.zst"
 
 // pgMetaKey is the Result.Meta key of the \restrict key.
@@ -59,7 +62,14 @@ const pgMetaKey = "restrict_key"
 func (p *PostgreSQL) Validate() []FieldError {
 	errs := p.DBConn.validate()
 	errs = append(errs, validateNames("databases", p.Databases)...)
-	return append(errs, validateArgs("extra_args", p.ExtraArgs)...)
+	errs = append(errs, validateArgs("extra_args", p.ExtraArgs)...)
+	for i, a := range p.ExtraArgs {
+		name, _, _ := strings.Cut(a, "=")
+		if name == "--create" || name == "-C" || name == "--clean" || name == "-c" || name == "--format" || strings.HasPrefix(a, "-F") {
+			errs = append(errs, FieldError{Key: "extra_args", Index: i, Message: fmt.Sprintf("%s is depot's to choose: it records the database's properties itself and loads a plain dump in one transaction", a)})
+		}
+	}
+	return errs
 }
 
 func (p *PostgreSQL) globals() bool { return p.Globals == nil || *p.Globals }
@@ -266,8 +276,8 @@ func (p *PostgreSQL) Backup(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer conn.Close()
 	dbs, err := p.databases(ctx, conn)
-	conn.Close()
 	if err != nil {
 		return Result{}, err
 	}
@@ -297,10 +307,26 @@ func (p *PostgreSQL) Backup(ctx context.Context, env Env) (Result, error) {
 		}
 	}
 	for _, db := range dbs {
-		env.Log.Debug("dumping", "database", db)
-		if err := dump(pgFileName(db), p.dumpArgv(db, key)); err != nil {
-			return Result{}, fmt.Errorf("dump %s: %w", db, err)
+		props, err := pgProperties(ctx, conn, db)
+		if err == nil {
+			env.Log.Debug("dumping", "database", db)
+			err = dump(dumpFileName(db), p.dumpArgv(db, key))
+			if err != nil {
+				err = fmt.Errorf("dump %s: %w", db, err)
+			}
 		}
+		if err != nil {
+			if p.vanished(ctx, conn, db) {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("database %s was dropped during the run: not backed up", db))
+				continue
+			}
+			return Result{}, err
+		}
+		info, err := storeProps(ctx, env.Out, db, props)
+		if err != nil {
+			return Result{}, err
+		}
+		res.tally(info)
 	}
 	if len(dbs) == 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no databases to back up on %s", p.address()))
@@ -308,11 +334,14 @@ func (p *PostgreSQL) Backup(ctx context.Context, env Env) (Result, error) {
 	return res, nil
 }
 
-// pgFileName is the dump file of database db.
-func pgFileName(db string) string {
-	name := dumpFileName(db)
-	if name == pgGlobalsFile {
-		return "%67" + name[1:]
+// vanished tells whether db is gone from the server, in the mode that
+// dumps every database: a database dropped after the listing is not an
+// error of the item.
+func (p *PostgreSQL) vanished(ctx context.Context, conn *sql.DB, db string) bool {
+	if len(p.Databases) > 0 {
+		return false
 	}
-	return name
+	var n int
+	err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_database WHERE datname = $1", db).Scan(&n)
+	return err == nil && n == 0
 }

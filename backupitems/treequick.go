@@ -73,7 +73,8 @@ type quickPlan struct {
 	// unchanged to rsync's quick check (same size and mtime as the base's
 	// copy) and members of hard-link groups; rsync compares their content
 	// (--checksum) and links them to the base when it is the same. plain:
-	// the directories and the rest, which the base cannot supply.
+	// the directories and the rest, which the base cannot supply whole;
+	// its copy of a changed file is still the basis of the file's delta.
 	careful, plain   bytes.Buffer
 	nCareful, nPlain int
 }
@@ -161,7 +162,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		}
 		o := f.quickTransfer(env, list == &p.careful)
 		o.FilesFrom = list
-		res, err := rsync.Run(ctx, env.Source, o)
+		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
 			return Result{}, err
 		}
@@ -175,6 +176,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 				p.paths[path] = true
 			}
 		}
+		env.Log.Info("rsync", "list", listName(list == &p.plain), "files_sent", res.Stats.FilesTransferred, "wire_bytes", res.Stats.WireBytes)
 		out.Warnings = append(out.Warnings, res.Warnings...)
 		out.FilesTransferred += res.Stats.FilesTransferred
 		out.BytesTransferred += res.Stats.BytesTransferred
@@ -183,8 +185,9 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 }
 
 // quickTransfer is one of the quick path's rsync runs, but for its list of
-// paths: the careful one, for the paths the walk could not prove
-// unchanged, or the plain one, for new paths (and the directories).
+// paths and for where it runs (see rsync.RunBetween): the careful one, for
+// the paths the walk could not prove unchanged, or the plain one, for
+// changed and new paths (and the directories).
 func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
 	o := f.transfer(env)
 	o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
@@ -197,14 +200,25 @@ func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
 		// their hashes are the base's, unread.
 		o.Checksum, o.ListAll = true, true
 	} else {
-		o.LinkDest = ""
+		// The base's copy of a changed file is the basis of its delta (a
+		// small change to a big file sends what plain rsync sends), but is
+		// never linked: these files differ from the base's list, or their
+		// base copy does.
+		o.IgnoreTimes = true
 	}
-	o.Between(env.Source, env.Repo)
 	return o
 }
 
 // emptyList stands for a list of paths not made yet.
 var emptyList = strings.NewReader("")
+
+// listName names a list of the quick path in logs.
+func listName(plain bool) string {
+	if plain {
+		return "changed"
+	}
+	return "careful"
+}
 
 // quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,
 // as an error wrapping errNoQuickWalk. A remote host's tools are found out

@@ -73,6 +73,7 @@ func (d *Director) Check(ctx context.Context) error {
 			}
 		}
 	}
+	add(d.checkResticMirrors(ctx)...)
 	failed := 0
 	for _, c := range checks {
 		if c.Err != nil {

@@ -41,6 +41,9 @@ type Config struct {
 	Notify     []notify.Config `yaml:"notify"`
 	Metrics    MetricsConfig   `yaml:"metrics"`
 	AlertAfter string          `yaml:"alert_after"` // a duration: status exits 1 when a set's last success is older
+	// Concurrency is how many sets one run backs up at once (0 or 1: one
+	// after another); never two sets of one source host at once.
+	Concurrency int `yaml:"concurrency"`
 
 	File   string `yaml:"-"` // path it was loaded from
 	Digest string `yaml:"-"` // "sha256:<hex>" of its bytes
@@ -292,6 +295,9 @@ func (c *Config) validate(d *decoder, doc *yaml.Node) {
 	c.validatePermanent(d, repo)
 	c.validateMirrors(d, mappingValue(doc, "mirrors"))
 	c.validateReporting(d, doc)
+	if n := mappingValue(doc, "concurrency"); n != nil && d.ok(n) && (c.Concurrency < 0 || c.Concurrency > maxConcurrency) {
+		d.errorf(n, fmt.Sprintf("how many sets run at once, 1 to %d", maxConcurrency), "concurrency: must be 1 to %d, got %d", maxConcurrency, c.Concurrency)
+	}
 	c.validateSchedules(d, doc)
 	setsNode := mappingValue(doc, "sets")
 	if len(c.Sets) == 0 {

@@ -28,12 +28,12 @@ type Director struct {
 	ProgressEvery time.Duration // how often; default DefaultProgressEvery
 	progress      *progressRun  // the running set's
 
-	held heldBack // deletions the guard held back, for the run's notification
+	held *heldBack // deletions the guard held back, for the run's notification
 }
 
 // New returns a director for cfg. Close it to close its SSH connections.
 func New(cfg *Config, log *slog.Logger, out io.Writer, version string) *Director {
-	return &Director{Config: cfg, Log: log, Out: out, Now: time.Now, Version: version, hosts: &hostSet{opts: cfg.SSH.Options()}}
+	return &Director{Config: cfg, Log: log, Out: out, Now: time.Now, Version: version, hosts: &hostSet{opts: cfg.SSH.Options()}, held: &heldBack{}}
 }
 
 // selectSets returns the sets named in names, or all sets when names is empty.

@@ -65,7 +65,14 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range snaps {
+		frees := repo.Frees(ctx, name, snaps)
+		if frees.Ignored != nil {
+			d.Log.Warn("walking every snapshot instead", "err", frees.Ignored)
+		}
+		if frees.SaveErr != nil {
+			d.Log.Debug("what deleting each snapshot frees is not recorded", "set", name, "err", frees.SaveErr)
+		}
+		for i, s := range snaps {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -91,12 +98,9 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 					}
 				}
 			}
-			frees, err := repo.Files().ExclusiveSize(ctx, s.Path)
-			if err != nil {
-				d.Log.Warn("cannot tell what deleting a snapshot frees", "snapshot", s.Path, "err", err)
-				frees = -1
+			if e.Frees = frees.Bytes[i]; e.Frees < 0 {
+				d.Log.Warn("cannot tell what deleting a snapshot frees", "snapshot", s.Path, "err", frees.Errs[i])
 			}
-			e.Frees = frees
 			out = append(out, e)
 		}
 	}

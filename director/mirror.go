@@ -41,6 +41,13 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 	defer lock.Unlock()
 	var errs []error
 	for _, m := range mirrors {
+		if m.IsRestic() {
+			if err := d.mirrorRestic(ctx, repo, m, o); err != nil {
+				d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
+				errs = append(errs, err)
+			}
+			continue
+		}
 		addr, dir, _ := ParseTarget(m.Target)
 		job := mirrorJob{what: "mirror " + m.Name, host: d.hosts.get(addr), dir: dir, bwlimit: m.BwLimit, del: m.DeleteOrDefault()}
 		if err := d.mirrorTo(ctx, repo, job, o); err != nil {

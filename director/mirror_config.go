@@ -21,6 +21,8 @@ type MirrorConfig struct {
 	Delete *bool `yaml:"delete"`
 
 	JobTiming `yaml:",inline"` // schedule (or after-runs), jitter, windows
+
+	ResticMirrorConfig `yaml:",inline"` // type, and a restic mirror's keys
 }
 
 // DeleteOrDefault returns delete, true when unset.
@@ -73,11 +75,15 @@ func (c *Config) validateMirrors(d *decoder, node *yaml.Node) {
 		default:
 			seen[m.Name] = at("name")
 		}
-		if m.Target == "" {
+		c.validateResticMirror(d, mn, m, where, at)
+		switch _, _, err := ParseTarget(m.Target); {
+		case m.Type != "" && m.Type != MirrorRsync:
+			// a restic mirror has no target
+		case m.Target == "":
 			d.errorf(mn, "a local path or user@host:/path", "%s: missing key \"target\"", where)
-		} else if _, _, err := ParseTarget(m.Target); err != nil {
+		case err != nil:
 			d.errorf(at("target"), "e.g. /mnt/offsite/depot or backup@offsite.example.com:/srv/depot", "%s: target: %v", where, err)
-		} else {
+		default:
 			c.validateMirrorTarget(d, at("target"), m)
 		}
 		if m.BwLimit != "" && !validBwLimit.MatchString(m.BwLimit) {

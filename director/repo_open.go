@@ -91,6 +91,9 @@ func (d *Director) Init(ctx context.Context, mirror string) error {
 		if !ok {
 			return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", mirror, d.Config.File)}
 		}
+		if m.IsRestic() {
+			return d.initRestic(ctx, m, false)
+		}
 		addr, dir, _ := ParseTarget(m.Target)
 		repo, where = repository.Repo{Root: dir}, m.Target
 		if addr != "" {

@@ -10,9 +10,7 @@ import (
 	"strings"
 
 	"github.com/depot-backup/depot/backupitems"
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
-	"github.com/depot-backup/depot/rsync"
 )
 
 // RestoreOptions say what to restore where.
@@ -24,13 +22,29 @@ type RestoreOptions struct {
 	// a new database, or a new Subversion repository at a path.
 	Database string
 	SVNPath  string
-	Force    bool // restore into a non-empty directory or database
+	// SourceDatabase picks one of an item's databases for Database.
+	SourceDatabase string
+	// Server loads a database item's globals and every database into a
+	// server, at RestoreHost and RestorePort when set.
+	Server      bool
+	RestoreHost string
+	RestorePort int
+	Force       bool // restore into a non-empty directory, database or server
+	// Paths restores only these paths of tree items (files or subtrees):
+	// ITEM/PATH, or a path as the source named it.
+	Paths []string
+	// FromMirror restores from this restic mirror instead of the
+	// repository, which need not exist.
+	FromMirror string
 }
 
 // Restore copies a snapshot's items out of the repository. With one item, its
 // content lands directly in To; with all items, each lands in To/<item>.
 // Modes, times, symlinks, hard links, ACLs and xattrs come back as stored.
 func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
+	if o.FromMirror != "" {
+		return d.restoreFromRestic(ctx, o)
+	}
 	snap, err := d.findSnapshot(ctx, o.Target)
 	if err != nil {
 		return err
@@ -65,46 +79,20 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 		}
 		return &UsageError{Msg: fmt.Sprintf("snapshot %s/%s has no item %q (items: %s)", snap.Set, snap.Stamp, o.Item, strings.Join(names, ", "))}
 	}
-	if o.Database != "" || o.SVNPath != "" {
-		return d.restoreInto(ctx, snap, m, o)
-	}
-	if err := checkTarget(o.To, o.Force); err != nil {
-		return err
-	}
-	if err := d.outsideRepository("restore --to", o.To); err != nil {
-		return err
-	}
-	// The target and its parents are made here; rsync makes only each
-	// item's directory below it.
-	if err := os.MkdirAll(o.To, 0o700); err != nil {
-		return fmt.Errorf("restore target: %w", err)
-	}
-	for _, name := range items {
-		dst := o.To
-		if o.Item == "" {
-			dst = filepath.Join(o.To, name)
+	if o.Database != "" || o.SVNPath != "" || o.Server {
+		if len(o.Paths) > 0 {
+			return &UsageError{Msg: "--path restores files into --to DIR, not into a database, server or svn repository"}
 		}
-		opts := rsync.Options{
-			Sources:    []string{filepath.Join(snap.Path, name) + "/"},
-			Dest:       dst + "/",
-			HardLinks:  true,
-			ACLs:       true,
-			Xattrs:     true,
-			NumericIDs: true,
-			Sparse:     true,
-		}
-		opts.Between(d.repoHost(), hosts.Local{})
-		if _, err := rsync.Run(ctx, hosts.Local{}, opts); err != nil {
-			return fmt.Errorf("restore item %s: %w", name, err)
-		}
-		d.Log.Info("restored", "snapshot", snap.Name(), "item", name, "to", dst)
+		return d.restoreInto(ctx, d.repo(), snap, m, o)
 	}
-	return nil
+	return d.restoreFiles(ctx, snap, items, o)
 }
 
 // restoreInto loads one item back into its service with the item type's
 // Restorer, using the connection settings of the item in the current config.
-func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m *repository.Manifest, o RestoreOptions) error {
+// repo holds snap: the repository, or a restic mirror's snapshot restored
+// into a scratch directory.
+func (d *Director) restoreInto(ctx context.Context, repo repository.Repo, snap repository.Snapshot, m *repository.Manifest, o RestoreOptions) error {
 	var rec *repository.ItemRecord
 	for i := range m.Items {
 		if m.Items[i].Name == o.Item || o.Item == "" && len(m.Items) == 1 {
@@ -131,18 +119,22 @@ func (d *Director) restoreInto(ctx context.Context, snap repository.Snapshot, m 
 		return &UsageError{Msg: fmt.Sprintf("item %s is a %s item, which restores with --to DIR only", rec.Name, rec.Type)}
 	}
 	env := backupitems.RestoreEnv{
-		Source:   d.source(set),
-		In:       fsInput{repo: d.repo(), dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
-		Meta:     rec.Meta,
-		Database: o.Database,
-		SVNPath:  o.SVNPath,
-		Force:    o.Force,
-		Log:      d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
+		Source:         d.source(set),
+		In:             fsInput{repo: repo, dir: filepath.Join(snap.Path, rec.Name), fileList: filepath.Join(snap.Path, rec.FileList)},
+		Meta:           rec.Meta,
+		Database:       o.Database,
+		SourceDatabase: o.SourceDatabase,
+		Server:         o.Server,
+		RestoreHost:    o.RestoreHost,
+		RestorePort:    o.RestorePort,
+		SVNPath:        o.SVNPath,
+		Force:          o.Force,
+		Log:            d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
 	}
 	if err := restorer.Restore(ctx, env); err != nil {
 		return fmt.Errorf("restore item %s: %w", rec.Name, err)
 	}
-	d.Log.Info("restored", "snapshot", snap.Name(), "item", rec.Name, "database", o.Database, "svn", o.SVNPath)
+	d.Log.Info("restored", "snapshot", snap.Name(), "item", rec.Name, "database", o.Database, "server", o.Server, "svn", o.SVNPath)
 	return nil
 }
 

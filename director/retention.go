@@ -89,6 +89,35 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	return reports, nil
 }
 
+// lockRuns takes the repository's lock as a run does: shared with other
+// runs where the repository allows (see repository.Repo.LockRuns), each set
+// then taking its own; first, when no one else is at work, it finishes the
+// deletions a killed run left.
+func (d *Director) lockRuns(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return repository.Repo{}, nil, err
+	}
+	if !repo.RunsShareLock() {
+		return d.lock(ctx, wait)
+	}
+	if alone, err := repo.Lock(ctx, 0); err == nil {
+		if err := repo.EmptyTrash(ctx); err != nil {
+			d.Log.Warn("could not finish earlier deletions", "err", err)
+		}
+		alone.Unlock()
+	}
+	lock, err := repo.LockRuns(ctx, wait)
+	if err != nil {
+		return repository.Repo{}, nil, err
+	}
+	if err := step(ctx, "locked"); err != nil {
+		lock.Unlock()
+		return repository.Repo{}, nil, err
+	}
+	return repo, lock, nil
+}
+
 // lock connects to the repository host, if it is remote, and takes the
 // repository's lock, then finishes the deletions a killed run left.
 func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {

@@ -32,10 +32,10 @@ type RunOptions struct {
 	Confirm bool
 }
 
-// Run backs up the named sets (all when none are named), one after another,
-// and applies retention (migrations, then deletions) to each set that
-// succeeded. A failed set does not stop the others; Run returns
-// ErrSetsFailed if any failed.
+// Run backs up the named sets (all when none are named), up to the config's
+// concurrency at once, and applies retention (migrations, then deletions) to
+// each set that succeeded. A failed set does not stop the others; Run
+// returns ErrSetsFailed if any failed.
 func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) error {
 	sets, err := d.selectSets(names)
 	if err != nil {
@@ -43,42 +43,104 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	}
 	sets, ctx, cancel := d.stopContext(ctx, sets, opts)
 	defer cancel()
-	repo, lock, err := d.lock(ctx, opts.Wait)
+	repo, lock, err := d.lockRuns(ctx, opts.Wait)
 	if err != nil {
 		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
 	defer lock.Unlock()
 	defer d.writeMetrics(ctx, repo)
-	failed := 0
-	for _, set := range sets {
-		start := d.Now()
-		snap, err := d.runReported(ctx, repo, set, start)
-		if serr := stopped(ctx); err != nil && serr != nil {
-			d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
-			return serr
-		}
-		var partial *ItemsFailedError
-		if errors.As(err, &partial) {
-			// Each failed item has had its error line.
-			failed++
-			d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "seconds", seconds(d.Now().Sub(start)))
-			continue
-		}
-		if err != nil {
-			failed++
-			d.Log.Error("set failed", "set", set.Name, "err", err)
-			if ctx.Err() != nil {
-				return ctx.Err()
+	var res runResults
+	if n := d.Config.Concurrency; n > 1 && len(sets) > 1 {
+		res = d.runConcurrently(ctx, repo, sets, n, opts.Wait)
+	} else {
+		for _, set := range sets {
+			if res.add(d.runOne(ctx, repo, set, opts.Wait)); res.end != nil {
+				break
 			}
-			continue
 		}
-		d.Log.Info("set done", "set", set.Name, "snapshot", snap.Name(), "seconds", seconds(d.Now().Sub(start)))
 	}
-	if failed > 0 {
+	return res.err()
+}
+
+// runResults adds up how the sets of a run ended.
+type runResults struct {
+	failed     int
+	locked     error // the last set another run held, if any
+	lockedOnly bool  // every failed set was held by another run
+	end        error // why the run ended early, if it did
+}
+
+func (r *runResults) add(o setOutcome) {
+	if o.failed {
+		if r.failed == 0 {
+			r.lockedOnly = true
+		}
+		r.failed++
+		r.lockedOnly = r.lockedOnly && o.locked != nil
+	}
+	if o.locked != nil {
+		r.locked = o.locked
+	}
+	if o.end != nil && r.end == nil {
+		r.end = o.end
+	}
+}
+
+// err is the run's error: why it ended early; the lock of another run
+// (exit 3) when every failed set failed on that; else ErrSetsFailed when
+// a set failed.
+func (r *runResults) err() error {
+	switch {
+	case r.end != nil:
+		return r.end
+	case r.failed > 0 && r.lockedOnly:
+		return r.locked
+	case r.failed > 0:
 		return ErrSetsFailed
 	}
 	return nil
+}
+
+// setOutcome is how one set's run ended: failed or not; locked, when
+// another run held the set; end, when the whole run must end (told to stop,
+// cancelled).
+type setOutcome struct {
+	failed bool
+	locked error
+	end    error
+}
+
+// runOne runs one set under its own lock and logs how it ended.
+func (d *Director) runOne(ctx context.Context, repo repository.Repo, set *SetConfig, wait time.Duration) setOutcome {
+	start := d.Now()
+	setLock, err := repo.LockSet(ctx, set.Name, wait)
+	if err != nil {
+		d.Log.Error("set failed", "set", set.Name, "err", err)
+		o := setOutcome{failed: true, end: ctx.Err()}
+		if errors.Is(err, repository.ErrLocked) {
+			o.locked = err
+		}
+		return o
+	}
+	defer setLock.Unlock()
+	snap, err := d.runReported(ctx, repo, set, start)
+	if serr := stopped(ctx); err != nil && serr != nil {
+		d.Log.Warn("set stopped, will resume: .partial is kept for the next run", "set", set.Name, "why", serr)
+		return setOutcome{failed: true, end: serr}
+	}
+	var partial *ItemsFailedError
+	if errors.As(err, &partial) {
+		// Each failed item has had its error line.
+		d.Log.Warn("set partial", "set", set.Name, "snapshot", partial.Snapshot, "failed_items", strings.Join(partial.Items, ","), "seconds", seconds(d.Now().Sub(start)))
+		return setOutcome{failed: true}
+	}
+	if err != nil {
+		d.Log.Error("set failed", "set", set.Name, "err", err)
+		return setOutcome{failed: true, end: ctx.Err()}
+	}
+	d.Log.Info("set done", "set", set.Name, "snapshot", snap.Name(), "seconds", seconds(d.Now().Sub(start)))
+	return setOutcome{}
 }
 
 // runSet makes one snapshot of set, then migrates and prunes.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +28,13 @@ var ErrVerifyFailed = errors.New("verification failed")
 // SHA-256; and nothing on disk that the list lacks. A repository on another
 // host is read through its file system, each file streamed here.
 func (d *Director) Verify(ctx context.Context, target string) error {
+	return d.VerifyWith(ctx, target, VerifyOptions{})
+}
+
+// VerifyWith is Verify narrowed by o: the snapshots of the last o.Since, and
+// a sample of the files (o.Percent, o.MaxBytes); each file that fails is
+// reported with the snapshots and mirrors that still hold a good copy.
+func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOptions) error {
 	repo, err := d.openRepo(ctx)
 	if err != nil {
 		return err
@@ -64,7 +72,14 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 			snaps = append(snaps, more...)
 		}
 	}
+	snaps = d.verifySince(snaps, o.Since)
 	cache := newHashCache()
+	if o.Percent > 0 || o.MaxBytes > 0 {
+		if o.Seed == 0 {
+			o.Seed = rand.Uint64N(1_000_000) + 1
+		}
+		cache.sample = newFileSample(o.Seed, sampleFraction(o, snaps), o.MaxBytes)
+	}
 	failed := 0
 	for _, s := range snaps {
 		name := s.Name()
@@ -81,6 +96,10 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 			fmt.Fprintf(d.Out, "FAIL  %s: %s\n", name, p)
 		}
 	}
+	if cache.sample != nil {
+		fmt.Fprintln(d.Out, cache.sample.summary())
+	}
+	d.goodCopies(ctx, repo, cache)
 	fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), len(snaps)-failed, failed)
 	if failed > 0 {
 		return ErrVerifyFailed
@@ -208,7 +227,9 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		go func() {
 			defer wg.Done()
 			for e := range work {
-				if msg := checkEntry(filepath.Join(dir, filepath.FromSlash(e.Path)), e, cache); msg != "" {
+				p := filepath.Join(dir, filepath.FromSlash(e.Path))
+				if msg := checkEntry(p, e, cache); msg != "" {
+					cache.noteBad(p, e)
 					say("%s: %s", e.Path, msg)
 				}
 			}

@@ -14,7 +14,14 @@ import (
 type hashCache struct {
 	mu   sync.Mutex
 	seen map[any]string // by fileID or a host's inode: the hash
+	// sample, when set, hashes only the inodes it picks (verify --sample
+	// P%, --max-bytes); the others pass on their size and type.
+	sample *fileSample
+	bad    []badFile // files that failed, for the search for good copies
 }
+
+// skipped marks an inode the sample left out in seen.
+const skipped = "\x00skipped"
 
 type fileID struct{ dev, ino uint64 }
 
@@ -27,7 +34,19 @@ func (c *hashCache) hash(p string, info fs.FileInfo, e repository.Entry) (string
 	if !e.IsRegular() || !ok {
 		return repository.HashEntry(p, e)
 	}
-	return c.get(fileID{uint64(st.Dev), st.Ino}, func() (string, error) { return repository.HashEntry(p, e) })
+	id := fileID{uint64(st.Dev), st.Ino}
+	if c.sample != nil {
+		c.mu.Lock()
+		h, seen := c.seen[id]
+		c.mu.Unlock()
+		if seen && h == skipped || !seen && !c.sample.pick(id, e.Size) {
+			c.mu.Lock()
+			c.seen[id] = skipped
+			c.mu.Unlock()
+			return e.Hash, nil
+		}
+	}
+	return c.get(id, func() (string, error) { return repository.HashEntry(p, e) })
 }
 
 // get returns the hash of the inode id, computing it the first time.

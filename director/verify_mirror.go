@@ -23,6 +23,12 @@ func (d *Director) VerifyMirror(ctx context.Context, name string, sample *int) e
 	if !ok {
 		return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", name, d.Config.File)}
 	}
+	if m.IsRestic() {
+		if sample != nil {
+			return &UsageError{Msg: "a restic mirror is sampled by a share of its data: --sample 5%"}
+		}
+		return d.verifyRestic(ctx, m, "")
+	}
 	cache := newHashCache()
 	addr, dir, _ := ParseTarget(m.Target)
 	dst := repository.Repo{Root: dir}

@@ -393,11 +393,15 @@ func ShellQuote(s string) string {
 }
 
 // Dial implements Host: a connection made by the remote sshd (a direct-tcpip
-// or streamlocal channel).
+// or streamlocal channel), with working deadlines (see deadlineConn).
 func (h *SSH) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	client, err := h.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return client.DialContext(ctx, network, addr)
+	ch, err := client.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return withDeadlines(ch), nil
 }

@@ -107,6 +107,43 @@ func conformance(t *testing.T, h hosts.Host) {
 			t.Fatalf("read %q through the host", got)
 		}
 	})
+	// Database drivers (lib/pq) set deadlines on their connections.
+	t.Run("dial deadlines", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		release := make(chan struct{})
+		go func() {
+			c, err := l.Accept()
+			if err == nil {
+				<-release
+				c.Write([]byte("late"))
+				c.Close()
+			}
+		}()
+		defer close(release)
+		conn, err := h.Dial(ctx, "tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			t.Fatalf("set a deadline: %v", err)
+		}
+		if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read past the deadline: %v, want a timeout", err)
+		}
+		if err := conn.SetDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		release <- struct{}{}
+		got, _ := io.ReadAll(conn)
+		if string(got) != "late" {
+			t.Fatalf("read %q after clearing the deadline", got)
+		}
+	})
 }
 
 // running reports whether a process's command line contains s.

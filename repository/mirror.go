@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
 )
 
@@ -224,8 +223,7 @@ func (m *mirrorRun) first(ctx context.Context, srcSnaps []Snapshot, have map[str
 	for _, s := range batch {
 		opts.Sources = append(opts.Sources, s.Path)
 	}
-	opts.Between(src.Host(), dst.Host())
-	res, err := rsync.Run(ctx, hosts.Local{}, opts)
+	res, err := rsync.RunBetween(ctx, src.Host(), dst.Host(), opts)
 	if err != nil {
 		return err
 	}
@@ -281,8 +279,7 @@ func (m *mirrorRun) one(ctx context.Context, s Snapshot, base *Snapshot) (int64,
 	if base != nil {
 		opts.LinkDest = base.Path
 	}
-	opts.Between(src.Host(), dst.Host())
-	res, err := rsync.Run(ctx, hosts.Local{}, opts)
+	res, err := rsync.RunBetween(ctx, src.Host(), dst.Host(), opts)
 	if err != nil {
 		return 0, err
 	}

@@ -45,6 +45,10 @@ type Options struct {
 	// IgnoreMissingArgs skips a FilesFrom name that no longer exists (it
 	// vanished after the list was made) instead of failing with exit 23.
 	IgnoreMissingArgs bool
+	// IgnoreTimes (-I) sends every file, even one whose size and mtime
+	// match its --link-dest copy (which rsync would otherwise hard-link
+	// unread); the --link-dest copy is still the basis of its delta.
+	IgnoreTimes bool
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -93,6 +97,9 @@ func (o Options) Args() []string {
 	if o.Checksum {
 		args = append(args, "--checksum")
 	}
+	if o.IgnoreTimes {
+		args = append(args, "--ignore-times")
+	}
 	if o.Delete {
 		args = append(args, "--delete", "--delete-excluded")
 	}
@@ -128,6 +135,10 @@ type Stats struct {
 	FilesTransferred int64 // regular files whose data was sent
 	Bytes            int64 // total size of the source files
 	BytesTransferred int64 // total size of the files sent
+	// WireBytes is what rsync sent and received over its connection
+	// (protocol, checksums and deltas), which for a changed file sent as a
+	// delta is far less than its size.
+	WireBytes int64
 }
 
 // Result is a finished transfer.
@@ -143,6 +154,25 @@ type Result struct {
 
 // ExitVanished is rsync's exit status when source files vanished mid-transfer.
 const ExitVanished = 24
+
+// RunBetween copies o.Sources on src to o.Dest on dst. rsync runs on the end
+// that is this machine: in pull mode (src remote) the destination fetches, in
+// push mode (dst remote) the source sends, so no transfer is started on a
+// remote host, which would write to that host's own paths or have to reach a
+// third one. rsync cannot copy between two remote hosts.
+func RunBetween(ctx context.Context, src, dst hosts.Host, o Options) (Result, error) {
+	_, srcRemote := src.(hosts.Remote)
+	_, dstRemote := dst.(hosts.Remote)
+	if srcRemote && dstRemote {
+		return Result{}, fmt.Errorf("rsync to %s: cannot copy between two remote hosts (%s to %s)", o.Dest, src.Name(), dst.Name())
+	}
+	on := src
+	if srcRemote {
+		on = dst
+	}
+	o.Between(src, dst)
+	return Run(ctx, on, o)
+}
 
 // Run runs rsync with o on host. A failure's error carries the tail of rsync's
 // stderr, on one line.
@@ -239,6 +269,8 @@ func parseStats(out []byte) Stats {
 			s.Bytes = n
 		case "Total transferred file size":
 			s.BytesTransferred = n
+		case "Total bytes sent", "Total bytes received":
+			s.WireBytes += n
 		case "Number of files":
 			// "Number of files: 12 (reg: 10, dir: 2)"
 			if _, reg, ok := strings.Cut(val, "reg: "); ok {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/sshtest"
 )
 
 func TestArgs(t *testing.T) {
@@ -26,6 +27,8 @@ func TestArgs(t *testing.T) {
 			[]string{"-aHAXxR", "--numeric-ids", "--delete", "--delete-excluded", "--exclude=*.log", "--exclude=cache/", "--link-dest=/base", "--stats", "--", "/a", "/b", "/d/"}},
 		{"sparse", Options{Sources: []string{"/a"}, Dest: "/d/", HardLinks: true, Sparse: true, Relative: true},
 			[]string{"-aHSR", "--stats", "--", "/a", "/d/"}},
+		{"changed list", Options{Sources: []string{"/"}, Dest: "/d/", LinkDest: "/base", IgnoreTimes: true},
+			[]string{"-a", "--ignore-times", "--link-dest=/base", "--stats", "--", "/", "/d/"}},
 		{"source that looks like a flag", Options{Sources: []string{"-rf"}, Dest: "/d"},
 			[]string{"-a", "--stats", "--", "-rf", "/d"}},
 	}
@@ -46,9 +49,11 @@ Number of regular files transferred: 3
 Total file size: 12,345,678 bytes
 Total transferred file size: 2,048 bytes
 Literal data: 2,048 bytes
+Total bytes sent: 1,234
+Total bytes received: 66
 `
 	got := parseStats([]byte(out))
-	want := Stats{Files: 1200, FilesTransferred: 3, Bytes: 12345678, BytesTransferred: 2048}
+	want := Stats{Files: 1200, FilesTransferred: 3, Bytes: 12345678, BytesTransferred: 2048, WireBytes: 1300}
 	if got != want {
 		t.Fatalf("parseStats = %+v, want %+v", got, want)
 	}
@@ -254,5 +259,60 @@ func TestRunKeepsRsyncsErrorLine(t *testing.T) {
 	}
 	if strings.Contains(msg, "\n") {
 		t.Errorf("error spans lines")
+	}
+}
+
+// TestRunBetweenRunsOnTheLocalEnd copies to and from a second machine: the
+// file arrives at the destination as its host sees it, whichever end is
+// remote, and two remote ends are refused.
+func TestRunBetweenRunsOnTheLocalEnd(t *testing.T) {
+	remoteDir := filepath.Join(t.TempDir(), "remote")
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{remoteDir}})
+	ssh, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ssh.Close()
+	tests := []struct {
+		name             string
+		src, dst         hosts.Host
+		srcSide, dstSide string // where this process sees each end
+	}{
+		{"pull", ssh, hosts.Local{}, s.Remote(remoteDir), ""},
+		{"push", hosts.Local{}, ssh, "", s.Remote(remoteDir)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			local := t.TempDir()
+			srcPath, dstPath := remoteDir, local
+			if tt.name == "push" {
+				srcPath, dstPath = local, remoteDir
+			}
+			if tt.srcSide == "" {
+				tt.srcSide = srcPath
+			}
+			if tt.dstSide == "" {
+				tt.dstSide = dstPath
+			}
+			name := tt.name + ".txt"
+			if err := os.WriteFile(filepath.Join(tt.srcSide, name), []byte(tt.name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := RunBetween(context.Background(), tt.src, tt.dst, Options{Sources: []string{srcPath + "/"}, Dest: dstPath + "/"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(filepath.Join(tt.dstSide, name)); err != nil || string(got) != tt.name {
+				t.Errorf("destination as its host sees it: %q, %v", got, err)
+			}
+			if tt.name == "push" {
+				if _, err := os.Stat(filepath.Join(remoteDir, name)); err == nil {
+					t.Error("the pushed file landed on this machine")
+				}
+			}
+		})
+	}
+	_, err = RunBetween(context.Background(), ssh, ssh, Options{Sources: []string{"/a/"}, Dest: "/b/"})
+	if err == nil || !strings.Contains(err.Error(), "two remote hosts") {
+		t.Errorf("two remote ends: %v", err)
 	}
 }

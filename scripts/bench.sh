@@ -12,7 +12,9 @@
 #   2. what the preservation flags cost: `rsync -a` vs `rsync -aHAX --numeric-ids`;
 #   3. the disk a no-change depot snapshot adds (du counts hard links once);
 #   4. push and pull over SSH against rsync -e ssh, by scripts/bench_remote.sh
-#      on the same number of files (BENCH_SKIP_REMOTE=1 leaves this out).
+#      on the same number of files (BENCH_SKIP_REMOTE=1 leaves this out);
+#   5. ls, versions, diff, verify of 10 snapshots and export, by
+#      scripts/bench_restore.sh (BENCH_SKIP_RESTORE=1 leaves this out).
 # and prints a table with the targets and a summary block to paste in notes.
 # `scripts/bench.sh 2000` takes under a minute; the default about 20 minutes here.
 #
@@ -431,6 +433,11 @@ main() {
 	if [[ ${BENCH_SKIP_REMOTE:-0} != 1 ]]; then
 		log "push and pull over SSH: scripts/bench_remote.sh $FILES (BENCH_SKIP_REMOTE=1 leaves this out)"
 		BENCH_SKIP_MIRROR=1 BENCH_DIR=$BENCH_DIR BENCH_ROUNDS=$ROUNDS "$ROOT/scripts/bench_remote.sh" "$FILES" || die "bench_remote.sh failed"
+	fi
+	# 5. ls, versions, diff, verify of 10 snapshots and export.
+	if [[ ${BENCH_SKIP_RESTORE:-0} != 1 ]]; then
+		log "restore confidence: scripts/bench_restore.sh $FILES (BENCH_SKIP_RESTORE=1 leaves this out)"
+		BENCH_DIR=$BENCH_DIR "$ROOT/scripts/bench_restore.sh" "$FILES" || die "bench_restore.sh failed"
 	fi
 	[[ ${BENCH_STRICT:-0} == 1 && $FAILED -gt 0 ]] && exit 1
 	return 0

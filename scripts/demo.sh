@@ -18,7 +18,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
 say "Building depot"
-go build -o "$demo/bin/depot" .
+go build -buildvcs=auto -o "$demo/bin/depot" .
 depot="$demo/bin/depot"
 
 say "Making a sample tree in $demo/src"

@@ -9,12 +9,18 @@ cd "$(dirname "$0")/.."
 need_go
 # rsync does the copying; acl and attr give getfacl/setfacl for checking what
 # a snapshot preserved; the SSH tests start their own sshd on 127.0.0.1 and
-# rsync runs the system ssh client; flock(1) (util-linux) holds remote locks.
-need_packages rsync acl attr openssh-server openssh-client util-linux
+# rsync runs the system ssh client; flock(1) (util-linux) holds remote locks;
+# unshare (util-linux) and mount run the second machine of internal/sshtest.
+need_packages rsync acl attr openssh-server openssh-client util-linux mount
 mkdir -p /run/sshd
 . scripts/services.sh && ensure_services # MariaDB, PostgreSQL, svn: installed, running, test accounts
+# restic, and the REST server and S3 store (SeaweedFS) that the restic mirror
+# tests start on 127.0.0.1: built once into ~/.cache/depot-test/bin.
+. scripts/objectstore.sh && ensure_objectstore
 
 echo "== go vet" >&2
 go vet ./...
 echo "== go test -race" >&2
-go test -race -count=1 "$@" ./...
+# The root package runs the end-to-end tests (about 5 minutes alone, more on
+# a loaded machine): go test's default 10-minute limit is too tight.
+go test -race -count=1 -timeout 45m "$@" ./...

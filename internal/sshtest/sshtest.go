@@ -1,5 +1,12 @@
 // Package sshtest starts a real OpenSSH sshd on 127.0.0.1 for tests, with
 // throwaway host and user keys, for the user running the tests.
+//
+// With Options.Separate the sshd plays a second machine: it runs in a mount
+// namespace of its own (unshare -m --propagation private) where each listed
+// path is a bind mount of a private directory. What a remote command writes
+// at such a path P lands in s.Remote(P), not at P as the test process sees
+// it, so a transfer started on the wrong host, or a test reading the wrong
+// end, shows up at once.
 package sshtest
 
 import (
@@ -33,6 +40,7 @@ type Server struct {
 	KnownHosts   string // a known_hosts file that trusts the server's host key
 	HostKey      ssh.PublicKey
 	cmd          *exec.Cmd
+	remote       map[string]string // separated path -> what the server sees there
 }
 
 // Addr is "user@127.0.0.1:port", the form depot's config takes.
@@ -42,6 +50,25 @@ func (s *Server) Addr() string { return fmt.Sprintf("%s@%s:%d", s.User, s.Host, 
 type Options struct {
 	// Config lines appended to sshd_config, e.g. "SetEnv PATH=/nowhere".
 	Config []string
+	// Separate lists absolute paths that the server sees as directories of
+	// its own (see the package comment). A missing path is made, empty,
+	// on the test's side.
+	Separate []string
+}
+
+// Remote returns where the test process finds what the server sees at p:
+// p itself unless p is at or under a separated path.
+func (s *Server) Remote(p string) string {
+	p = filepath.Clean(p)
+	for at, backing := range s.remote {
+		if p == at {
+			return backing
+		}
+		if rest, ok := strings.CutPrefix(p, at+"/"); ok {
+			return filepath.Join(backing, rest)
+		}
+	}
+	return p
 }
 
 // Start runs sshd until the test ends. Without sshd it fails the test under
@@ -64,6 +91,11 @@ func Start(t testing.TB, opts Options) *Server {
 	writeFile(t, filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(userKey)))
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatalf("sshd needs /run/sshd: %v", err)
+	}
+
+	argv := []string{sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config")}
+	if len(opts.Separate) > 0 {
+		argv = s.separate(t, argv, opts.Separate)
 	}
 
 	var lastErr error
@@ -89,7 +121,7 @@ func Start(t testing.TB, opts Options) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -116,6 +148,47 @@ func Start(t testing.TB, opts Options) *Server {
 	writeFile(t, s.KnownHosts, KnownHostsLine(s.Host, s.Port, hostKey)+"\n")
 	return s
 }
+
+// separate makes a private directory for each path and returns argv wrapped
+// so that sshd runs where they are mounted at those paths. Without unshare
+// (or the right to use it) the test fails under CI=true and skips otherwise.
+func (s *Server) separate(t testing.TB, argv, paths []string) []string {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err == nil {
+		err = exec.Command(unshare, "-m", "--propagation", "private", "true").Run()
+	}
+	if err != nil {
+		msg := fmt.Sprintf("a second machine needs unshare -m (util-linux, as root): %v", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	s.remote = map[string]string{}
+	script := ""
+	for i, p := range paths {
+		if !filepath.IsAbs(p) {
+			t.Fatalf("sshtest: separated path %q is not absolute", p)
+		}
+		p = filepath.Clean(p)
+		backing := filepath.Join(s.Dir, "remote", strconv.Itoa(i))
+		for _, d := range []string{p, backing} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.remote[p] = backing
+		script += fmt.Sprintf("mount --bind %s %s && ", shellQuote(backing), shellQuote(p))
+	}
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = shellQuote(a)
+	}
+	return []string{unshare, "-m", "--propagation", "private", "sh", "-c", script + "exec " + strings.Join(words, " ")}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // KnownHostsLine is the known_hosts line for a key of host:port.
 func KnownHostsLine(host string, port int, key ssh.PublicKey) string {
