@@ -260,11 +260,9 @@ func (d *Director) lastSuccess(ctx context.Context) (map[string]time.Time, error
 }
 
 // VerifySample verifies sample complete snapshots picked at random, or all
-// when sample is nil, logging each result.
+// when sample is nil, logging each result. A repository on another host is
+// read over SSH, each file streamed here.
 func (d *Director) VerifySample(ctx context.Context, sample *int) error {
-	if d.Config.Repository.Host != "" {
-		return &UsageError{Msg: "verify reads every file of a snapshot: schedule it on the repository host " + d.Config.Repository.Host}
-	}
 	repo := d.repo()
 	sets, err := repo.Sets(ctx)
 	if err != nil {
@@ -290,7 +288,7 @@ func (d *Director) VerifySample(ctx context.Context, sample *int) error {
 	cache := newHashCache()
 	for _, s := range snaps {
 		name := s.Name()
-		files, problems := verifySnapshot(ctx, repo, s, cache)
+		files, problems := verifyAnywhere(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -83,13 +83,12 @@ func TestMirror(t *testing.T) {
 	t.Cleanup(func() { h.Close() })
 	targets := []struct {
 		name string
-		host hosts.Host
 		fs   func(testing.TB) FS
 		root func(testing.TB) string // the target's root on its host
 		seen func(string) string     // where this process sees a path of the target
 	}{
-		{"local", hosts.Local{}, func(testing.TB) FS { return LocalFS{} }, func(tb testing.TB) string { return tb.TempDir() }, func(p string) string { return p }},
-		{"ssh", h, func(tb testing.TB) FS { return newHostFS(tb, h) }, func(tb testing.TB) string {
+		{"local", func(testing.TB) FS { return LocalFS{} }, func(tb testing.TB) string { return tb.TempDir() }, func(p string) string { return p }},
+		{"ssh", func(tb testing.TB) FS { return newHostFS(tb, h) }, func(tb testing.TB) string {
 			root := filepath.Join(remoteRoot, "mirror")
 			if err := os.MkdirAll(s.Remote(root), 0o755); err != nil {
 				tb.Fatal(err)
@@ -110,7 +109,7 @@ func TestMirror(t *testing.T) {
 			s3 := snapshotWith(t, src, "web", t0.Add(2*time.Hour), &s2, files, map[string]string{"b": "changed twice"})
 			opts := MirrorOptions{Delete: true, Log: log}
 
-			st, err := Mirror(ctx, src, hosts.Local{}, dst, target.host, opts)
+			st, err := Mirror(ctx, src, dst, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +135,7 @@ func TestMirror(t *testing.T) {
 			}
 
 			// Again: nothing to do.
-			if st, err := Mirror(ctx, src, hosts.Local{}, dst, target.host, opts); err != nil || st.Copied+st.Moved+st.Deleted != 0 || st.Kept != 3 {
+			if st, err := Mirror(ctx, src, dst, opts); err != nil || st.Copied+st.Moved+st.Deleted != 0 || st.Kept != 3 {
 				t.Fatalf("second mirror %+v, %v", st, err)
 			}
 
@@ -158,7 +157,7 @@ func TestMirror(t *testing.T) {
 				t.Fatal(err)
 			}
 			snapshotWith(t, src, "web", t0.Add(3*time.Hour), &s3, files, map[string]string{"d": "new d"})
-			st, err = Mirror(ctx, src, hosts.Local{}, dst, target.host, opts)
+			st, err = Mirror(ctx, src, dst, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,14 +186,14 @@ func TestMirrorKeepsWhatTheRepositoryDropsWithoutDelete(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	src, dst := Repo{Root: t.TempDir()}, Repo{Root: t.TempDir()}
 	s1 := snapshotWith(t, src, "web", t0, nil, []string{"a"}, nil)
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Delete(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
 	snapshotWith(t, src, "web", t0.Add(time.Hour), nil, []string{"a"}, nil)
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 2 {
@@ -210,7 +209,7 @@ func TestMirrorResumesAfterACut(t *testing.T) {
 	snapshotWith(t, src, "web", t0, nil, []string{"a", "b", "c", "d", "e", "f"}, nil)
 	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	_, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log})
+	_, err := Mirror(cut, src, dst, MirrorOptions{BwLimit: "64", Log: log})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut mirror: %v", err)
 	}
@@ -220,7 +219,7 @@ func TestMirrorResumesAfterACut(t *testing.T) {
 	if p, _ := dst.Partials(ctx, "web"); len(p) != 1 {
 		t.Fatalf("partials after the cut: %v", p)
 	}
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 1 || !got[0].Complete {
@@ -242,13 +241,13 @@ func TestMirrorBatchResumesAfterACut(t *testing.T) {
 	s2 := snapshotWith(t, src, "web", t0.Add(time.Hour), &s1, files, map[string]string{"a": "new a"})
 	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if _, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Mirror(cut, src, dst, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut mirror: %v", err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 0 {
 		t.Fatalf("a cut mirror published %v", got)
 	}
-	st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log})
+	st, err := Mirror(ctx, src, dst, MirrorOptions{Log: log})
 	if err != nil || st.Copied != 2 {
 		t.Fatalf("resumed mirror %+v, %v", st, err)
 	}
