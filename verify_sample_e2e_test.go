@@ -73,7 +73,7 @@ func TestVerifySampleAndGoodCopies(t *testing.T) {
 		{"bad size", []string{"verify", "--max-bytes", "lots"}, "--max-bytes"},
 		{"bad age", []string{"verify", "--since", "last week"}, "--since"},
 		{"seed alone", []string{"verify", "--seed", "3"}, "--seed picks a sample"},
-		{"percent of a mirror", []string{"verify", "--mirror", "disk", "--sample", "5%"}, "--mirror"},
+		{"a budget for a mirror", []string{"verify", "--mirror", "disk", "--max-bytes", "1G"}, "--mirror compares whole repositories"},
 		{"snapshots and a set", []string{"verify", "web", "--sample", "2"}, "--sample N"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
