@@ -46,6 +46,11 @@ func TestDrill(t *testing.T) {
 		}
 	}
 	writeConfig(items)
+	prom := filepath.Join(e.dir, "depot.prom")
+	if f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+		fmt.Fprintf(f, "metrics: { textfile: %s }\n", prom)
+		f.Close()
+	}
 	t.Setenv(testPasswordEnv, testDBPassword)
 	args := []string{"--config", e.config}
 	mustDepot(t, append(args, "run")...)
@@ -106,6 +111,20 @@ func TestDrill(t *testing.T) {
 	recs := decodeJSON[[]director.DrillRecord](t, mustDepot(t, append(args, "drill", "--history", "--json", "--last", "0")...))
 	if len(recs) != 12 || recs[0].Status != "ok" || recs[4].Item != "site" || recs[5].Status != "failed" || recs[8].Status != "failed" {
 		t.Errorf("drill history: %+v", recs)
+	}
+	metrics, _ := os.ReadFile(prom)
+	for _, want := range []string{`depot_drill_last_status{item="my",set="web"} 0`, `depot_drill_last_status{item="pg",set="web"} 1`, `depot_drill_tables{item="pg",set="web"} 2`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
+	// status shows each item's last drill.
+	if out := mustDepot(t, append(args, "status")...); !strings.Contains(out, "last restore drills:") || !strings.Contains(out, "web/my  ") || !strings.Contains(out, "web/site  ") || !strings.Contains(out, "FAILED: ") {
+		t.Errorf("status without the drills:\n%s", out)
+	}
+	sts := decodeJSON[[]director.SetStatus](t, mustDepot(t, append(args, "status", "--json")...))
+	if len(sts) != 1 || len(sts[0].Drills) != 4 || sts[0].Drills[0].Item != "site" || sts[0].Drills[0].Status != "failed" || sts[0].Drills[1].Status != "failed" || sts[0].Drills[2].Status != "ok" {
+		t.Errorf("status --json drills: %+v", sts)
 	}
 	if code, _, errs := depot(t, append(args, "drill", "nope")...); code != 2 || !strings.Contains(errs, `no set "nope"`) {
 		t.Errorf("drill of an unknown set: exit %d, %s", code, errs)

@@ -81,3 +81,40 @@ func (d *Director) drillMetrics(ctx context.Context, repo repository.Repo, reg *
 		}
 	}
 }
+
+// lastDrills returns the last drill of each item of set, in the order the
+// items were last drilled.
+func lastDrills(recs []DrillRecord, set string) []DrillRecord {
+	var out []DrillRecord
+	at := map[string]int{}
+	for _, r := range recs {
+		if r.Set != set {
+			continue
+		}
+		if i, ok := at[r.Item]; ok {
+			out[i] = r
+			continue
+		}
+		at[r.Item] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// printDrillStatus writes, below the status table, each item's last drill.
+func (d *Director) printDrillStatus(sts []SetStatus) {
+	first := true
+	for _, s := range sts {
+		for _, r := range s.Drills {
+			if first {
+				fmt.Fprintln(d.Out, "\nlast restore drills:")
+				first = false
+			}
+			what := r.Status
+			if r.Status != "ok" {
+				what = "FAILED: " + r.Error
+			}
+			fmt.Fprintf(d.Out, "  %s/%s  %s  %s  %s\n", r.Set, r.Item, r.Started.Local().Format("2006-01-02 15:04"), r.Snapshot, what)
+		}
+	}
+}
