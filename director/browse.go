@@ -209,11 +209,13 @@ func displayPath(p string, e repository.Entry) string {
 	return p
 }
 
+// modeLetters are ls -l's letters for the file types of st_mode.
+var modeLetters = map[uint32]byte{0o040000: 'd', 0o120000: 'l', 0o010000: 'p', 0o140000: 's', 0o020000: 'c', 0o060000: 'b'}
+
 // modeString writes st_mode as ls -l does: drwxr-xr-x.
 func modeString(mode uint32) string {
-	types := map[uint32]byte{0o040000: 'd', 0o120000: 'l', 0o010000: 'p', 0o140000: 's', 0o020000: 'c', 0o060000: 'b'}
 	b := []byte("-rwxrwxrwx")
-	if t, ok := types[mode&0o170000]; ok {
+	if t, ok := modeLetters[mode&0o170000]; ok {
 		b[0] = t
 	}
 	for i := 0; i < 9; i++ {
