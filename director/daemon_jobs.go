@@ -17,6 +17,7 @@ const (
 	JobMirror = "mirror"
 	JobVerify = "verify"
 	JobPrune  = "prune"
+	JobDrill  = "drill"
 )
 
 // ScheduledJob is one job the config schedules.
@@ -52,6 +53,9 @@ func (c *Config) ScheduledJobs() []ScheduledJob {
 	}
 	if p := c.Repository.Prune; p != nil && p.Schedule != "" {
 		out = append(out, ScheduledJob{Name: "prune", Kind: JobPrune, What: "apply retention to every set", Timing: p.JobTiming})
+	}
+	if p := c.Repository.Drill; p != nil && p.Schedule != "" {
+		out = append(out, ScheduledJob{Name: "drill", Kind: JobDrill, What: "restore drill of every set", Timing: p.JobTiming})
 	}
 	return out
 }
@@ -200,6 +204,8 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		return err
 	case JobVerify:
 		return d.VerifySample(ctx, spec.Sample)
+	case JobDrill:
+		return d.Drill(ctx, nil)
 	}
 	return fmt.Errorf("job %s: unknown kind %q", spec.Name, spec.Kind)
 }
