@@ -93,6 +93,11 @@ func (dm *Daemon) runJob(name string, follows bool) {
 	dm.mu.Unlock()
 
 	err := dm.runSpec(d, spec, follows)
+	if spec.Kind == JobSet || spec.Kind == JobPrune {
+		// What retention deleted is unlinked after the job's turn, so
+		// pruning never delays the next job.
+		d.EmptyTrash(dm.ctx)
+	}
 	ev := JobEvent{Job: name, Start: start, End: dm.clock.Now(), Err: err}
 	var skip *skipError
 	switch {
@@ -192,11 +197,11 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 	wait := dm.opts.Wait
 	switch spec.Kind {
 	case JobSet:
-		return d.Run(ctx, []string{spec.Target}, RunOptions{Wait: wait})
+		return d.Run(ctx, []string{spec.Target}, RunOptions{Wait: wait, LeaveTrash: true})
 	case JobMirror:
 		return d.Mirror(ctx, []string{spec.Target}, MirrorOptions{Wait: wait})
 	case JobPrune:
-		_, err := d.Prune(ctx, nil, RunOptions{Wait: wait})
+		_, err := d.Prune(ctx, nil, RunOptions{Wait: wait, LeaveTrash: true})
 		return err
 	case JobVerify:
 		return d.VerifySample(ctx, spec.Sample)
