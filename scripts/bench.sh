@@ -434,6 +434,7 @@ main() {
 	ensure_tree
 	write_config
 	remove_snapshots
+	"$DEPOT" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init $REPO failed"
 	make_rsync_shim
 	read_rsync_opts
 	if ((SCALE)); then
