@@ -180,14 +180,18 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		ctx, cancel = StopAt(ctx, closes.Sub(now), "window end", func(wait time.Duration, f func()) func() bool { return dm.clock.AfterFunc(wait, f).Stop })
 		defer cancel()
 	}
-	select {
-	case dm.repo <- struct{}{}:
-		defer func() { <-dm.repo }()
-	case <-dm.stopped:
-		return &skipError{why: "depot is stopping"}
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	host := ""
+	if set, ok := d.Config.Set(spec.Target); ok && spec.Kind == JobSet {
+		host = sourceHost(set.Source)
 	}
+	release, err := dm.turns.take(ctx, dm.stopped, d.Config.Concurrency, host, spec.Kind != JobSet)
+	if errors.Is(err, errDaemonStopping) {
+		return &skipError{why: "depot is stopping"}
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
 	select {
 	case <-dm.stopped: // while it waited for its jitter or its turn
 		return &skipError{why: "depot is stopping"}
