@@ -95,8 +95,14 @@ func (dm *Daemon) runJob(name string, follows bool) {
 	err := dm.runSpec(d, spec, follows)
 	if spec.Kind == JobSet || spec.Kind == JobPrune {
 		// What retention deleted is unlinked after the job's turn, so
-		// pruning never delays the next job.
+		// pruning never delays the next job; so is what list shows of
+		// what deleting each snapshot frees brought up to date.
 		d.EmptyTrash(dm.ctx)
+		sets := d.setNames()
+		if spec.Kind == JobSet {
+			sets = []string{spec.Target}
+		}
+		d.RecordFrees(dm.ctx, sets)
 	}
 	ev := JobEvent{Job: name, Start: start, End: dm.clock.Now(), Err: err}
 	var skip *skipError
