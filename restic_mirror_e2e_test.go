@@ -494,3 +494,78 @@ func TestResticMirrorRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestResticMirrorSVN restores a chain of svn dumps from the mirror alone
+// into a new Subversion repository.
+func TestResticMirrorSVN(t *testing.T) {
+	objtest.Restic(t)
+	r := newSVNRepo(t)
+	for i := 1; i <= 3; i++ {
+		r.commit(t, fmt.Sprintf("a at %d\n", i), "put", "/dev/stdin", "a.txt")
+	}
+	url, _ := objtest.RestServer(t)
+	e := newItemEnv(t, svnItem(r.path))
+	withResticMirror(t, e.config, e.dir, url+"svn")
+	e.run(t)
+	r.commit(t, "b\n", "mkdir", "dir", "put", "/dev/stdin", "dir/b.txt")
+	e.run(t)
+	want := svnState(t, r.path)
+	mustDepot(t, "--config", e.config, "mirror", "--init", "cloud")
+	if err := os.RemoveAll(e.repo); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(e.dir, "restored")
+	mustDepot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--item", "db", "--to-svn", to)
+	if got := svnState(t, to); !reflect.DeepEqual(got, want) {
+		t.Errorf("svn restored from the mirror:\ngot  %v\nwant %v", got, want)
+	}
+}
+
+// TestResticMirrorSecretsNotInArgv runs restic through a wrapper that logs
+// its argv: the password, the backend's keys and the URL's password never
+// appear there, and bwlimit does.
+func TestResticMirrorSecretsNotInArgv(t *testing.T) {
+	objtest.Restic(t)
+	real, err := exec.LookPath("restic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := objtest.RestServer(t)
+	url = strings.Replace(url, "http://", "http://depot:url-secret-1@", 1) + "argv"
+	e := newEnv(t, 5)
+	bin := filepath.Join(e.dir, "bin")
+	argvLog := filepath.Join(e.dir, "argv.log")
+	wrapper := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >>%s\nexec %s \"$@\"\n", argvLog, real)
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "restic"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("DEPOT_TEST_RESTIC_PASSWORD", "pw-secret-2")
+	envFile := filepath.Join(e.dir, "backend.env")
+	if err := os.WriteFile(envFile, []byte("AWS_SECRET_ACCESS_KEY=key-secret-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, fmt.Sprintf("mirrors:\n  - { name: cloud, type: restic, repository: %q, password_env: DEPOT_TEST_RESTIC_PASSWORD, env_file: %s, bwlimit: 10M }\n", url, envFile)...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustDepot(t, "--config", e.config, "run")
+	_, _, errs := depot(t, "--config", e.config, "mirror", "--init", "cloud")
+	out := mustDepot(t, "--config", e.config, "list", "--mirror", "cloud")
+	argv, err := os.ReadFile(argvLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(argv), "backup") || !strings.Contains(string(argv), "--limit-upload 10240") {
+		t.Errorf("restic's argv lacks the backup or the limit:\n%s", argv)
+	}
+	for _, secret := range []string{"url-secret-1", "pw-secret-2", "key-secret-3"} {
+		if strings.Contains(string(argv), secret) || strings.Contains(errs, secret) || strings.Contains(out, secret) {
+			t.Errorf("%s is in restic's argv or depot's output:\nargv:\n%s\nlog:\n%s", secret, argv, errs)
+		}
+	}
+}
