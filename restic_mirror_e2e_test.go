@@ -223,6 +223,7 @@ func mirrorFails(t testing.TB, e *testEnv, cause string) {
 			line = sc.Text()
 		}
 	}
+	t.Logf("the error: %s", line)
 	if !strings.Contains(line, "mirror cloud") || !strings.Contains(line, cause) {
 		t.Errorf("want one line naming mirror cloud and %q:\n%s", cause, errs)
 	}
@@ -252,11 +253,13 @@ func TestResticMirrorBadInput(t *testing.T) {
 	})
 	t.Run("missing bucket", func(t *testing.T) {
 		e := newEnv(t, 5)
-		t.Setenv("AWS_ACCESS_KEY_ID", "k")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"))
+		envFile := filepath.Join(e.dir, "s3.env")
+		if err := os.WriteFile(envFile, []byte("AWS_ACCESS_KEY_ID=k\nAWS_SECRET_ACCESS_KEY=s\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"), "env_file: "+envFile)
 		mustDepot(t, "--config", e.config, "run")
-		mirrorFails(t, e, "restic snapshots")
+		mirrorFails(t, e, "bucket does not exist")
 	})
 	t.Run("unreachable endpoint", func(t *testing.T) {
 		e := newEnv(t, 5)
@@ -266,6 +269,34 @@ func TestResticMirrorBadInput(t *testing.T) {
 		code, out, _ := depot(t, "--config", e.config, "check")
 		if code != 1 || !strings.Contains(out, "FAIL  mirror cloud") {
 			t.Errorf("check of an unreachable mirror: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("hostile snapshot", func(t *testing.T) {
+		// A restic repository is outside input: a manifest whose item
+		// name climbs out of the scratch directory is refused.
+		e := newEnv(t, 5)
+		pw := withResticMirror(t, e.config, e.dir, url+"hostile")
+		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
+		snap := filepath.Join(e.dir, "forged")
+		if err := os.MkdirAll(snap, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		manifest := `{"format": 1, "set": "web", "stamp": "2026-01-01T000000Z", "items": [{"name": "../../escape", "type": "filesystem", "status": "ok"}]}`
+		if err := os.WriteFile(filepath.Join(snap, "manifest.json"), []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("restic", "backup", "--tag", "depot", "--tag", "set=web", "--tag", "stamp=2026-01-01T000000Z", ".")
+		cmd.Dir = snap
+		cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+url+"hostile", "RESTIC_PASSWORD_FILE="+pw)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("restic backup: %v\n%s", err, out)
+		}
+		code, _, errs := depot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--to", filepath.Join(e.dir, "a", "b", "out"))
+		if code != 1 || !strings.Contains(errs, "not a name depot writes") {
+			t.Errorf("restore of a forged snapshot: exit %d\n%s", code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, "escape")); err == nil {
+			t.Error("the forged item landed outside the target")
 		}
 	})
 	t.Run("config", func(t *testing.T) {
@@ -382,11 +413,11 @@ func TestResticMirrorRetention(t *testing.T) {
 	t.Run("follows the repository", func(t *testing.T) {
 		e := newEnv(t, 2)
 		withResticMirror(t, e.config, e.dir, url+"follow")
-		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
 		for i := range 4 {
 			touchSource(t, e, i)
 			mustDepot(t, "--config", e.config, "run")
-			mustDepot(t, "--config", e.config, "mirror", "cloud")
+			// --init makes the restic repository once, then finds it there.
+			mustDepot(t, "--config", e.config, "mirror", "--init", "cloud")
 		}
 		if got, want := mirrorStamps(t, e.config), stampsOf(e, t); !reflect.DeepEqual(got, want) {
 			t.Errorf("mirror holds %v, the repository %v", got, want)

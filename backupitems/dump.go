@@ -40,6 +40,9 @@ type DBConn struct {
 	RestorePasswordFile string `yaml:"restore_password_file"`
 	RestoreHost         string `yaml:"restore_host"`
 	RestorePort         int    `yaml:"restore_port"`
+	// DrillQuery is run by depot drill in the scratch database it loads
+	// the newest dump into; the drill fails when it fails.
+	DrillQuery string `yaml:"drill_query"`
 }
 
 // validate checks the connection keys.

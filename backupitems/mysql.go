@@ -3,7 +3,6 @@ package backupitems
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -281,10 +280,12 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 		}
 	}
 	if m.globals() {
+		dumpGlobals := run(m.globalsArgv(tool))
 		if tool != "mariadb-dump" {
-			return Result{}, errors.New("globals: true needs mariadb-dump (--system=users), and the source host has only mysqldump; set globals: false")
+			// mysqldump has no --system=users: ask the server.
+			dumpGlobals = func(w io.Writer) error { return mysqlGlobalsSQL(ctx, conn, w) }
 		}
-		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, run(m.globalsArgv(tool)))
+		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, dumpGlobals)
 		if err != nil {
 			return Result{}, fmt.Errorf("dump globals (users, roles, grants; the user needs SELECT on mysql.*): %w", err)
 		}
@@ -306,14 +307,15 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 			return Result{}, err
 		}
 		if warn != "" {
-			env.Log.Warn(warn, "database", db)
 			res.Warnings = append(res.Warnings, warn)
 		}
 		env.Log.Debug("dumping", "database", db, "tool", tool)
 		scan := newNameScanner(db)
 		dump := run(m.dumpArgv(tool, db))
 		info, err := storeStream(ctx, env.Out, dumpFileName(db), true, func(stdout io.Writer) error {
-			return dump(io.MultiWriter(stdout, scan))
+			err := dump(io.MultiWriter(stdout, scan))
+			scan.Close()
+			return err
 		})
 		if err != nil {
 			if gone := m.vanished(ctx, conn, db); gone {
@@ -333,8 +335,8 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 	return res, nil
 }
 
-// mysqlGlobalsFile holds the users, roles and grants. A database named
-// "globals" is stored as %67lobals.sql.zst so that the two never collide.
+// mysqlGlobalsFile holds the users, roles and grants (see dumpFileName for
+// a database named "globals").
 const mysqlGlobalsFile = "globals.sql.zst"
 
 // vanished tells whether db is gone from the server, in the mode that

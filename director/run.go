@@ -30,6 +30,11 @@ type RunOptions struct {
 	InWindows bool
 	// Confirm lets prune delete past the guard against mass deletion.
 	Confirm bool
+	// LeaveTrash leaves the snapshots retention deleted in the trash, for
+	// the caller to remove (EmptyTrash) when that delays nothing: the
+	// daemon does, after its job's turn. By default a run or prune removes
+	// them once it has released the lock.
+	LeaveTrash bool
 }
 
 // Run backs up the named sets (all when none are named), up to the config's
@@ -48,6 +53,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
+	defer d.emptyTrash(ctx, repo, opts) // once the lock is released
 	defer lock.Unlock()
 	defer d.writeMetrics(ctx, repo)
 	var res runResults
@@ -55,7 +61,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		res = d.runConcurrently(ctx, repo, sets, n, opts.Wait)
 	} else {
 		for _, set := range sets {
-			if res.add(d.runOne(ctx, repo, set, opts.Wait)); res.end != nil {
+			if res.add(d.forSet(true).runOne(ctx, repo, set, opts.Wait)); res.end != nil {
 				break
 			}
 		}

@@ -13,9 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/repository"
 )
@@ -219,7 +220,6 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		report(fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	listed := map[string]bool{}
 	work := make(chan repository.Entry, 256)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
@@ -235,6 +235,20 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 			}
 		}()
 	}
+	wctx, stopWalk := context.WithCancel(ctx)
+	defer stopWalk()
+	walked := make(chan dirent, 1024)
+	go walkSorted(wctx, dir, walked)
+	var w *dirent
+	nextW := func() {
+		if d, ok := <-walked; ok {
+			w = &d
+		} else {
+			w = nil
+		}
+	}
+	nextW()
+	extra := func() { say("%s: on disk but not in the file list", w.rel) }
 	files := 0
 	var readErr error
 	for ctx.Err() == nil {
@@ -246,9 +260,19 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 			readErr = err
 			break
 		}
-		listed[e.Path] = true
 		if e.IsRegular() {
 			files++
+		}
+		for w != nil && repository.PathLess(w.rel, e.Path) {
+			extra()
+			nextW()
+		}
+		if w != nil && w.rel == e.Path {
+			known := e.IsRegular() && w.typ == unix.DT_REG && cache.confirmed(fileID{w.dev, w.ino}, e.Hash)
+			nextW()
+			if known {
+				continue // this inode matched the list in an earlier snapshot
+			}
 		}
 		work <- e
 	}
@@ -257,17 +281,8 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	if readErr != nil {
 		return files, readErr
 	}
-	var extra []string
-	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		rel, _ := filepath.Rel(dir, p)
-		if err == nil && rel != "." && !listed[filepath.ToSlash(rel)] {
-			extra = append(extra, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	sort.Strings(extra)
-	for _, p := range extra {
-		say("%s: on disk but not in the file list", p)
+	for ; w != nil && ctx.Err() == nil; nextW() {
+		extra()
 	}
 	return files, ctx.Err()
 }

@@ -71,7 +71,11 @@ func diskUsage(t testing.TB, dir string) int64 {
 
 func TestMirror(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := sshtest.Start(t, sshtest.Options{})
+	// The ssh target is a second machine: its mirrors live in directories
+	// that only it sees at their paths, and it does not see the
+	// repositories.
+	remoteRoot, localRoot := t.TempDir(), t.TempDir()
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{remoteRoot, localRoot}})
 	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
 	if err != nil {
 		t.Fatal(err)
@@ -80,14 +84,25 @@ func TestMirror(t *testing.T) {
 	targets := []struct {
 		name string
 		fs   func(testing.TB) FS
+		root func(testing.TB) string // the target's root on its host
+		seen func(string) string     // where this process sees a path of the target
 	}{
-		{"local", func(testing.TB) FS { return LocalFS{} }},
-		{"ssh", func(tb testing.TB) FS { return newHostFS(tb, h) }},
+		{"local", func(testing.TB) FS { return LocalFS{} }, func(tb testing.TB) string { return tb.TempDir() }, func(p string) string { return p }},
+		{"ssh", func(tb testing.TB) FS { return newHostFS(tb, h) }, func(tb testing.TB) string {
+			root := filepath.Join(remoteRoot, "mirror")
+			if err := os.MkdirAll(s.Remote(root), 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			return root
+		}, s.Remote},
 	}
 	for _, target := range targets {
 		t.Run(target.name, func(t *testing.T) {
-			src := Repo{Root: t.TempDir()}
-			dst := Repo{Root: t.TempDir(), FS: target.fs(t)}
+			src := Repo{Root: filepath.Join(localRoot, target.name)}
+			if err := os.Mkdir(src.Root, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			dst := Repo{Root: target.root(t), FS: target.fs(t)}
 			files := []string{"a", "b", "c", "d"}
 			s1 := snapshotWith(t, src, "web", t0, nil, files, nil)
 			s2 := snapshotWith(t, src, "web", t0.Add(time.Hour), &s1, files, map[string]string{"a": "changed once"})
@@ -103,18 +118,18 @@ func TestMirror(t *testing.T) {
 			}
 			for _, snap := range []Snapshot{s1, s2, s3} {
 				want, _ := os.ReadFile(filepath.Join(snap.Path, ManifestName))
-				got, err := os.ReadFile(filepath.Join(dst.Dir(Holding, "web", snap.Stamp), ManifestName))
+				got, err := os.ReadFile(target.seen(filepath.Join(dst.Dir(Holding, "web", snap.Stamp), ManifestName)))
 				if err != nil || !bytes.Equal(got, want) {
 					t.Fatalf("mirrored manifest of %s differs: %v", snap.Stamp, err)
 				}
 			}
 			// Unchanged files share inodes on the mirror as in the repository.
-			c1, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "c"))
-			c3, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s3.Stamp), "item", "c"))
+			c1, _ := os.Stat(target.seen(filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "c")))
+			c3, _ := os.Stat(target.seen(filepath.Join(dst.Dir(Holding, "web", s3.Stamp), "item", "c")))
 			if !os.SameFile(c1, c3) {
 				t.Error("an unchanged file is not shared between mirrored snapshots")
 			}
-			srcDU, dstDU := diskUsage(t, filepath.Join(src.Root, Holding)), diskUsage(t, filepath.Join(dst.Root, Holding))
+			srcDU, dstDU := diskUsage(t, filepath.Join(src.Root, Holding)), diskUsage(t, target.seen(filepath.Join(dst.Root, Holding)))
 			if float64(dstDU) > 1.05*float64(srcDU) {
 				t.Errorf("mirror uses %d bytes, the repository %d: more than 5%% over", dstDU, srcDU)
 			}
