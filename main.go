@@ -104,7 +104,7 @@ Exit status: 0 success, 1 a set failed, 2 usage or config error, 3 locked,
 	root.AddCommand(initCmd(g), historyCmd(g), statusCmd(g))
 	root.AddCommand(daemonCmd(g), scheduleCmd(g))
 	root.AddCommand(forgetCmd(g))
-	root.AddCommand(lsCmd(g), versionsCmd(g), diffCmd(g), exportCmd(g))
+	root.AddCommand(lsCmd(g), versionsCmd(g), diffCmd(g), exportCmd(g), drillCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err != nil && !g.started {

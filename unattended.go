@@ -195,6 +195,8 @@ func cronJobs(cfg *director.Config) ([]schedules.Job, error) {
 			job.Argv = depot("mirror", "--wait", "1h", j.Target)
 		case director.JobPrune:
 			job.Argv = depot("prune", "--wait", "1h")
+		case director.JobDrill:
+			job.Argv = depot("drill")
 		case director.JobVerify:
 			job.Argv = depot("verify")
 			if j.Sample != nil {

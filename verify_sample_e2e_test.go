@@ -73,7 +73,7 @@ func TestVerifySampleAndGoodCopies(t *testing.T) {
 		{"bad size", []string{"verify", "--max-bytes", "lots"}, "--max-bytes"},
 		{"bad age", []string{"verify", "--since", "last week"}, "--since"},
 		{"seed alone", []string{"verify", "--seed", "3"}, "--seed picks a sample"},
-		{"percent of a mirror", []string{"verify", "--mirror", "disk", "--sample", "5%"}, "--mirror"},
+		{"a budget for a mirror", []string{"verify", "--mirror", "disk", "--max-bytes", "1G"}, "--mirror compares whole repositories"},
 		{"snapshots and a set", []string{"verify", "web", "--sample", "2"}, "--sample N"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,4 +92,39 @@ func sampleLine(out string) string {
 		}
 	}
 	return ""
+}
+
+// TestVerifyWalk: verify's walk finds a file planted in a snapshot, one
+// removed from it, and a directory planted with content, in the second of
+// two snapshots whose other files it confirms by inode.
+func TestVerifyWalk(t *testing.T) {
+	e := newEnv(t, 10)
+	args := []string{"--config", e.config}
+	mustDepot(t, append(args, "run")...)
+	mustDepot(t, append(args, "run")...)
+	s := e.snapshots(t)[1]
+	root := filepath.Join(s.Path, "site", e.src)
+	rel := strings.TrimPrefix(e.src, "/")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(root, "d1", "planted"), []byte("x"), 0o600))
+	must(os.MkdirAll(filepath.Join(root, "zz-dir", "inner"), 0o700))
+	must(os.WriteFile(filepath.Join(root, "zz-dir", "inner", "f"), []byte("x"), 0o600))
+	must(os.Remove(filepath.Join(root, "d2", "sub2", "file-002.dat")))
+	code, out, _ := depot(t, append(args, "verify")...)
+	for _, want := range []string{
+		"holding/web/" + s.Stamp + ": item site: " + rel + "/d1/planted: on disk but not in the file list",
+		rel + "/zz-dir: on disk but not in the file list",
+		rel + "/zz-dir/inner/f: on disk but not in the file list",
+		rel + "/d2/sub2/file-002.dat: missing",
+		"2 snapshots: 1 verified, 1 failed",
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("verify: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
 }

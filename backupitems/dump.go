@@ -3,6 +3,7 @@ package backupitems
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type DBConn struct {
 	RestorePasswordFile string `yaml:"restore_password_file"`
 	RestoreHost         string `yaml:"restore_host"`
 	RestorePort         int    `yaml:"restore_port"`
+	// DrillQuery is run by depot drill in the scratch database it loads
+	// the newest dump into; the drill fails when it fails.
+	DrillQuery string `yaml:"drill_query"`
 }
 
 // validate checks the connection keys.
@@ -190,6 +194,34 @@ func output(ctx context.Context, h hosts.Host, argv ...string) (string, error) {
 		return "", err
 	}
 	return out.String(), nil
+}
+
+// planDatabases is the databases a dump item's plan names: the configured
+// ones (Backup checks that they exist), else those list finds on the
+// server, logged in with the item's password through open.
+func planDatabases(ctx context.Context, configured []string, password func() (string, error),
+	open func(password string) (*sql.DB, error), list func(context.Context, *sql.DB) ([]string, error)) ([]string, error) {
+	if len(configured) > 0 {
+		return configured, nil
+	}
+	pw, err := password()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := open(pw)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return list(ctx, conn)
+}
+
+// joinNotes joins what a plan has to say about an item.
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // findTool returns the first of names that is installed on h.

@@ -159,16 +159,34 @@ func (m *MySQL) globalsArgv(tool string) []string {
 }
 
 // Plan implements Item.
-func (m *MySQL) Plan(Env) Plan {
-	dbs := m.Databases
-	if len(dbs) == 0 {
-		dbs = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}
+func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
+	dbs, err := planDatabases(ctx, m.Databases, m.password, func(password string) (*sql.DB, error) {
+		return m.open(ctx, env.Source, password)
+	}, m.databases)
+	var p Plan
+	if err != nil {
+		dbs, p.Method = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}, err.Error()
 	}
-	var sources []string
 	for _, db := range dbs {
-		sources = append(sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
+		p.Sources = append(p.Sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
 	}
-	return Plan{Sources: sources, Command: m.dumpArgv("mariadb-dump", "DATABASE")}
+	if err != nil {
+		dbs = []string{"DATABASE"}
+	}
+	tool, terr := findTool(ctx, env.Source, "mariadb-dump", "mysqldump")
+	if terr != nil {
+		tool, p.Method = "mariadb-dump", joinNotes(p.Method, terr.Error())
+	}
+	if m.globals() {
+		if tool != "mariadb-dump" {
+			p.Method = joinNotes(p.Method, "globals: true needs mariadb-dump, and the source host has only mysqldump: the run will fail")
+		}
+		p.Commands = append(p.Commands, m.globalsArgv(tool))
+	}
+	for _, db := range dbs {
+		p.Commands = append(p.Commands, m.dumpArgv(tool, db))
+	}
+	return p
 }
 
 // open connects to the server through h, so that a server that listens only

@@ -24,6 +24,20 @@ import (
 // it against the SHA-256 its manifest records: a damaged list is an error,
 // never a wrong answer.
 func openItemList(ctx context.Context, repo repository.Repo, s repository.Snapshot, rec repository.ItemRecord) (*repository.FileListReader, error) {
+	data, err := readItemList(ctx, repo, s, rec)
+	if err != nil {
+		return nil, err
+	}
+	r, err := repository.NewFileListReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: item %s: %w", s.Name(), rec.Name, err)
+	}
+	return r, nil
+}
+
+// readItemList reads the compressed file list of item rec in snapshot s,
+// checked against its manifest's hash.
+func readItemList(ctx context.Context, repo repository.Repo, s repository.Snapshot, rec repository.ItemRecord) ([]byte, error) {
 	if rec.FileList == "" {
 		return nil, fmt.Errorf("snapshot %s: item %s has no file list", s.Name(), rec.Name)
 	}
@@ -34,11 +48,7 @@ func openItemList(ctx context.Context, repo repository.Repo, s repository.Snapsh
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != rec.FileListSHA256 {
 		return nil, fmt.Errorf("snapshot %s: item %s: file list %s does not match its hash in the manifest (damaged; depot verify checks the snapshot)", s.Name(), rec.Name, rec.FileList)
 	}
-	r, err := repository.NewFileListReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: item %s: %w", s.Name(), rec.Name, err)
-	}
-	return r, nil
+	return data, nil
 }
 
 // goodItems returns the items of a snapshot that hold data.
@@ -209,11 +219,13 @@ func displayPath(p string, e repository.Entry) string {
 	return p
 }
 
+// modeLetters are ls -l's letters for the file types of st_mode.
+var modeLetters = map[uint32]byte{0o040000: 'd', 0o120000: 'l', 0o010000: 'p', 0o140000: 's', 0o020000: 'c', 0o060000: 'b'}
+
 // modeString writes st_mode as ls -l does: drwxr-xr-x.
 func modeString(mode uint32) string {
-	types := map[uint32]byte{0o040000: 'd', 0o120000: 'l', 0o010000: 'p', 0o140000: 's', 0o020000: 'c', 0o060000: 'b'}
 	b := []byte("-rwxrwxrwx")
-	if t, ok := types[mode&0o170000]; ok {
+	if t, ok := modeLetters[mode&0o170000]; ok {
 		b[0] = t
 	}
 	for i := 0; i < 9; i++ {

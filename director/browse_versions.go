@@ -1,6 +1,7 @@
 package director
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,19 +104,15 @@ func (d *Director) Versions(ctx context.Context, p, set string) ([]Version, erro
 
 // findEntry reads an item's list up to rel.
 func findEntry(ctx context.Context, repo repository.Repo, s repository.Snapshot, it repository.ItemRecord, rel string) (repository.Entry, bool, error) {
-	var found repository.Entry
-	ok := false
-	errStop := fmt.Errorf("found")
-	err := eachEntry(ctx, repo, s, it, rel, func(e repository.Entry) error {
-		if e.Path == rel {
-			found, ok = e, true
-		}
-		return errStop // the path itself comes first
-	})
-	if err != nil && err != errStop {
+	data, err := readItemList(ctx, repo, s, it)
+	if err != nil {
 		return repository.Entry{}, false, err
 	}
-	return found, ok, nil
+	e, ok, err := repository.FindEntry(bytes.NewReader(data), rel)
+	if err != nil {
+		return repository.Entry{}, false, fmt.Errorf("snapshot %s: item %s: %w", s.Name(), it.Name, err)
+	}
+	return e, ok, nil
 }
 
 // PrintVersions writes versions as a table or as JSON.

@@ -263,10 +263,12 @@ func (d *Director) ListArchive(file, identityFile, passphraseFile string) error 
 	return err
 }
 
+// tarTypes are the st_mode file types of tar's entry types.
+var tarTypes = map[byte]uint32{tar.TypeDir: 0o040000, tar.TypeSymlink: 0o120000, tar.TypeChar: 0o020000, tar.TypeBlock: 0o060000, tar.TypeFifo: 0o010000}
+
 // tarMode turns a tar header into st_mode.
 func tarMode(h *tar.Header) uint32 {
-	types := map[byte]uint32{tar.TypeDir: 0o040000, tar.TypeSymlink: 0o120000, tar.TypeChar: 0o020000, tar.TypeBlock: 0o060000, tar.TypeFifo: 0o010000}
-	t, ok := types[h.Typeflag]
+	t, ok := tarTypes[h.Typeflag]
 	if !ok {
 		t = 0o100000
 	}

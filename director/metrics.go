@@ -74,6 +74,7 @@ func (d *Director) gatherMetrics(ctx context.Context, repo repository.Repo) (*pr
 			snapshots.WithLabelValues(s.Set, sec).Set(float64(s.Snapshots[sec]))
 		}
 	}
+	d.drillMetrics(ctx, repo, reg)
 	if free, err := repo.Files().Free(ctx, repo.Root); err == nil {
 		gauge("depot_repository_free_bytes", "Space left for depot on the repository's file system.").WithLabelValues().Set(float64(free))
 	} else {

@@ -54,6 +54,8 @@ type RepositoryJobs struct {
 	// Prune, when it has a schedule, takes deletions out of the runs: a run
 	// then only migrates, and the prune job deletes.
 	Prune *PruneJobConfig `yaml:"prune"`
+	// Drill is a scheduled depot drill of every set.
+	Drill *PruneJobConfig `yaml:"drill"`
 }
 
 // VerifyJobConfig is a scheduled verify of a sample of the snapshots.
@@ -133,6 +135,11 @@ func (c *Config) validateSchedules(d *decoder, doc *yaml.Node) {
 		n := resolve(mappingValue(repo, "prune"))
 		p.check(d, n, "repository.prune", false)
 		p.required(d, n, "repository.prune", "prune: {schedule: \"0 5 * * *\"}, or leave prune out to prune after each run")
+	}
+	if p := c.Repository.Drill; p != nil {
+		n := resolve(mappingValue(repo, "drill"))
+		p.check(d, n, "repository.drill", false)
+		p.required(d, n, "repository.drill", "drill: {schedule: \"0 7 * * 6\"}")
 	}
 }
 

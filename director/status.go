@@ -36,6 +36,8 @@ type SetStatus struct {
 	// MaxAgeSeconds is the age limit that applies, 0 for none.
 	MaxAgeSeconds float64 `json:"max_age_seconds,omitempty"`
 	Alert         string  `json:"alert,omitempty"` // why the set is stale
+	// Drills are each item's last restore drill (depot drill).
+	Drills []DrillRecord `json:"drills,omitempty"`
 }
 
 // StatusOptions tune status.
@@ -51,11 +53,15 @@ func (d *Director) Status(ctx context.Context, opts StatusOptions) ([]SetStatus,
 	if err != nil {
 		return nil, err
 	}
+	drills, err := d.readDrills(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	now := d.Now()
 	var out []SetStatus
 	for i := range d.Config.Sets {
 		set := &d.Config.Sets[i]
-		st := SetStatus{Set: set.Name, Snapshots: map[string]int{}, Partials: []string{}, FailedItems: []string{}}
+		st := SetStatus{Set: set.Name, Snapshots: map[string]int{}, Partials: []string{}, FailedItems: []string{}, Drills: lastDrills(drills, set.Name)}
 		var lastOK time.Time
 		for j := len(hist) - 1; j >= 0; j-- {
 			r := hist[j]
@@ -182,6 +188,7 @@ func (d *Director) PrintStatus(sts []SetStatus, asJSON bool) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		d.printDrillStatus(sts)
 	}
 	if stale {
 		for _, s := range sts {

@@ -295,3 +295,39 @@ func TestScanPaths(t *testing.T) {
 		t.Errorf("stats %+v, want 2 carried (a/kept, b) and 2 hashed", st)
 	}
 }
+
+func TestFindEntry(t *testing.T) {
+	entries := []Entry{
+		{Path: "a", Mode: 0o40755},
+		{Path: "a/b\tc", Mode: 0o100644, Size: 3, Mtime: 1, Hash: "h1"},
+		{Path: "a/z", Mode: 0o100644, Size: 4, Mtime: 2, Hash: "h2"},
+		{Path: "a-b", Mode: 0o100600, Size: 5, Mtime: 3, Ctime: 9, Uid: 1, Gid: 2, Hash: "h3"},
+	}
+	var buf bytes.Buffer
+	w, err := NewFileListWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range entries {
+		got, ok, err := FindEntry(bytes.NewReader(buf.Bytes()), want.Path)
+		if err != nil || !ok || got != want {
+			t.Errorf("FindEntry(%q) = %+v, %v, %v", want.Path, got, ok, err)
+		}
+	}
+	for _, missing := range []string{"", "0", "a/b", "a/y", "a-a", "b"} {
+		if _, ok, err := FindEntry(bytes.NewReader(buf.Bytes()), missing); ok || err != nil {
+			t.Errorf("FindEntry(%q) found it (%v)", missing, err)
+		}
+	}
+	if _, _, err := FindEntry(strings.NewReader("not zstd"), "a"); err == nil {
+		t.Error("FindEntry of garbage: no error")
+	}
+}

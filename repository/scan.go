@@ -330,7 +330,7 @@ func hashFile(f *os.File, e Entry) (string, error) {
 		return "", fmt.Errorf("hash %s: no longer a regular file", f.Name())
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if err := copyPooled(h, f); err != nil {
 		return "", fmt.Errorf("hash %s: %w", f.Name(), err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -359,7 +359,7 @@ func HashEntry(path string, e Entry) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	if _, err := io.Copy(h, f); err != nil {
+	if err := copyPooled(h, f); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -370,4 +370,17 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+// hashBuffers are the buffers files are read through to be hashed: one
+// allocation per goroutine rather than one per file (io.Copy from an
+// *os.File makes a fresh 32 KiB buffer every time).
+var hashBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyPooled copies r into w through a pooled buffer.
+func copyPooled(w io.Writer, r io.Reader) error {
+	buf := hashBuffers.Get().(*[]byte)
+	defer hashBuffers.Put(buf)
+	_, err := io.CopyBuffer(w, struct{ io.Reader }{r}, *buf)
+	return err
 }

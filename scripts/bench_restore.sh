@@ -86,7 +86,7 @@ check() { # check NAME VALUE LIMIT
 stamps=($(dep list bench --json | grep -o '"stamp": *"[^"]*"' | cut -d'"' -f4))
 first=${stamps[0]} last=${stamps[-1]}
 dep ls bench >"$WORK/ls.txt"
-file=$(awk '$1 ~ /^-/ {print $NF; exit}' "$WORK/ls.txt")
+file=$(awk '$1 ~ /^-/ {f = $NF} END {print f}' "$WORK/ls.txt") # the last: each list is read to its end
 log "file lists: ls, versions, diff"
 t_ls=$(seconds "$DEPOT" --config "$CONFIG" ls bench)
 t_ls_json=$(seconds "$DEPOT" --config "$CONFIG" ls bench --json)

@@ -1,0 +1,118 @@
+package director
+
+import (
+	"context"
+	"encoding/binary"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// A verification walks each item directory once, in file list order, with
+// getdents: every name comes with its inode number and type, so a file whose
+// inode this verification has hashed already (the same file linked into an
+// earlier snapshot) is confirmed without a path lookup or an lstat. Merged
+// with the list, the walk also finds what is on disk but not listed.
+
+// dirent is one name of a walk.
+type dirent struct {
+	rel string // relative to the walk's root, slash-separated
+	dev uint64 // of the directory holding it
+	ino uint64
+	typ uint8 // unix.DT_*
+}
+
+// walkSorted sends every path below root, depth first with names in byte
+// order: the order of a file list. It closes out when done or when ctx is
+// cancelled. A directory it cannot read is not descended into (the list's
+// paths below it are then checked one by one, and found missing).
+func walkSorted(ctx context.Context, root string, out chan<- dirent) {
+	defer close(out)
+	buf := make([]byte, 64<<10)
+	var walk func(rel string) bool
+	walk = func(rel string) bool {
+		p := root
+		if rel != "" {
+			p = root + "/" + rel
+		}
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true
+		}
+		var st unix.Stat_t
+		ents, err := readDirents(fd, buf)
+		if err == nil {
+			err = unix.Fstat(fd, &st)
+		}
+		unix.Close(fd)
+		if err != nil {
+			return true
+		}
+		sort.Slice(ents, func(i, j int) bool { return ents[i].rel < ents[j].rel })
+		for _, e := range ents {
+			name := e.rel
+			e.dev = uint64(st.Dev)
+			if rel != "" {
+				e.rel = rel + "/" + name
+			}
+			if e.typ == unix.DT_UNKNOWN {
+				var lst unix.Stat_t
+				if unix.Lstat(root+"/"+e.rel, &lst) == nil && lst.Mode&unix.S_IFMT == unix.S_IFDIR {
+					e.typ = unix.DT_DIR
+				}
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return false
+			}
+			if e.typ == unix.DT_DIR && !walk(e.rel) {
+				return false
+			}
+		}
+		return true
+	}
+	walk("")
+}
+
+// readDirents reads a directory's entries (but . and ..) with getdents64.
+func readDirents(fd int, buf []byte) ([]dirent, error) {
+	var out []dirent
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for off := 0; off+19 <= n; {
+			ino := binary.NativeEndian.Uint64(buf[off:])
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 || off+reclen > n {
+				break
+			}
+			typ := buf[off+18]
+			name := buf[off+19 : off+reclen]
+			for i, c := range name {
+				if c == 0 {
+					name = name[:i]
+					break
+				}
+			}
+			off += reclen
+			if s := string(name); s != "." && s != ".." {
+				out = append(out, dirent{rel: s, ino: ino, typ: typ})
+			}
+		}
+	}
+}
+
+// confirmed reports whether the inode id has been hashed in this
+// verification (or left out by its sample) with the hash a list expects.
+func (c *hashCache) confirmed(id fileID, hash string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.seen[id]
+	return ok && (h == hash || h == skipped)
+}
