@@ -17,15 +17,15 @@ type hashCache struct {
 	// sample, when set, hashes only the inodes it picks (verify --sample
 	// P%, --max-bytes); the others pass on their size and type.
 	sample *fileSample
-	bad    []badFile // files that failed, for the search for good copies
+	picked map[fileID]bool // the sample's decision for each inode met
+	bad    []badFile       // files that failed, for the search for good copies
 }
-
-// skipped marks an inode the sample left out in seen.
-const skipped = "\x00skipped"
 
 type fileID struct{ dev, ino uint64 }
 
-func newHashCache() *hashCache { return &hashCache{seen: map[any]string{}} }
+func newHashCache() *hashCache {
+	return &hashCache{seen: map[any]string{}, picked: map[fileID]bool{}}
+}
 
 // hash returns what a file list records as the hash of the file at p (whose
 // Lstat is info).
@@ -36,13 +36,16 @@ func (c *hashCache) hash(p string, info fs.FileInfo, e repository.Entry) (string
 	}
 	id := fileID{uint64(st.Dev), st.Ino}
 	if c.sample != nil {
+		// Decided once per inode, under the lock: workers meeting two
+		// links of one inode at once must not count it twice.
 		c.mu.Lock()
-		h, seen := c.seen[id]
+		in, decided := c.picked[id]
+		if !decided {
+			in = c.sample.pick(id, e.Size)
+			c.picked[id] = in
+		}
 		c.mu.Unlock()
-		if seen && h == skipped || !seen && !c.sample.pick(id, e.Size) {
-			c.mu.Lock()
-			c.seen[id] = skipped
-			c.mu.Unlock()
+		if !in {
 			return e.Hash, nil
 		}
 	}

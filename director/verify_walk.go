@@ -113,6 +113,9 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 func (c *hashCache) confirmed(id fileID, hash string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h, ok := c.seen[id]
-	return ok && (h == hash || h == skipped)
+	if h, ok := c.seen[id]; ok && h == hash {
+		return true
+	}
+	in, decided := c.picked[id]
+	return decided && !in
 }
