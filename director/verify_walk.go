@@ -113,6 +113,6 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 func (c *hashCache) confirmed(id fileID, hash string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h, ok := c.seen[id]
+	h, ok := c.local[id]
 	return ok && (h == hash || h == skipped)
 }
