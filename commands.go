@@ -415,9 +415,9 @@ path as the source named it; each is checked against the file list first.
 --to-database loads a database item's dump into a new database (one that
 exists and is not empty is refused unless --force), with the source
 database's properties; for an item that holds several databases, --database
-SOURCE picks one. --to-server loads the item's users and roles and then every
-database under its own name into a server that holds none of them (--force:
-load anyway), at --restore-host/--restore-port when given. --to-svn creates a
+SOURCE picks one. --to-server loads every database under its own name, with
+the item's users, roles and grants, into a server that holds none of those
+databases (--force: load anyway), at --restore-host/--restore-port when given. --to-svn creates a
 Subversion repository and loads every dumped revision range in order. All use
 the item's connection settings from the config, its restore_ keys first.`,
 		Example: "  depot restore web --item site --to /tmp/restore\n  depot restore web@2026-11-21 --path /var/www/index.html --to /tmp/one\n  depot restore web --item site --to admin@web2:/srv/restore\n  depot restore web@2026-11-21T02 --to /tmp/web\n  depot restore web --item wp --to-database wordpress_check\n  depot restore web --item app --database app --to-database app_check\n  depot restore web --item wp --to-server --restore-host 10.0.0.9 --restore-port 3306",

@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/director"
+	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -68,8 +71,9 @@ func TestConformanceCoversEveryType(t *testing.T) {
 // TestItemConformance puts every item type through the same life: a first
 // backup, an unchanged run that adds nothing but hard links, a change, a run
 // killed midway and the run after it, each snapshot restoring what the
-// source held when it was made; then every way the fixture breaks the item
-// fails the run with one line and publishes nothing.
+// source held when it was made, and each run starting the commands plan
+// printed before it; then every way the fixture breaks the item fails the
+// run with one line and publishes nothing.
 func TestItemConformance(t *testing.T) {
 	for name, newFixture := range conformance {
 		t.Run(name, func(t *testing.T) {
@@ -84,7 +88,7 @@ func TestItemConformance(t *testing.T) {
 				{"first backup", func(t *testing.T) {
 					before = f.state(t)
 					var log string
-					s1, log = e.run(t)
+					s1, log = runAsPlanned(t, e)
 					checkItemOK(t, s1)
 					if got := f.restored(t, e, s1); !reflect.DeepEqual(got, before) {
 						t.Fatalf("restore of the first snapshot differs from the source:\ngot  %v\nwant %v", got, before)
@@ -92,7 +96,7 @@ func TestItemConformance(t *testing.T) {
 					e.checkNoLeftovers(t, log)
 				}},
 				{"unchanged run adds nothing", func(t *testing.T) {
-					s2, _ = e.run(t)
+					s2, _ = runAsPlanned(t, e)
 					checkItemOK(t, s2)
 					if added, files := addedBytes(t, s1, s2); added != 0 {
 						t.Errorf("an unchanged source added %d bytes in %v: want every file a hard link to the first snapshot's", added, files)
@@ -108,7 +112,7 @@ func TestItemConformance(t *testing.T) {
 					if n := len(e.snapshots(t)); n != 2 {
 						t.Fatalf("%d snapshots after a killed run, want 2", n)
 					}
-					s3, log := e.run(t)
+					s3, log := runAsPlanned(t, e)
 					checkItemOK(t, s3)
 					if got := f.restored(t, e, s3); !reflect.DeepEqual(got, after) {
 						t.Fatalf("restore after the killed run differs from the source:\ngot  %v\nwant %v", got, after)
@@ -140,6 +144,98 @@ func TestItemConformance(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// dataTools are the programs that copy or dump an item's data, recorded by
+// runAsPlanned besides the programs the plan names.
+var dataTools = []string{"rsync", "mariadb-dump", "mysqldump", "pg_dump", "pg_dumpall", "svnadmin"}
+
+// runAsPlanned asks depot plan what the next run of item db will start,
+// runs it, and fails unless the run started exactly those commands (on the
+// quick path, some of those listed, in order: each runs only if the walk
+// finds paths for it). Secrets are *** in the plan and masked in what the
+// run started; the plan's build directory is the run's.
+func runAsPlanned(t testing.TB, e *dbEnv) (repository.Snapshot, string) {
+	t.Helper()
+	plans := decodeJSON[[]director.SetPlan](t, mustDepot(t, "--config", e.config, "plan", "--json"))
+	if len(plans) != 1 || len(plans[0].Items) != 1 {
+		t.Fatalf("plan: %+v", plans)
+	}
+	item := plans[0].Items[0]
+	tools := slices.Clone(dataTools)
+	for _, c := range item.Commands {
+		tools = append(tools, c[0])
+	}
+	recorded := recordTools(t, tools...)
+	s, log := e.run(t)
+	built := repository.Repo{Root: e.repo}.PartialDir("web", s.Stamp)
+	var want, got []string
+	for _, c := range item.Commands {
+		want = append(want, strings.ReplaceAll(strings.Join(c, " "), plans[0].BuildDir, built))
+	}
+	for _, c := range recorded() {
+		if len(c) == 2 && (c[1] == "--help" || c[1] == "--version") {
+			continue // a look at what the tool can do, not a copy
+		}
+		for i, a := range c {
+			if k, _, ok := strings.Cut(a, "="); ok && k == "--restrict-key" {
+				c[i] = k + "=" + backupitems.Secret
+			}
+		}
+		got = append(got, strings.Join(c, " "))
+	}
+	quick := strings.HasPrefix(item.Method, "quick")
+	if quick && !isSubsequence(got, want) || !quick && !slices.Equal(got, want) {
+		t.Fatalf("the run started other commands than plan printed (method %q):\nran\n  %s\nplanned\n  %s",
+			item.Method, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	return s, log
+}
+
+// isSubsequence reports whether every element of sub is in seq, in order.
+func isSubsequence(sub, seq []string) bool {
+	for _, s := range sub {
+		i := slices.Index(seq, s)
+		if i < 0 {
+			return false
+		}
+		seq = seq[i+1:]
+	}
+	return true
+}
+
+// recordTools puts in front of PATH, until the test ends, a wrapper for each
+// installed tool that notes its arguments and runs the real one. It returns
+// a function that gives the commands started since, in order.
+func recordTools(t testing.TB, tools ...string) func() [][]string {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "commands")
+	for _, tool := range tools {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			continue // not installed: nothing can start it
+		}
+		script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\0' %s \"$@\" >>%s\nprintf '\\n' >>%s\nexec %s \"$@\"\n",
+			hosts.ShellQuote(tool), hosts.ShellQuote(log), hosts.ShellQuote(log), hosts.ShellQuote(real))
+		if err := os.WriteFile(filepath.Join(dir, tool), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	return func() [][]string {
+		data, err := os.ReadFile(log)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		var out [][]string
+		for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+			if line != "" {
+				out = append(out, strings.Split(strings.TrimSuffix(line, "\x00"), "\x00"))
+			}
+		}
+		return out
 	}
 }
 
@@ -274,7 +370,11 @@ func mysqlFixture(t *testing.T) *itemFixture {
 	name := newMySQLDatabase(t, db)
 	n := 0
 	return &itemFixture{
-		item:  mysqlItem("[" + name + "]"),
+		// Without the users and grants: they are the whole server's, and
+		// other tests running now add and drop users, so an unchanged
+		// source would not dump unchanged globals (mysql_dba_test.go
+		// covers them).
+		item:  mysqlItem("["+name+"]", "globals: false"),
 		state: func(t *testing.T) any { return mysqlState(t, db, name) },
 		restored: func(t *testing.T, e *dbEnv, s repository.Snapshot) any {
 			n++

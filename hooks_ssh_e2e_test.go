@@ -14,14 +14,18 @@ import (
 // over SSH there, with the DEPOT_* variables, and a failing one fails the
 // set naming the host.
 func TestHookWhereSource(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "pull", s, 10, sshSettings{})
-	marker := filepath.Join(e.dir, "on-source")
+	e := newTwoHostEnv(t, "pull", 10, sshtest.Options{})
+	s := e.server
+	// Under the source path, which only the source host sees.
+	marker := filepath.Join(e.src, "on-source")
 	appendConfig(t, e.config, fmt.Sprintf(`    hooks:
       before: [{command: [sh, -c, 'echo "$DEPOT_HOOK $DEPOT_SET $SSH_CONNECTION" > %s'], where: source}]
 `, marker))
 	mustDepot(t, "--config", e.config, "run")
-	got, err := os.ReadFile(marker)
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the hook on the source ran on this machine")
+	}
+	got, err := os.ReadFile(s.Remote(marker))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,22 +13,30 @@ import (
 )
 
 // compromisedSource is a source host that lies: its sshd runs every command
-// through a wrapper that puts a fake find first on PATH. The fake runs the
-// real find and then adds the records written to Forge (one a line), or
-// 3,000,000 copies of the record in Junk.
+// through a wrapper that puts a fake find and a fake rsync first on PATH.
+// The fake find runs the real one and then adds the records written to Forge
+// (one a line), or 3,000,000 copies of the record in Junk. The fake rsync,
+// when Plant names a path, writes a file there and sends it as rsync's sender
+// with --recursive: more than it was asked for. It is a second machine: the
+// source tree of e is there only, and it does not see the repository.
 type compromisedSource struct {
 	*sshtest.Server
 	Forge, Junk string // files the fake find reads
+	Plant       string // the file the fake rsync reads
 }
 
-func startCompromisedSource(t testing.TB) *compromisedSource {
+func startCompromisedSource(t testing.TB, e *testEnv) *compromisedSource {
 	t.Helper()
 	dir := t.TempDir()
+	stash := filepath.Join(dir, "stash")
+	if err := os.Rename(e.src, stash); err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := &compromisedSource{Forge: filepath.Join(dir, "forge"), Junk: filepath.Join(dir, "junk")}
+	c := &compromisedSource{Forge: filepath.Join(dir, "forge"), Junk: filepath.Join(dir, "junk"), Plant: filepath.Join(dir, "plant")}
 	find := `#!/bin/sh
 if [ "$2" = -maxdepth ]; then exec /usr/bin/find "$@"; fi
 /usr/bin/find "$@" || exit
@@ -35,17 +44,28 @@ if [ -f ` + c.Forge + ` ]; then tr '\n' '\0' < ` + c.Forge + `; fi
 if [ -f ` + c.Junk + ` ]; then yes "$(cat ` + c.Junk + `)" | head -n 3000000 | tr '\n' '\0'; fi
 exit 0
 `
+	rsync := `#!/bin/sh
+if [ -f ` + c.Plant + ` ] && [ "$1" = --server ] && [ "$2" = --sender ]; then
+	shift 2
+	echo planted > "$(cat ` + c.Plant + `)"
+	exec /usr/bin/rsync --server --sender --recursive "$@"
+fi
+exec /usr/bin/rsync "$@"
+`
 	wrapper := `#!/bin/sh
 PATH=` + bin + `:$PATH
 export PATH
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `
-	for name, body := range map[string]string{filepath.Join(bin, "find"): find, filepath.Join(dir, "wrapper"): wrapper} {
+	for name, body := range map[string]string{filepath.Join(bin, "find"): find, filepath.Join(bin, "rsync"): rsync, filepath.Join(dir, "wrapper"): wrapper} {
 		if err := os.WriteFile(name, []byte(body), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.Server = sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}})
+	c.Server = sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}, Separate: []string{e.src, e.repo}})
+	if out, err := exec.Command("cp", "-a", stash+"/.", c.Remote(e.src)).CombinedOutput(); err != nil {
+		t.Fatalf("copy the source to the second machine: %v\n%s", err, out)
+	}
 	return c
 }
 
@@ -62,11 +82,13 @@ func (c *compromisedSource) set(t testing.TB, forge, junk string) {
 	}
 }
 
-// pullFrom writes a config that pulls set "web" from c, independent of the
-// other SSH tests' helpers so the fixture stands on its own.
-func pullFrom(t testing.TB, c *compromisedSource, files int) *testEnv {
+// pullFrom makes a source of files files on a compromised second machine
+// and a config that pulls set "web" from it, independent of the other SSH
+// tests' helpers so the fixture stands on its own.
+func pullFrom(t testing.TB, files int) (*compromisedSource, *testEnv) {
 	t.Helper()
 	e := newSizedEnv(t, 10, files, 8<<10)
+	c := startCompromisedSource(t, e)
 	cfg := fmt.Sprintf(`version: 1
 repository:
   path: %s
@@ -87,7 +109,7 @@ sets:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return c, e
 }
 
 // TestCompromisedSourceIsRefused: a pulled source whose find rewrites paths
@@ -96,8 +118,7 @@ sets:
 // is published, and the next honest run works. A forged record that only
 // names a file that does not exist costs a warning.
 func TestCompromisedSourceIsRefused(t *testing.T) {
-	c := startCompromisedSource(t)
-	e := pullFrom(t, c, 30)
+	c, e := pullFrom(t, 30)
 	c.set(t, "", "")
 	mustDepot(t, "--config", e.config, "run")
 	shiftWalkStart(t, e.snapshots(t)[0], 10)
@@ -105,6 +126,8 @@ func TestCompromisedSourceIsRefused(t *testing.T) {
 		filepath.Join(e.dir, "escape"),
 		filepath.Join(e.repo, "holding", "other"),
 		filepath.Join(e.dir, "etc"),
+		// nor in the repository's path as the source sees it
+		filepath.Join(c.Remote(e.repo), "holding"),
 	}
 	rec := func(typ, p string) string { return typ + " 755 4096 1.0 1.0 2 0 0 " + p + "\n" }
 	tests := []struct {
@@ -160,6 +183,39 @@ func TestCompromisedSourceIsRefused(t *testing.T) {
 		c.set(t, "", "")
 		mustDepot(t, "--config", e.config, "run")
 		snaps := e.snapshots(t)
-		sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), e.sourceTree(t))
+		sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), (&testEnv{src: c.Remote(e.src)}).sourceTree(t))
 	})
+}
+
+// TestCompromisedRsyncIsRefused: a pulled source whose rsync sends a file it
+// was not asked for (planted after the walk, sent by a recursion depot did
+// not ask for) fails the item naming the host and quoting the path; nothing
+// is published, and the next honest run works.
+func TestCompromisedRsyncIsRefused(t *testing.T) {
+	c, e := pullFrom(t, 10)
+	mustDepot(t, "--config", e.config, "run")
+	shiftWalkStart(t, e.snapshots(t)[0], 10)
+	planted := filepath.Join(e.src, "d0", "planted")
+	if err := os.WriteFile(c.Plant, []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, logs := depot(t, "--config", e.config, "run")
+	// rsync's receiver refuses what it did not ask for (since 3.2.5), and
+	// depot refuses any itemized path it did not give.
+	line := lastLine(logs, "item failed")
+	if code != 1 || !strings.Contains(line, "rsync from "+c.Addr()+": ") ||
+		!strings.Contains(line, "rejecting unrequested file-list name") && !strings.Contains(line, `itemized a path it was not given: \"`+strings.TrimPrefix(planted, "/")) {
+		t.Fatalf("exit %d, want 1 and a line refusing what the sender added\n%s", code, logs)
+	}
+	if n := len(e.snapshots(t)); n != 1 {
+		t.Errorf("%d snapshots, want 1: the run with a planted file was published", n)
+	}
+	if _, err := os.Stat(c.Remote(planted)); err != nil {
+		t.Fatalf("the fake rsync did not plant its file: %v", err)
+	}
+	os.Remove(c.Plant)
+	os.Remove(c.Remote(planted))
+	mustDepot(t, "--config", e.config, "run")
+	snaps := e.snapshots(t)
+	sameTree(t, e.snapshotTree(t, snaps[len(snaps)-1]), (&testEnv{src: c.Remote(e.src)}).sourceTree(t))
 }

@@ -13,10 +13,13 @@ import (
 )
 
 func TestMirrorVerifyAndPull(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
 	e := newEnv(t, 2)
+	// The offsite host is a second machine: it sees neither the source
+	// nor the repository, and its mirror only it holds.
+	offsite := filepath.Join(e.dir, "offsite")
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{e.src, e.repo, offsite}})
 	local := filepath.Join(e.dir, "mirror-local")
-	remoteDir := filepath.Join(e.dir, "mirror-ssh")
+	remoteDir := filepath.Join(offsite, "mirror-ssh")
 	cfg, _ := os.ReadFile(e.config)
 	cfg = append(cfg, []byte(fmt.Sprintf(`ssh: { identity_file: %s, known_hosts: %s }
 mirrors:
@@ -33,6 +36,7 @@ mirrors:
 	mustDepot(t, "--config", e.config, "mirror", "--init")
 	want := e.snapshots(t)
 	for _, dir := range []string{local, remoteDir} {
+		dir = s.Remote(dir)
 		got, err := repository.Repo{Root: dir}.Snapshots(context.Background(), "web")
 		if err != nil || len(got) != len(want) {
 			t.Fatalf("mirror %s has %v (%v), the repository %v", dir, got, err, want)
@@ -84,7 +88,18 @@ mirrors:
 	}
 
 	// A pull mirror from the offsite side keeps what the repository prunes.
-	pulled := filepath.Join(e.dir, "pulled")
+	// Here the repository host is the second machine, with the same keys:
+	// the pulled copy must land on this one.
+	pulledDir := filepath.Join(e.dir, "pulled-here")
+	repoHost := sshtest.Start(t, sshtest.Options{Like: s, Separate: []string{pulledDir}})
+	known, err := os.OpenFile(s.KnownHosts, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(known, sshtest.KnownHostsLine(repoHost.Host, repoHost.Port, repoHost.HostKey))
+	known.Close()
+	s = repoHost
+	pulled := filepath.Join(pulledDir, "pulled")
 	mustDepot(t, "--config", e.config, "mirror", "--init", "--from", s.Addr()+":"+e.repo, "--to", pulled)
 	mustDepot(t, "--config", e.config, "run")
 	mustDepot(t, "--config", e.config, "mirror", "--from", s.Addr()+":"+e.repo, "--to", pulled)

@@ -17,9 +17,12 @@ import (
 // SSH mirror; the next depot mirror copies those snapshots again, after
 // which they verify.
 func TestVerifyMirrorHashesAndMirrorRepairs(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
 	e := newEnv(t, 5)
-	local, remote := filepath.Join(e.dir, "mirror-local"), filepath.Join(e.dir, "mirror-ssh")
+	// The offsite mirror is on a second machine, which sees neither the
+	// source nor the repository.
+	offsite := filepath.Join(e.dir, "offsite")
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{e.src, e.repo, offsite}})
+	local, remote := filepath.Join(e.dir, "mirror-local"), filepath.Join(offsite, "mirror-ssh")
 	cfg, _ := os.ReadFile(e.config)
 	cfg = append(cfg, fmt.Sprintf(`ssh: { identity_file: %s, known_hosts: %s }
 mirrors:
@@ -37,7 +40,7 @@ mirrors:
 			if !strings.Contains(out, "3 snapshots match, 0 differences") {
 				t.Fatalf("verify --mirror of a good mirror:\n%s", out)
 			}
-			item := func(stamp string) string { return filepath.Join(dir, "holding", "web", stamp, "site", e.src) }
+			item := func(stamp string) string { return filepath.Join(s.Remote(dir), "holding", "web", stamp, "site", e.src) }
 			shared := filepath.Join(item(stamps[0]), "d0", "sub0", "file-000.dat")
 			fi, err := os.Stat(shared)
 			if err != nil {

@@ -246,11 +246,20 @@ func TestMySQLPartialViewRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL  item web/db: grants of "+user) || !strings.Contains(out, want) {
 		t.Fatalf("check: exit %d, want 1 and %q\n%s", code, want, out)
 	}
+	// With a privileged restore user, check compares what the two see.
+	withAdmin := e.otherConfig(t, strings.Replace(mysqlItem("["+name+"]", "globals: false", "restore_user: "+testDBUser), "user: "+testDBUser, "user: "+user, 1))
+	_, out, _ = depot(t, "--config", withAdmin, "check")
+	if !strings.Contains(out, "FAIL  item web/db: what "+user+" sees: database "+name+": "+user+" sees 1 tables and views, 0 triggers, 0 routines, 0 events, "+testDBUser+" sees 2 tables and views, 1 triggers, 1 routines, 0 events") {
+		t.Errorf("check with a restore user:\n%s", out)
+	}
 	for _, g := range []string{want, "GRANT SELECT ON mysql.proc TO '" + user + "'@'127.0.0.1'"} {
 		mustExec(t, db, g)
 	}
 	if out := mustDepot(t, "--config", e.config, "check"); !strings.Contains(out, "ok    item web/db: grants of "+user) {
 		t.Errorf("check after the grants:\n%s", out)
+	}
+	if out := mustDepot(t, "--config", withAdmin, "check"); !strings.Contains(out, "ok    item web/db: what "+user+" sees: every object of 1 databases") {
+		t.Errorf("check with a restore user after the grants:\n%s", out)
 	}
 	e.run(t)
 }
@@ -319,91 +328,5 @@ func TestMySQLNonTransactional(t *testing.T) {
 	db.QueryRow("SELECT COUNT(*) FROM " + to + ".b_myisam").Scan(&b)
 	if a != b || a < 65536 {
 		t.Errorf("a locked dump under writes has %d InnoDB rows and %d MyISAM rows", a, b)
-	}
-}
-
-// TestMySQLDumpHistory: dump_history keeps the history of system-versioned
-// tables.
-func TestMySQLDumpHistory(t *testing.T) {
-	db := mariadb(t)
-	name := uniqueName("depot_t_")
-	mustExec(t, db, "CREATE DATABASE "+name)
-	t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + name) })
-	inDatabase(t, db, name,
-		"CREATE TABLE prices (id INT PRIMARY KEY, price INT) WITH SYSTEM VERSIONING",
-		"INSERT INTO prices VALUES (1, 10), (2, 20)",
-		"UPDATE prices SET price = price + 1",
-		"UPDATE prices SET price = price + 1",
-	)
-	history := func(dbname string) int {
-		var n int
-		if err := db.QueryRow("SELECT COUNT(*) FROM " + dbname + ".prices FOR SYSTEM_TIME ALL").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	for _, tt := range []struct {
-		name string
-		keys []string
-		want int
-	}{{"without", nil, 2}, {"with", []string{"dump_history: true"}, 6}} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newItemEnv(t, mysqlItem("["+name+"]", append([]string{"globals: false"}, tt.keys...)...))
-			e.run(t)
-			to := name + "_" + tt.name
-			t.Cleanup(func() { db.Exec("DROP DATABASE IF EXISTS " + to) })
-			mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-database", to)
-			if got := history(to); got != tt.want {
-				t.Errorf("%d rows of history, want %d (source: %d)", got, tt.want, history(name))
-			}
-		})
-	}
-}
-
-// TestMySQLVanishedDatabase: in the mode that dumps every database, one
-// dropped after the listing is a warning; the others are published.
-func TestMySQLVanishedDatabase(t *testing.T) {
-	db := mariadb(t)
-	a, b := newMySQLDatabase(t, db), newMySQLDatabase(t, db)
-	if a > b {
-		a, b = b, a
-	}
-	user := mysqlUser(t, db, "GRANT ALL ON "+a+".* TO %s", "GRANT ALL ON "+b+".* TO %s", "GRANT SELECT ON mysql.proc TO %s")
-	e := newItemEnv(t, strings.Replace(mysqlItem("[]", "globals: false"), "user: "+testDBUser, "user: "+user, 1))
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "LOCK TABLES "+a+".items WRITE"); err != nil {
-		t.Fatal(err)
-	}
-	wait, _ := runInBackground("--config", e.config, "run")
-	// The run waits for the lock on a's table, then b is dropped.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND STATE LIKE 'Waiting for table%'", user).Scan(&n)
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run never waited for the lock")
-		}
-	}
-	mustExec(t, db, "DROP DATABASE "+b)
-	if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
-	code, errs := wait()
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, errs)
-	}
-	s := e.snapshots(t)[0]
-	if _, err := os.Stat(filepath.Join(s.Path, "db", a+".sql.zst")); err != nil {
-		t.Error(err)
-	}
-	w := readManifest(t, s).Items[0].Warnings
-	if len(w) != 1 || w[0] != "database "+b+" was dropped during the run: not backed up" {
-		t.Errorf("warnings %q", w)
 	}
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"database/sql"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pgDatabaseProps describes a database's own properties from the catalogs,
@@ -141,9 +144,30 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	)
 	mustExec(t, postgres(t, name), "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1), (2)", "ALTER TABLE t OWNER TO "+app)
 
-	e := newItemEnv(t, postgresItem("["+name+"]", "restore_user: postgres"))
+	// postgres is on every server: loaded into as it is empty there.
+	e := newItemEnv(t, postgresItem("["+name+", postgres]", "restore_user: postgres"))
 	e.run(t)
 	port := scratchPostgres(t)
+	// Without the roles, the owner is missing: refused with the ways out,
+	// and no_owner loads it as the restoring user's.
+	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--database", name, "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	if code != 1 || !strings.Contains(errs, `role "`+app+`" does not exist`) || !strings.Contains(errs, "set no_owner: true") {
+		t.Errorf("a restore without the owner role: exit %d\n%s", code, errs)
+	}
+	noOwner := e.otherConfig(t, postgresItem("["+name+"]", "restore_user: postgres", "no_owner: true"))
+	mustDepot(t, "--config", noOwner, "restore", "web", "--item", "db", "--database", name, "--to-database", "lone", "--restore-port", strconv.Itoa(port))
+	lone, err := scratchPostgresConn(t, port, "postgres", "", "lone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	if err := lone.QueryRow("SELECT tableowner FROM pg_tables WHERE tablename = 't'").Scan(&owner); err != nil || owner != "postgres" {
+		t.Errorf("no_owner on a server without the roles: table owned by %q, %v", owner, err)
+	}
+	lone.Close()
+	super, _ := scratchPostgresConn(t, port, "postgres", "", "postgres")
+	mustExec(t, super, "DROP DATABASE lone")
+
 	mustDepot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
 
 	as, err := scratchPostgresConn(t, port, app, "app-pw-1", name)
@@ -155,12 +179,61 @@ func TestPostgreSQLWholeServer(t *testing.T) {
 	if err := as.QueryRow("SELECT count(*), current_setting('work_mem') FROM t").Scan(&n, &workMem); err != nil || n != 2 || workMem != "3MB" {
 		t.Errorf("as %s on the new server: %d rows, work_mem %s, %v", app, n, workMem, err)
 	}
-	super, _ := scratchPostgresConn(t, port, "postgres", "", "postgres")
 	if got, want := pgDatabaseProps(t, super, name), pgDatabaseProps(t, admin, name); strings.Join(mapLines(got), "\n") != strings.Join(mapLines(want), "\n") {
 		t.Errorf("on the new server:\n%v\nwant\n%v", got, want)
 	}
-	code, _, errs := depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
+	code, _, errs = depot(t, "--config", e.config, "restore", "web", "--item", "db", "--to-server", "--restore-port", strconv.Itoa(port))
 	if code != 1 || !strings.Contains(errs, "already holds "+name) {
 		t.Errorf("a second whole-server restore: exit %d\n%s", code, errs)
+	}
+}
+
+// TestPostgreSQLVanishedDatabase: with no databases listed, one dropped
+// after the listing is a warning, and the others are published. (On a
+// scratch server, whose databases are all the test's.)
+func TestPostgreSQLVanishedDatabase(t *testing.T) {
+	port := scratchPostgres(t)
+	super, err := scratchPostgresConn(t, port, "postgres", "", "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, super, "CREATE DATABASE a", "CREATE DATABASE b")
+	a, err := scratchPostgresConn(t, port, "postgres", "", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, a, "CREATE TABLE t (id int)")
+	tx, err := a.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	mustExec(t, tx, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+	e := newItemEnv(t, itemYAML("postgresql", "user: postgres", "port: "+strconv.Itoa(port), "globals: false"))
+	wait, _ := runInBackground("--config", e.config, "run")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n int
+		super.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE datname = 'a' AND wait_event_type = 'Lock' AND application_name = 'pg_dump'").Scan(&n)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pg_dump never waited for the lock")
+		}
+	}
+	mustExec(t, super, "DROP DATABASE b WITH (FORCE)")
+	tx.Rollback()
+	code, errs := wait()
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	s := e.snapshots(t)[0]
+	for _, f := range []string{"a.sql.zst", "a.database.json", "postgres.sql.zst"} {
+		if _, err := os.Stat(filepath.Join(s.Path, "db", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if w := readManifest(t, s).Items[0].Warnings; len(w) != 1 || w[0] != "database b was dropped during the run: not backed up" {
+		t.Errorf("warnings %q", w)
 	}
 }

@@ -215,8 +215,7 @@ func TestQuickPathFallsBack(t *testing.T) {
 func TestQuickPathWithoutGNUTools(t *testing.T) {
 	for _, tc := range []struct{ mode, missing string }{{"push", "cp"}, {"push", "find"}, {"pull", "find"}} {
 		t.Run(tc.mode+" without "+tc.missing, func(t *testing.T) {
-			s := sshtest.Start(t, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, tc.missing)}})
-			e := newRemoteEnv(t, tc.mode, s, 20, sshSettings{})
+			e := newTwoHostEnv(t, tc.mode, 20, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, tc.missing)}})
 			time.Sleep(2100 * time.Millisecond)
 			mustDepot(t, "--config", e.config, "run")
 			code, _, logs := depot(t, "--config", e.config, "run")

@@ -150,7 +150,7 @@ func TestResticMirrorRoundTrip(t *testing.T) {
 		t.Errorf("verify --mirror --sample 50%%:\n%s", out)
 	}
 	mustDepot(t, "--config", e.config, "verify", "--mirror", "cloud")
-	for _, args := range [][]string{{"verify", "--mirror", "cloud", "--sample", "2"}, {"verify", "--mirror", "cloud", "--sample", "0%"}} {
+	for _, args := range [][]string{{"verify", "--mirror", "cloud", "--sample", "5%", "--seed", "3"}, {"verify", "--mirror", "cloud", "--sample", "2"}, {"verify", "--mirror", "cloud", "--sample", "0%"}} {
 		if code, _, errs := depot(t, append([]string{"--config", e.config}, args...)...); code != 2 {
 			t.Errorf("depot %s: exit %d, want 2\n%s", strings.Join(args, " "), code, errs)
 		}

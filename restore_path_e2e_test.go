@@ -13,8 +13,10 @@ import (
 // TestRestorePath restores one file and one subtree of an older snapshot,
 // locally and to a host over SSH, and refuses paths the snapshot lacks.
 func TestRestorePath(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
 	e := newEnv(t, 10)
+	// The SSH target is a second machine: it sees neither the source nor
+	// the repository, and what it gets lands where only it sees it.
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{e.src, e.repo, filepath.Join(e.dir, "remote")}})
 	cfg, _ := os.ReadFile(e.config)
 	cfg = append(cfg, []byte(fmt.Sprintf("ssh: { identity_file: %s, known_hosts: %s }\n", s.IdentityFile, s.KnownHosts))...)
 	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
@@ -40,7 +42,7 @@ func TestRestorePath(t *testing.T) {
 				dir = c.to
 			}
 			mustDepot(t, append(args, "restore", "web@"+first.Stamp, "--item", "site", "--path", tool, "--path", "site/"+strings.TrimPrefix(e.src, "/")+"/d2", "--to", c.to)...)
-			got := readTree(t, filepath.Join(dir, e.src), nil)
+			got := readTree(t, filepath.Join(s.Remote(dir), e.src), nil)
 			sub := map[string]treeEntry{}
 			for p, te := range want {
 				if p == "tool" || p == "d2" || strings.HasPrefix(p, "d2/") {

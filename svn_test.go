@@ -94,8 +94,8 @@ func TestSVNRoundTrip(t *testing.T) {
 		t.Errorf("manifest meta %v, want youngest 5", m.Items[0].Meta)
 	}
 	plan := mustDepot(t, "--config", e.config, "plan")
-	if !strings.Contains(plan, "svnadmin dump --incremental --quiet --revision=6:HEAD") {
-		t.Errorf("plan does not start the next dump after revision 5:\n%s", plan)
+	if !strings.Contains(plan, "no new revisions since the base's 5: link its dumps") || strings.Contains(plan, "svnadmin dump") {
+		t.Errorf("plan of a run with no new revision after 5 dumps something:\n%s", plan)
 	}
 
 	// Deleting the first snapshot breaks no other: each holds its chain.

@@ -105,34 +105,35 @@ func emptyDir(t testing.TB, dir, what string) {
 	}
 }
 
-// TestPullEveryItemType backs up one item of each type from a second
-// machine: the source's files and svn repository exist only there, the
-// snapshot only here. Each is backed up twice (the second run links what is
-// unchanged) and checked with depot check and depot verify.
-func TestPullEveryItemType(t *testing.T) {
+// TestEveryItemTypeOverSSH backs up one item of each type between two
+// machines: pulled, the source's files and svn repository exist only on the
+// remote one and the snapshots only here; pushed, the other way round. Each is
+// backed up twice (the second run links what is unchanged) and checked with
+// depot check, and with depot verify where the repository is local.
+func TestEveryItemTypeOverSSH(t *testing.T) {
 	tests := []struct {
 		name string
-		// setup prepares the source, whose files live in remoteSrc (what
-		// the source sees at src), and returns the item's YAML and the
-		// file the two snapshots must share.
-		setup func(t *testing.T, src, remoteSrc string) (item, unchanged string)
+		// setup prepares the source, whose files live in srcSide (what
+		// the source host sees at src), and returns the item's YAML and
+		// the file the two snapshots must share.
+		setup func(t *testing.T, src, srcSide string) (item, unchanged string)
 	}{
-		{"filesystem", func(t *testing.T, src, remoteSrc string) (string, string) {
-			makeTree(t, remoteSrc, 10, 4<<10)
+		{"filesystem", func(t *testing.T, src, srcSide string) (string, string) {
+			makeTree(t, srcSide, 10, 4<<10)
 			return "      - { name: db, type: filesystem, paths: [" + src + "] }", filepath.Join(strings.TrimPrefix(src, "/"), "d0/sub0/file-000.dat")
 		}},
-		{"mysql", func(t *testing.T, src, remoteSrc string) (string, string) {
+		{"mysql", func(t *testing.T, src, srcSide string) (string, string) {
 			name := newMySQLDatabase(t, mariadb(t))
 			return mysqlItem("[" + name + "]"), name + ".sql.zst"
 		}},
-		{"postgresql", func(t *testing.T, src, remoteSrc string) (string, string) {
+		{"postgresql", func(t *testing.T, src, srcSide string) (string, string) {
 			name := newPostgresDatabase(t)
 			return postgresItem("[" + name + "]"), name + ".sql.zst"
 		}},
-		{"svn", func(t *testing.T, src, remoteSrc string) (string, string) {
+		{"svn", func(t *testing.T, src, srcSide string) (string, string) {
 			r := newSVNRepo(t)
 			r.commit(t, "a\n", "put", "/dev/stdin", "a.txt")
-			if out, err := exec.Command("cp", "-a", r.path, remoteSrc+"/svn").CombinedOutput(); err != nil {
+			if out, err := exec.Command("cp", "-a", r.path, srcSide+"/svn").CombinedOutput(); err != nil {
 				t.Fatalf("%v: %s", err, out)
 			}
 			if err := os.RemoveAll(r.path); err != nil {
@@ -141,44 +142,57 @@ func TestPullEveryItemType(t *testing.T) {
 			return svnItem(src + "/svn"), "r000000-000001.svndump.zst"
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			src, repo := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
-			config := filepath.Join(dir, "depot.yaml")
-			s := sshtest.Start(t, sshtest.Options{Separate: []string{src, repo}})
-			item, unchanged := tt.setup(t, src, s.Remote(src))
-			cfg := fmt.Sprintf(`version: 1
+	for _, mode := range []string{"pull", "push"} {
+		for _, tt := range tests {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				testItemOverSSH(t, mode, tt.name, tt.setup)
+			})
+		}
+	}
+}
+
+func testItemOverSSH(t *testing.T, mode, name string, setup func(t *testing.T, src, srcSide string) (string, string)) {
+	dir := t.TempDir()
+	src, repo := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
+	config := filepath.Join(dir, "depot.yaml")
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{src, repo}})
+	srcSide, repoSide, wrongSide := s.Remote(src), repo, s.Remote(repo)
+	repoHost, source := "", "\n    source: "+s.Addr()
+	if mode == "push" {
+		srcSide, repoSide, wrongSide = src, s.Remote(repo), repo
+		repoHost, source = "\n  host: "+s.Addr(), ""
+	}
+	item, unchanged := setup(t, src, srcSide)
+	cfg := fmt.Sprintf(`version: 1
 repository:
-  path: %s
+  path: %s%s
 ssh:
   identity_file: %s
   known_hosts: %s
 sets:
-  - name: web
-    source: %s
+  - name: web%s
     items:
 %s
-`, repo, s.IdentityFile, s.KnownHosts, s.Addr(), item)
-			if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv(testPasswordEnv, testDBPassword)
-			initRepo(t, config)
-			if out := mustDepot(t, "--config", config, "check"); strings.Contains(out, "FAIL") {
-				t.Errorf("check:\n%s", out)
-			}
-			e := &dbEnv{dir: dir, repo: repo, config: config}
-			if tt.name == "filesystem" {
-				time.Sleep(1100 * time.Millisecond) // old enough for the quick path to link
-			}
-			s1, _ := e.run(t)
-			s2, _ := e.run(t)
-			sameInode(t, s1, s2, unchanged, true)
-			mustDepot(t, "--config", config, "verify")
-			emptyDir(t, s.Remote(repo), "the repository's path on the source")
-		})
+`, repo, repoHost, s.IdentityFile, s.KnownHosts, source, item)
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	t.Setenv(testPasswordEnv, testDBPassword)
+	initRepo(t, config)
+	if out := mustDepot(t, "--config", config, "check"); strings.Contains(out, "FAIL") {
+		t.Errorf("check:\n%s", out)
+	}
+	e := &dbEnv{dir: dir, repo: repoSide, config: config}
+	if name == "filesystem" {
+		time.Sleep(1100 * time.Millisecond) // old enough for the quick path to link
+	}
+	s1, _ := e.run(t)
+	s2, _ := e.run(t)
+	sameInode(t, s1, s2, unchanged, true)
+	if mode == "pull" { // verify runs where the repository is
+		mustDepot(t, "--config", config, "verify")
+	}
+	emptyDir(t, wrongSide, "the repository's path on the source")
 }
 
 // TestDeltaOverSSH changes one byte in the middle of a 300 MB file between

@@ -64,8 +64,8 @@ func (c *CommandItem) stdoutFile() string {
 }
 
 // Plan implements Item.
-func (c *CommandItem) Plan(Env) Plan {
-	return Plan{Sources: []string{"stdout of " + strings.Join(c.Command, " ")}, Command: c.Command}
+func (c *CommandItem) Plan(context.Context, Env) Plan {
+	return Plan{Sources: []string{"stdout of " + strings.Join(c.Command, " ")}, Commands: [][]string{c.Command}}
 }
 
 // Backup implements Item.

@@ -60,29 +60,62 @@ func (m *MySQL) Check(ctx context.Context, env Env) []Check {
 	}
 	checks = append(checks, grants)
 	if m.RestoreUser != "" || m.RestorePasswordEnv != "" || m.RestorePasswordFile != "" || m.RestoreHost != "" || m.RestorePort != 0 {
-		checks = append(checks, m.checkRestoreLogin(ctx, env))
+		checks = append(checks, m.checkRestoreLogin(ctx, env, conn, dbs)...)
 	}
 	return checks
 }
 
-// checkRestoreLogin checks the restore_ settings' login.
-func (m *MySQL) checkRestoreLogin(ctx context.Context, env Env) Check {
+// checkRestoreLogin checks the restore_ settings' login and, where it is
+// another user on the same server, compares what the two see of each
+// database: a backup user that sees less would make partial dumps.
+func (m *MySQL) checkRestoreLogin(ctx context.Context, env Env, backup *sql.DB, dbs []string) []Check {
 	rc, password, err := m.DBConn.forRestore("", 0)
 	r := *m
 	r.DBConn = rc
 	c := Check{What: "restore login " + r.User + "@" + r.address()}
 	if err != nil {
 		c.Err = err
-		return c
+		return []Check{c}
 	}
 	conn, err := r.open(ctx, env.Source, password)
 	if err != nil {
 		c.Err = err
-		return c
+		return []Check{c}
 	}
-	conn.Close()
+	defer conn.Close()
 	c.Detail = "logged in"
-	return c
+	checks := []Check{c}
+	if r.User == m.User || r.address() != m.address() {
+		return checks
+	}
+	v := Check{What: "what " + m.User + " sees", Detail: fmt.Sprintf("every object of %d databases, as %s sees them", len(dbs), r.User)}
+	for _, db := range dbs {
+		mine, err := mysqlObjects(ctx, backup, db)
+		if err == nil {
+			var all string
+			if all, err = mysqlObjects(ctx, conn, db); err == nil && mine != all {
+				err = fmt.Errorf("database %s: %s sees %s, %s sees %s", db, m.User, mine, r.User, all)
+			}
+		}
+		if err != nil {
+			v.Err, v.Detail = err, ""
+			break
+		}
+	}
+	return append(checks, v)
+}
+
+// mysqlObjects counts what the connected user sees of database db.
+func mysqlObjects(ctx context.Context, conn *sql.DB, db string) (string, error) {
+	var tables, triggers, routines, events int
+	err := conn.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?),
+		(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?),
+		(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?),
+		(SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)`, db, db, db, db).Scan(&tables, &triggers, &routines, &events)
+	if err != nil {
+		return "", fmt.Errorf("count the objects of %s: %w", db, err)
+	}
+	return fmt.Sprintf("%d tables and views, %d triggers, %d routines, %d events", tables, triggers, routines, events), nil
 }
 
 // Check implements Checker: the password is there, a login works, and

@@ -3,6 +3,7 @@ package backupitems
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,6 +194,34 @@ func output(ctx context.Context, h hosts.Host, argv ...string) (string, error) {
 		return "", err
 	}
 	return out.String(), nil
+}
+
+// planDatabases is the databases a dump item's plan names: the configured
+// ones (Backup checks that they exist), else those list finds on the
+// server, logged in with the item's password through open.
+func planDatabases(ctx context.Context, configured []string, password func() (string, error),
+	open func(password string) (*sql.DB, error), list func(context.Context, *sql.DB) ([]string, error)) ([]string, error) {
+	if len(configured) > 0 {
+		return configured, nil
+	}
+	pw, err := password()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := open(pw)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return list(ctx, conn)
+}
+
+// joinNotes joins what a plan has to say about an item.
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // findTool returns the first of names that is installed on h.

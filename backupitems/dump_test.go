@@ -229,3 +229,24 @@ func TestDumpFileNameCharacters(t *testing.T) {
 		t.Errorf("é: %q", got)
 	}
 }
+
+func TestLikeMatch(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"shop", "shop", true},
+		{"shop", "shop2", false},
+		{"shop%", "shop2", true},
+		{`shop\_a`, "shop_a", true},
+		{`shop\_a`, "shopxa", false},
+		{"shop_a", "shopxa", true},
+		{"%", "", true},
+		{"a%b", "ab", true},
+		{"a%b", "ac", false},
+	} {
+		if got := likeMatch(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("likeMatch(%q, %q) = %v", tt.pattern, tt.s, got)
+		}
+	}
+}

@@ -97,13 +97,34 @@ func (f *Filesystem) transfer(env Env) rsync.Options {
 }
 
 // Plan implements Item.
-func (f *Filesystem) Plan(env Env) Plan {
-	method := "quick: walk the source against the base's file list, hard-link what is unchanged, rsync the rest"
-	if _, _, err := f.quickReady(env); err != nil {
-		method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
+func (f *Filesystem) Plan(ctx context.Context, env Env) Plan {
+	p := Plan{Sources: f.Paths}
+	// As Backup does: a symlinked source path is copied as what it points to.
+	if followed, _, err := f.followLinks(ctx, env.Source, map[string]string{}); err == nil {
+		f = followed
 	}
-	return Plan{Sources: f.Paths, Method: method, Command: append([]string{"rsync"}, f.rsyncOptions(env).Args()...)}
+	err := fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
+	if env.Tree != nil {
+		_, _, err = f.quickReady(env)
+	}
+	if err != nil {
+		p.Method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
+		p.Commands = [][]string{rsyncArgv(f.rsyncOptions(env))}
+		return p
+	}
+	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged, rsync the rest: " +
+		"what the walk cannot prove unchanged with --checksum against the base, changed and new paths with the base as the basis of deltas"
+	for _, careful := range []bool{true, false} {
+		o := f.quickTransfer(env, careful)
+		o.Between(env.Source, env.Repo)
+		p.Commands = append(p.Commands, rsyncArgv(o))
+	}
+	return p
 }
+
+// rsyncArgv is the command rsync.RunBetween starts for o, once o.Between
+// has placed its ends.
+func rsyncArgv(o rsync.Options) []string { return append([]string{"rsync"}, o.Args()...) }
 
 // Backup implements Item.
 func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {

@@ -21,8 +21,11 @@ type Item interface {
 	Header() *Common
 	// Validate checks the decoded config; errors name the offending key.
 	Validate() []FieldError
-	// Plan describes what Backup would do in env, without doing it.
-	Plan(env Env) Plan
+	// Plan describes what Backup would do in env, without writing
+	// anything: it may ask the source host what Backup would find there
+	// (a dump tool, the databases, the youngest revision), so that it names
+	// the commands Backup will start. env.Out is nil.
+	Plan(ctx context.Context, env Env) Plan
 	// Backup writes the item's data into env.Dir. The directory exists and
 	// may hold the files of an interrupted earlier attempt, which Backup
 	// reuses or replaces. A returned error fails the set; warnings do not.
@@ -132,9 +135,15 @@ type FileInfo struct {
 // Plan is what an item will read and how.
 type Plan struct {
 	Sources []string
-	Method  string   // how, when the type has more than one way; else ""
-	Command []string // the main command it runs, for the reader of `depot plan`
+	Method  string // how, when the type has more than one way, and why; else ""
+	// Commands are the commands Backup will start to copy or dump the data,
+	// in order, with secrets shown as ***. On the quick path, each rsync
+	// run listed starts only if the walk finds paths for it.
+	Commands [][]string
 }
+
+// Secret stands for a secret in a planned command.
+const Secret = "***"
 
 // Result is the outcome of a successful Backup.
 type Result struct {

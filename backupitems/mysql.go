@@ -3,7 +3,6 @@ package backupitems
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -160,16 +159,34 @@ func (m *MySQL) globalsArgv(tool string) []string {
 }
 
 // Plan implements Item.
-func (m *MySQL) Plan(Env) Plan {
-	dbs := m.Databases
-	if len(dbs) == 0 {
-		dbs = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}
+func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
+	dbs, err := planDatabases(ctx, m.Databases, m.password, func(password string) (*sql.DB, error) {
+		return m.open(ctx, env.Source, password)
+	}, m.databases)
+	var p Plan
+	if err != nil {
+		dbs, p.Method = []string{"(every database but " + strings.Join(mysqlSystemDatabases, ", ") + ")"}, err.Error()
 	}
-	var sources []string
 	for _, db := range dbs {
-		sources = append(sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
+		p.Sources = append(p.Sources, "mysql://"+m.User+"@"+m.address()+"/"+db)
 	}
-	return Plan{Sources: sources, Command: m.dumpArgv("mariadb-dump", "DATABASE")}
+	if err != nil {
+		dbs = []string{"DATABASE"}
+	}
+	tool, terr := findTool(ctx, env.Source, "mariadb-dump", "mysqldump")
+	if terr != nil {
+		tool, p.Method = "mariadb-dump", joinNotes(p.Method, terr.Error())
+	}
+	if m.globals() {
+		if tool != "mariadb-dump" {
+			p.Method = joinNotes(p.Method, "globals: true needs mariadb-dump, and the source host has only mysqldump: the run will fail")
+		}
+		p.Commands = append(p.Commands, m.globalsArgv(tool))
+	}
+	for _, db := range dbs {
+		p.Commands = append(p.Commands, m.dumpArgv(tool, db))
+	}
+	return p
 }
 
 // open connects to the server through h, so that a server that listens only
@@ -263,10 +280,12 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 		}
 	}
 	if m.globals() {
+		dumpGlobals := run(m.globalsArgv(tool))
 		if tool != "mariadb-dump" {
-			return Result{}, errors.New("globals: true needs mariadb-dump (--system=users), and the source host has only mysqldump; set globals: false")
+			// mysqldump has no --system=users: ask the server.
+			dumpGlobals = func(w io.Writer) error { return mysqlGlobalsSQL(ctx, conn, w) }
 		}
-		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, run(m.globalsArgv(tool)))
+		info, err := storeStream(ctx, env.Out, mysqlGlobalsFile, true, dumpGlobals)
 		if err != nil {
 			return Result{}, fmt.Errorf("dump globals (users, roles, grants; the user needs SELECT on mysql.*): %w", err)
 		}
@@ -288,14 +307,15 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 			return Result{}, err
 		}
 		if warn != "" {
-			env.Log.Warn(warn, "database", db)
 			res.Warnings = append(res.Warnings, warn)
 		}
 		env.Log.Debug("dumping", "database", db, "tool", tool)
 		scan := newNameScanner(db)
 		dump := run(m.dumpArgv(tool, db))
 		info, err := storeStream(ctx, env.Out, dumpFileName(db), true, func(stdout io.Writer) error {
-			return dump(io.MultiWriter(stdout, scan))
+			err := dump(io.MultiWriter(stdout, scan))
+			scan.Close()
+			return err
 		})
 		if err != nil {
 			if gone := m.vanished(ctx, conn, db); gone {
@@ -315,8 +335,8 @@ func (m *MySQL) Backup(ctx context.Context, env Env) (Result, error) {
 	return res, nil
 }
 
-// mysqlGlobalsFile holds the users, roles and grants. A database named
-// "globals" is stored as %67lobals.sql.zst so that the two never collide.
+// mysqlGlobalsFile holds the users, roles and grants (see dumpFileName for
+// a database named "globals").
 const mysqlGlobalsFile = "globals.sql.zst"
 
 // vanished tells whether db is gone from the server, in the mode that

@@ -177,18 +177,19 @@ func (m *MySQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 		names = append(names, db)
 	}
 	sort.Strings(names)
+	// An empty database that the server has already is loaded into.
 	var there []string
 	for _, db := range names {
 		var n int
-		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db).Scan(&n); err != nil {
-			return fmt.Errorf("look up database %s: %w", db, err)
+		if err := conn.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?)", db, db).Scan(&n); err != nil {
+			return fmt.Errorf("look into database %s: %w", db, err)
 		}
 		if n > 0 {
 			there = append(there, db)
 		}
 	}
 	if len(there) > 0 && !env.Force {
-		return fmt.Errorf("the server at %s already holds %s: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
+		return fmt.Errorf("the server at %s already holds %s, not empty: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
 	}
 	for _, db := range names {
 		var props mysqlProps

@@ -128,16 +128,34 @@ func (p *PostgreSQL) globalsArgv(key string) []string {
 }
 
 // Plan implements Item.
-func (p *PostgreSQL) Plan(Env) Plan {
-	dbs := p.Databases
-	if len(dbs) == 0 {
-		dbs = []string{"(every database but the templates)"}
+func (p *PostgreSQL) Plan(ctx context.Context, env Env) Plan {
+	dbs, err := planDatabases(ctx, p.Databases, p.password, func(password string) (*sql.DB, error) {
+		return p.open(ctx, env.Source, password, "postgres")
+	}, p.databases)
+	var out Plan
+	if err != nil {
+		dbs, out.Method = []string{"(every database but the templates)"}, err.Error()
 	}
-	var sources []string
 	for _, db := range dbs {
-		sources = append(sources, "postgresql://"+p.User+"@"+p.address()+"/"+db)
+		out.Sources = append(out.Sources, "postgresql://"+p.User+"@"+p.address()+"/"+db)
 	}
-	return Plan{Sources: sources, Command: p.dumpArgv("DATABASE", "")}
+	if err != nil {
+		dbs = []string{"DATABASE"}
+	}
+	key, kerr := p.restrictKey(ctx, env)
+	if kerr != nil {
+		out.Method = joinNotes(out.Method, kerr.Error())
+	}
+	if key != "" {
+		key = Secret
+	}
+	if p.globals() {
+		out.Commands = append(out.Commands, p.globalsArgv(key))
+	}
+	for _, db := range dbs {
+		out.Commands = append(out.Commands, p.dumpArgv(db, key))
+	}
+	return out
 }
 
 // dialer makes pq connect through a host.

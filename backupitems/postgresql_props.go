@@ -184,6 +184,31 @@ func (p pgProps) afterStatements(db string, noOwner bool) []string {
 	return out
 }
 
+// dropRoles leaves out the role settings and privileges of roles that are
+// not among existing, and returns those roles.
+func (p *pgProps) dropRoles(existing []string) []string {
+	var gone []string
+	for r := range p.RoleSettings {
+		if !slices.Contains(existing, r) {
+			gone = append(gone, r)
+			delete(p.RoleSettings, r)
+		}
+	}
+	acl := p.ACL[:0:0]
+	for _, g := range p.ACL {
+		if g.Grantee == "" || slices.Contains(existing, g.Grantee) {
+			acl = append(acl, g)
+		} else if !slices.Contains(gone, g.Grantee) {
+			gone = append(gone, g.Grantee)
+		}
+	}
+	if p.ACL != nil {
+		p.ACL = acl
+	}
+	slices.Sort(gone)
+	return gone
+}
+
 func isPrivilege(s string) bool {
 	return slices.Contains([]string{"CREATE", "CONNECT", "TEMPORARY"}, s)
 }

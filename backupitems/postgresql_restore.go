@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -88,6 +89,10 @@ func (p *PostgreSQL) restoreDatabase(ctx context.Context, env RestoreEnv, conn *
 			stmt = props.createStatement(target, p.NoOwner)
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "42704" && !p.NoOwner {
+				return fmt.Errorf("create database %s: %w (load the roles with --to-server, create the role, or set no_owner: true)", target, err)
+			}
 			return fmt.Errorf("create database %s: %w", target, err)
 		}
 	}
@@ -107,6 +112,16 @@ func (p *PostgreSQL) restoreDatabase(ctx context.Context, env RestoreEnv, conn *
 		return fail(fmt.Errorf("load %s into database %s: %w", file, target, err))
 	}
 	if known && exists == 0 {
+		if p.NoOwner {
+			// The source's roles need not exist: leave out what is theirs.
+			roles, err := column(ctx, conn, "SELECT rolname FROM pg_roles")
+			if err != nil {
+				return fail(fmt.Errorf("list roles: %w", err))
+			}
+			for _, gone := range props.dropRoles(roles) {
+				env.Log.Warn("no_owner: the role does not exist here; its settings and privileges in the database are left out", "role", gone, "database", target)
+			}
+		}
 		for _, stmt := range props.afterStatements(target, p.NoOwner) {
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return fail(fmt.Errorf("database %s: %s: %w", target, stmt, err))
@@ -206,12 +221,24 @@ func (p *PostgreSQL) restoreServer(ctx context.Context, env RestoreEnv) error {
 		names = append(names, db)
 	}
 	sort.Strings(names)
-	there, err := column(ctx, conn, "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname", pq.Array(names))
+	existing, err := column(ctx, conn, "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname", pq.Array(names))
 	if err != nil {
 		return fmt.Errorf("list databases: %w", err)
 	}
+	// A database that every server has (postgres) is loaded into when it
+	// is empty.
+	var there []string
+	for _, db := range existing {
+		n, err := r.objects(ctx, env, password, db)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			there = append(there, db)
+		}
+	}
 	if len(there) > 0 && !env.Force {
-		return fmt.Errorf("the server at %s already holds %s: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
+		return fmt.Errorf("the server at %s already holds %s, not empty: restore a whole server into one without them, or pass --force to load into them", r.address(), strings.Join(there, ", "))
 	}
 	if hasGlobals {
 		roles, err := column(ctx, conn, "SELECT rolname FROM pg_roles")

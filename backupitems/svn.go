@@ -54,12 +54,40 @@ func (s *SVN) Validate() []FieldError {
 }
 
 // Plan implements Item.
-func (s *SVN) Plan(env Env) Plan {
-	from := "0"
-	if y, err := strconv.Atoi(env.BaseMeta[svnMetaYoungest]); err == nil {
-		from = strconv.Itoa(y + 1)
+func (s *SVN) Plan(ctx context.Context, env Env) Plan {
+	p := Plan{Sources: []string{s.Repository}}
+	from, to := 0, "HEAD"
+	base, err := strconv.Atoi(env.BaseMeta[svnMetaYoungest])
+	hasBase := err == nil && env.Base != ""
+	if hasBase {
+		from = base + 1
 	}
-	return Plan{Sources: []string{s.Repository}, Command: s.dumpArgv(from, "HEAD")}
+	uuid, err := s.look(ctx, env.Source, "uuid")
+	if err == nil {
+		var y string
+		if y, err = s.look(ctx, env.Source, "youngest"); err == nil {
+			to = y
+		}
+	}
+	youngest, yerr := strconv.Atoi(to)
+	switch {
+	case err != nil:
+		p.Method = "the run will fail unless this is fixed: " + err.Error()
+	case yerr != nil:
+		p.Method = fmt.Sprintf("svnlook youngest %s: unexpected output %q", s.Repository, to)
+	case hasBase && env.BaseMeta[svnMetaUUID] != uuid:
+		from, p.Method = 0, "another repository than the base's: every revision afresh"
+	case hasBase && base > youngest:
+		from, p.Method = 0, "older than the base's revision: every revision afresh"
+	case hasBase:
+		p.Method = fmt.Sprintf("link the base's dumps of revisions 0 to %d, dump the new ones", base)
+	}
+	if yerr == nil && from > youngest {
+		p.Method = fmt.Sprintf("no new revisions since the base's %d: link its dumps", base)
+		return p
+	}
+	p.Commands = [][]string{s.dumpArgv(strconv.Itoa(from), to)}
+	return p
 }
 
 func (s *SVN) dumpArgv(from, to string) []string {

@@ -160,34 +160,19 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		if list.Len() == 0 {
 			continue
 		}
-		o := f.transfer(env)
-		o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, false
+		o := f.quickTransfer(env, list == &p.careful)
 		o.FilesFrom = list
-		// A name that vanished since the walk is what rsync's exit 24
-		// reports in a whole-tree run: no failure.
-		o.IgnoreMissingArgs = true
-		if list == &p.plain {
-			// The base's copy of a changed file is the basis of its
-			// delta (a small change to a big file sends what plain
-			// rsync sends), but is never linked: these files differ
-			// from the base's list, or their base copy does.
-			o.IgnoreTimes = true
-		} else {
-			// Itemized, to tell which of them rsync linked to the base's
-			// copy: their hashes are the base's, unread.
-			o.Checksum, o.ListAll = true, true
-		}
 		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
 			return Result{}, err
 		}
 		for path, linked := range res.Paths {
-			// rsync's itemized lines are another host's output: only
-			// a path depot asked for is taken.
+			// What the sender sent is another host's choice: only a
+			// path depot asked for is taken.
 			if _, asked := p.paths[path]; !asked {
 				return Result{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
 			}
-			if linked {
+			if linked && list == &p.careful {
 				p.paths[path] = true
 			}
 		}
@@ -198,6 +183,37 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 	}
 	return out, nil
 }
+
+// quickTransfer is one of the quick path's rsync runs, but for its list of
+// paths and for where it runs (see rsync.RunBetween): the careful one, for
+// the paths the walk could not prove unchanged, or the plain one, for
+// changed and new paths (and the directories).
+func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
+	o := f.transfer(env)
+	// Itemized, so that a path the sender adds (a compromised source's
+	// rsync) is refused, and to tell which careful ones rsync linked to
+	// the base's copy.
+	o.Sources, o.Relative, o.Delete, o.ListAll = []string{"/"}, false, false, true
+	o.FilesFrom = emptyList // set by the caller
+	// A name that vanished since the walk is what rsync's exit 24 reports
+	// in a whole-tree run: no failure.
+	o.IgnoreMissingArgs = true
+	if careful {
+		// Those rsync links to the base's copy keep the base's hashes,
+		// unread.
+		o.Checksum = true
+	} else {
+		// The base's copy of a changed file is the basis of its delta (a
+		// small change to a big file sends what plain rsync sends), but is
+		// never linked: these files differ from the base's list, or their
+		// base copy does.
+		o.IgnoreTimes = true
+	}
+	return o
+}
+
+// emptyList stands for a list of paths not made yet.
+var emptyList = strings.NewReader("")
 
 // listName names a list of the quick path in logs.
 func listName(plain bool) string {

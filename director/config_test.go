@@ -1,6 +1,7 @@
 package director
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/hosts"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err goldens in testdata/config/bad from Parse's output")
@@ -208,9 +210,9 @@ func TestFilesystemDefaults(t *testing.T) {
 			if !reflect.DeepEqual(fs.Exclude, tt.wantExclude) {
 				t.Errorf("Exclude = %q, want %q", fs.Exclude, tt.wantExclude)
 			}
-			cmd := fs.Plan(backupitems.Env{Dir: "/srv/depot/.partial/web/x/site"}).Command
-			if len(cmd) < 2 || cmd[1] != tt.wantFlags {
-				t.Errorf("plan runs %q, want flags %s", cmd, tt.wantFlags)
+			cmds := fs.Plan(context.Background(), backupitems.Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: "/srv/depot/.partial/web/x/site"}).Commands
+			if len(cmds) != 1 || len(cmds[0]) < 2 || cmds[0][1] != tt.wantFlags {
+				t.Errorf("plan runs %q, want flags %s", cmds, tt.wantFlags)
 			}
 		})
 	}

@@ -48,7 +48,7 @@ type Daemon struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	sched gocron.Scheduler
-	repo  chan struct{} // one job at a time works on the repository
+	turns *turns // which jobs work on the repository at once
 
 	mu         sync.Mutex
 	dir        *Director             // the current config's
@@ -80,7 +80,7 @@ func NewDaemon(d *Director, opts DaemonOptions) (*Daemon, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
-	dm := &Daemon{opts: opts, clock: opts.Clock, log: d.Log, repo: make(chan struct{}, 1), stopped: make(chan struct{}),
+	dm := &Daemon{opts: opts, clock: opts.Clock, log: d.Log, turns: newTurns(), stopped: make(chan struct{}),
 		dir: d, users: map[*Director]int{}, jobs: map[string]gocron.Job{}, specs: map[string]ScheduledJob{}, running: map[string]bool{}}
 	d.Now = opts.Clock.Now
 	dm.ctx, dm.cancel = context.WithCancelCause(context.Background())

@@ -97,6 +97,17 @@ func (dm *Daemon) runJob(name string, follows bool) {
 	dm.mu.Unlock()
 
 	err := dm.runSpec(d, spec, follows)
+	if spec.Kind == JobSet || spec.Kind == JobPrune {
+		// What retention deleted is unlinked after the job's turn, so
+		// pruning never delays the next job; so is what list shows of
+		// what deleting each snapshot frees brought up to date.
+		d.EmptyTrash(dm.ctx)
+		sets := d.setNames()
+		if spec.Kind == JobSet {
+			sets = []string{spec.Target}
+		}
+		d.RecordFrees(dm.ctx, sets)
+	}
 	ev := JobEvent{Job: name, Start: start, End: dm.clock.Now(), Err: err}
 	var skip *skipError
 	switch {
@@ -179,14 +190,18 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		ctx, cancel = StopAt(ctx, closes.Sub(now), "window end", func(wait time.Duration, f func()) func() bool { return dm.clock.AfterFunc(wait, f).Stop })
 		defer cancel()
 	}
-	select {
-	case dm.repo <- struct{}{}:
-		defer func() { <-dm.repo }()
-	case <-dm.stopped:
-		return &skipError{why: "depot is stopping"}
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	host := ""
+	if set, ok := d.Config.Set(spec.Target); ok && spec.Kind == JobSet {
+		host = sourceHost(set.Source)
 	}
+	release, err := dm.turns.take(ctx, dm.stopped, d.Config.Concurrency, host, spec.Kind != JobSet)
+	if errors.Is(err, errDaemonStopping) {
+		return &skipError{why: "depot is stopping"}
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
 	select {
 	case <-dm.stopped: // while it waited for its jitter or its turn
 		return &skipError{why: "depot is stopping"}
@@ -196,11 +211,11 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 	wait := dm.opts.Wait
 	switch spec.Kind {
 	case JobSet:
-		return d.Run(ctx, []string{spec.Target}, RunOptions{Wait: wait})
+		return d.Run(ctx, []string{spec.Target}, RunOptions{Wait: wait, LeaveTrash: true})
 	case JobMirror:
 		return d.Mirror(ctx, []string{spec.Target}, MirrorOptions{Wait: wait})
 	case JobPrune:
-		_, err := d.Prune(ctx, nil, RunOptions{Wait: wait})
+		_, err := d.Prune(ctx, nil, RunOptions{Wait: wait, LeaveTrash: true})
 		return err
 	case JobVerify:
 		return d.VerifySample(ctx, spec.Sample)
@@ -266,11 +281,9 @@ func (d *Director) lastSuccess(ctx context.Context) (map[string]time.Time, error
 }
 
 // VerifySample verifies sample complete snapshots picked at random, or all
-// when sample is nil, logging each result.
+// when sample is nil, logging each result. A repository on another host is
+// read over SSH, each file streamed here.
 func (d *Director) VerifySample(ctx context.Context, sample *int) error {
-	if d.Config.Repository.Host != "" {
-		return &UsageError{Msg: "verify reads every file of a snapshot: schedule it on the repository host " + d.Config.Repository.Host}
-	}
 	repo := d.repo()
 	sets, err := repo.Sets(ctx)
 	if err != nil {
@@ -296,7 +309,7 @@ func (d *Director) VerifySample(ctx context.Context, sample *int) error {
 	cache := newHashCache()
 	for _, s := range snaps {
 		name := s.Name()
-		files, problems := verifySnapshot(ctx, repo, s, cache)
+		files, problems := verifyAnywhere(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err
 		}

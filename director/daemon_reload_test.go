@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,10 @@ func TestDaemonRespectsTheLock(t *testing.T) {
 	w.clock.Advance(time.Hour) // 12:00
 	if ev := w.wait(t, &pending, "set-web"); ev.Err != nil {
 		t.Fatalf("web after the lock was released: %+v", ev)
+	}
+	// After the job's turn, what list shows is recorded already.
+	if _, err := os.Stat(filepath.Join(w.repo, ".depot", "frees", "web.json")); err != nil {
+		t.Errorf("no frees record after a daemon run: %v", err)
 	}
 }
 

@@ -107,6 +107,27 @@ func (d *Director) List(ctx context.Context, set string) ([]ListEntry, error) {
 	return out, nil
 }
 
+// RecordFrees brings the record of what deleting each snapshot of sets
+// frees up to date (see repository.Repo.Frees), so that list answers at
+// once: the daemon calls it after a job's turn, when the walks it takes
+// (a new snapshot and its neighbours) delay no backup.
+func (d *Director) RecordFrees(ctx context.Context, sets []string) {
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		return
+	}
+	for _, set := range sets {
+		snaps, err := repo.Snapshots(ctx, set)
+		if err != nil {
+			d.Log.Debug("what deleting each snapshot frees is not recorded", "set", set, "err", err)
+			continue
+		}
+		if f := repo.Frees(ctx, set, snaps); f.SaveErr != nil {
+			d.Log.Debug("what deleting each snapshot frees is not recorded", "set", set, "err", f.SaveErr)
+		}
+	}
+}
+
 // PrintList writes snapshots as a table or as JSON.
 func (d *Director) PrintList(entries []ListEntry, asJSON bool) error {
 	if asJSON {

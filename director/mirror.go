@@ -49,8 +49,8 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 			continue
 		}
 		addr, dir, _ := ParseTarget(m.Target)
-		dst := d.hosts.get(addr)
-		if err := d.mirrorTo(ctx, repo, hosts.Local{}, dst, dir, m.BwLimit, m.DeleteOrDefault(), o, "mirror "+m.Name); err != nil {
+		job := mirrorJob{what: "mirror " + m.Name, host: d.hosts.get(addr), dir: dir, bwlimit: m.BwLimit, del: m.DeleteOrDefault()}
+		if err := d.mirrorTo(ctx, repo, job, o); err != nil {
 			d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
 			errs = append(errs, err)
 		}
@@ -86,14 +86,24 @@ func (d *Director) PullMirror(ctx context.Context, from, to, bwlimit string, del
 		return fmt.Errorf("lock the repository on %s: %w", addr, err)
 	}
 	defer lock.Unlock()
-	return d.mirrorTo(ctx, src, srcHost, hosts.Local{}, to, bwlimit, del, o, "mirror from "+from)
+	return d.mirrorTo(ctx, src, mirrorJob{what: "mirror from " + from, host: hosts.Local{}, dir: to, bwlimit: bwlimit, del: del}, o)
 }
 
-// mirrorTo mirrors src into dir on dstHost under the mirror's own lock.
-func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, dstHost hosts.Host, dir, bwlimit string, del bool, o MirrorOptions, what string) error {
+// mirrorJob is where one mirror goes and how.
+type mirrorJob struct {
+	what    string     // "mirror NAME", for messages
+	host    hosts.Host // the mirror's host
+	dir     string     // its root there
+	bwlimit string
+	del     bool // delete what the repository's retention deleted
+}
+
+// mirrorTo mirrors src into the job's target under the mirror's own lock.
+func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, job mirrorJob, o MirrorOptions) error {
+	what, dir := job.what, job.dir
 	dst := repository.Repo{Root: dir}
-	if remote(dstHost) {
-		fs := repository.NewHostFS(dstHost)
+	if remote(job.host) {
+		fs := repository.NewHostFS(job.host)
 		defer fs.Close()
 		dst.FS = fs
 	}
@@ -106,7 +116,7 @@ func (d *Director) mirrorTo(ctx context.Context, src repository.Repo, srcHost, d
 	}
 	defer lock.Unlock()
 	start := d.Now()
-	st, err := repository.Mirror(ctx, src, srcHost, dst, dstHost, repository.MirrorOptions{BwLimit: bwlimit, Delete: del, Confirm: o.Confirm, Log: d.Log.With("mirror", what)})
+	st, err := repository.Mirror(ctx, src, dst, repository.MirrorOptions{BwLimit: job.bwlimit, Delete: job.del, Confirm: o.Confirm, Log: d.Log.With("mirror", what)})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

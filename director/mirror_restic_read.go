@@ -251,6 +251,9 @@ func (d *Director) verifyRestic(ctx context.Context, m MirrorConfig, subset stri
 // VerifyResticShare checks the restic mirror name, reading share ("5%") of
 // its data picked at random.
 func (d *Director) VerifyResticShare(ctx context.Context, name, share string) error {
+	if m, ok := d.mirror(name); ok && !m.IsRestic() {
+		return &UsageError{Msg: fmt.Sprintf("verify --mirror %s --sample %s: a share of the data is read from restic mirrors only; for this rsync mirror, --sample N hashes N of its snapshots", name, share)}
+	}
 	m, err := d.resticMirror(name, "verify --sample "+share)
 	if err != nil {
 		return err

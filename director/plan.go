@@ -41,7 +41,10 @@ type ItemPlan struct {
 	Target  string   `json:"target"`
 	Base    string   `json:"base,omitempty"`
 	Method  string   `json:"method,omitempty"`
-	Command []string `json:"command,omitempty"`
+	// Commands are what the run will start, secrets shown as ***;
+	// Command is the first of them, as plans showed it before.
+	Commands [][]string `json:"commands,omitempty"`
+	Command  []string   `json:"command,omitempty"`
 }
 
 // PlanAction is a retention decision after the next run.
@@ -99,8 +102,11 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		for _, it := range set.Items {
 			h := it.Header()
 			env, _ := d.itemEnv(repo, set, h, p.BuildDir, baseItems[h.Name])
-			ip := it.Plan(env)
-			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Command: ip.Command})
+			ip := it.Plan(ctx, env)
+			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Commands: ip.Commands})
+			if len(ip.Commands) > 0 {
+				p.Items[len(p.Items)-1].Command = ip.Commands[0]
+			}
 		}
 		// Retention as it will stand after the run has added its snapshot.
 		next := append(snaps, repository.Snapshot{Section: repository.Holding, Set: set.Name, Stamp: stamp, Complete: true})
@@ -165,8 +171,8 @@ func (d *Director) PrintPlan(plans []SetPlan, asJSON bool) error {
 			if it.Method != "" {
 				fmt.Fprintf(&b, "    method   %s\n", it.Method)
 			}
-			if it.Command != nil {
-				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(it.Command))
+			for _, c := range it.Commands {
+				fmt.Fprintf(&b, "    runs     %s\n", shellJoin(c))
 			}
 		}
 		loc, err := time.LoadLocation(p.Zone)

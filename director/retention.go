@@ -62,6 +62,7 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	if err != nil {
 		return nil, err
 	}
+	defer d.emptyTrash(ctx, repo, opts) // once the lock is released
 	defer lock.Unlock()
 	var reports []RetentionReport
 	failed := 0
@@ -87,6 +88,34 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 		return reports, ErrSetsFailed
 	}
 	return reports, nil
+}
+
+// emptyTrash removes the snapshots that retention moved into the trash,
+// unless the caller does it later (opts.LeaveTrash). Called once the lock
+// is released, it delays no other run; a removal cut short is finished by
+// the next run.
+func (d *Director) emptyTrash(ctx context.Context, repo repository.Repo, opts RunOptions) {
+	if opts.LeaveTrash || ctx.Err() != nil {
+		return
+	}
+	start := time.Now()
+	if err := repo.EmptyTrash(ctx); err != nil {
+		d.Log.Warn("could not finish deletions: the next run does", "err", err)
+		return
+	}
+	d.Log.Debug("trash emptied", "seconds", seconds(time.Since(start)))
+}
+
+// EmptyTrash removes the snapshots that retention moved into the trash
+// (see RunOptions.LeaveTrash), without the repository's lock: removing
+// never races with a run, which takes nothing from the trash.
+func (d *Director) EmptyTrash(ctx context.Context) {
+	repo, err := d.openRepo(ctx)
+	if err != nil {
+		d.Log.Warn("could not finish deletions: the next run does", "err", err)
+		return
+	}
+	d.emptyTrash(ctx, repo, RunOptions{})
 }
 
 // lockRuns takes the repository's lock as a run does: shared with other
@@ -213,7 +242,7 @@ func (d *Director) retainSet(ctx context.Context, repo repository.Repo, set stri
 		if err := repo.RecordDeletion(ctx, dec.Snapshot, dec.Reason, d.Now()); err != nil {
 			return rep, err
 		}
-		if err := repo.Delete(ctx, dec.Snapshot); err != nil {
+		if err := repo.Trash(ctx, dec.Snapshot); err != nil {
 			return rep, err
 		}
 		rep.Done = append(rep.Done, a)

@@ -30,6 +30,11 @@ type RunOptions struct {
 	InWindows bool
 	// Confirm lets prune delete past the guard against mass deletion.
 	Confirm bool
+	// LeaveTrash leaves the snapshots retention deleted in the trash, for
+	// the caller to remove (EmptyTrash) when that delays nothing: the
+	// daemon does, after its job's turn. By default a run or prune removes
+	// them once it has released the lock.
+	LeaveTrash bool
 }
 
 // Run backs up the named sets (all when none are named), up to the config's
@@ -48,6 +53,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		d.notifyUnrun(ctx, sets, err)
 		return err
 	}
+	defer d.emptyTrash(ctx, repo, opts) // once the lock is released
 	defer lock.Unlock()
 	defer d.writeMetrics(ctx, repo)
 	var res runResults
@@ -55,7 +61,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 		res = d.runConcurrently(ctx, repo, sets, n, opts.Wait)
 	} else {
 		for _, set := range sets {
-			if res.add(d.runOne(ctx, repo, set, opts.Wait)); res.end != nil {
+			if res.add(d.forSet(true).runOne(ctx, repo, set, opts.Wait)); res.end != nil {
 				break
 			}
 		}
@@ -183,7 +189,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 		m.Base = base.Section + "/" + base.Stamp
 	}
 	baseItems := goodBaseItems(snaps)
-	failed, err := d.backupItems(ctx, repo, set, build, m, baseItems, log)
+	failed, err := d.backupItems(ctx, set, build, m, baseItems, log)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
@@ -224,96 +230,64 @@ type baseItem struct {
 }
 
 // backupItem runs one item into the build and records its file list.
-func (d *Director) backupItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
+func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
-	base = base.ofType(h.Type)
-	env, tree := d.itemEnv(repo, set, h, build.Dir, base)
-	dir, pushed := env.Dir, env.ListPaths
-	out := &fsOutput{repo: repo, dir: dir, baseDir: base.dir, baseList: base.fileList, mtime: build.Time()}
-	env.Out, env.Log = out, log.With("item", h.Name)
-	t, _ := backupitems.Lookup(h.Type)
-	if !t.Resumable || base.dir != "" {
-		// What an interrupted attempt dumped is redone anyway; stale files
-		// (a database dropped since) must not slip into the snapshot. An
-		// interrupted tree is resumed only when nothing in it is a hard
-		// link to the base: rsync would change the attributes of a file
-		// that changed only in them in place, in the base snapshot too.
-		if err := repo.Files().RemoveAll(ctx, dir); err != nil {
-			return rec, err
+	w := d.newItemWriter(set, h, build, base)
+	log = log.With("item", h.Name)
+	w.env.Log = log
+	warn := func(warnings ...string) {
+		for _, s := range warnings {
+			log.Warn(s)
+			rec.Warnings, rec.Status = append(rec.Warnings, s), repository.StatusWarning
 		}
 	}
-	if err := repo.Files().MkdirAll(ctx, dir); err != nil {
+	t, _ := backupitems.Lookup(h.Type)
+	if err := w.prepare(ctx, t.Resumable); err != nil {
 		return rec, err
 	}
 	d.progressItem(h.Name)
-	env.Log.Info("backing up", "type", h.Type)
-	res, err := it.Backup(ctx, env)
+	log.Info("backing up", "type", h.Type)
+	res, err := it.Backup(ctx, w.env)
 	if err != nil {
 		return rec, err
 	}
 	if err := step(ctx, "item-copied"); err != nil {
 		return rec, err
 	}
-	for _, w := range res.Warnings {
-		env.Log.Warn(w)
-	}
-	rec.Warnings = res.Warnings
-	if len(res.Warnings) > 0 {
-		rec.Status = repository.StatusWarning
-	}
-	rec.Stats.FilesTransferred = res.FilesTransferred
-	rec.Stats.BytesTransferred = res.BytesTransferred
-	rec.Meta = res.Meta
-
-	// The file list: from the paths the item reports, stat'ed where they
-	// are on this machine; else from a walk of the item's directory, or,
-	// when that is on another host, from what the item wrote through Out.
-	list := listing{root: dir}
-	var known []repository.Entry // the base's list, when the item read it whole
-	if tree != nil && tree.readAll {
-		known = tree.entries
-	}
-	switch {
-	case res.Listing != nil && pushed:
-		list = listing{root: res.Listing.Root, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
-	case res.Listing != nil:
-		list = listing{root: dir, paths: res.Listing.Paths, known: known, source: sourceStats(res.Listing)}
-	case pushed:
-		list = listing{entries: out.entries()}
-	case len(out.written) > 0:
-		// Walk, for files an item may have written beside Out, but take
-		// the hashes Out computed while writing instead of reading the
-		// dumps again.
-		list = listing{root: dir, known: out.entries()}
-	}
-	rec.FileList = path.Join(repository.FileListDir, h.Name+".tsv.zst")
-	stats, sum, err := writeFileList(ctx, repo, list, base.fileList, path.Join(build.Dir, rec.FileList))
+	warn(res.Warnings...)
+	rec.Stats.FilesTransferred, rec.Stats.BytesTransferred, rec.Meta = res.FilesTransferred, res.BytesTransferred, res.Meta
+	stats, err := w.finish(ctx, res, &rec)
 	if err != nil {
 		return rec, err
 	}
-	rec.FileListSHA256 = sum
-	if stats.Vanished > 0 {
-		w := fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished)
-		env.Log.Warn(w)
-		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
-	}
 	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
-	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
-		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
-			return rec, err
-		}
+	if err := checkListed(it, stats, w.base, warn); err != nil {
+		return rec, err
 	}
-	if stats.Files == 0 && h.Type == "filesystem" {
-		// Never 0 files in silence: an empty tree is more often a wrong
-		// path or an unmounted disk than what was meant.
-		w := "no files were backed up: check the source paths"
-		env.Log.Warn(w)
-		rec.Warnings, rec.Status = append(rec.Warnings, w), repository.StatusWarning
-	}
-	env.Log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
+	log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
 		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
+}
+
+// checkListed judges an item by its new file list: it warns of source files
+// that vanished and of an empty tree, and fails an item that shrank past its
+// guard against the base.
+func checkListed(it ItemConfig, stats repository.ScanStats, base baseItem, warn func(...string)) error {
+	if stats.Vanished > 0 {
+		warn(fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished))
+	}
+	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
+		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
+			return err
+		}
+	}
+	if stats.Files == 0 && it.Header().Type == "filesystem" {
+		// Never 0 files in silence: an empty tree is more often a wrong
+		// path or an unmounted disk than what was meant.
+		warn("no files were backed up: check the source paths")
+	}
+	return nil
 }
 
 // treeBase is the base snapshot of a tree item, for backupitems.Env.Tree. It

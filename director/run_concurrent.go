@@ -37,7 +37,7 @@ func (d *Director) runConcurrently(ctx context.Context, repo repository.Repo, se
 			pending = append(pending[:i], pending[i+1:]...)
 			busy[host] = host != ""
 			running++
-			sd := d.forSet()
+			sd := d.forSet(false)
 			go func() { finished <- done{host, sd.runOne(ctx, repo, set, wait)} }()
 		}
 		if running == 0 {
@@ -54,13 +54,18 @@ func (d *Director) runConcurrently(ctx context.Context, repo repository.Repo, se
 	return res
 }
 
-// forSet returns a director for one set's run beside others: the config,
-// connections, clock and outputs are shared; the logger and the progress,
-// which runReported replaces for the set's run, are its own. A terminal's
-// live line follows one set at a time, so concurrent sets show none.
-func (d *Director) forSet() *Director {
+// forSet returns a director for one set's run, which may go on beside
+// others (in one run, or in the daemon's jobs): the config, connections,
+// clock and outputs are shared; the logger and the progress, which
+// runReported replaces for the set's run, are its own. A terminal's live
+// line follows one set at a time, so sets run concurrently show none
+// (showProgress false).
+func (d *Director) forSet(showProgress bool) *Director {
 	c := *d
-	c.Progress, c.progress = nil, nil
+	c.progress = nil
+	if !showProgress {
+		c.Progress = nil
+	}
 	return &c
 }
 

@@ -28,7 +28,7 @@ func (e *ItemsFailedError) Error() string {
 // content) and the next item runs. The error is for a snapshot that must
 // not be published: the run was interrupted, or every item failed (there is
 // nothing good to keep).
-func (d *Director) backupItems(ctx context.Context, repo repository.Repo, set *SetConfig, build *repository.Build, m *repository.Manifest, bases map[string]baseItem, log *slog.Logger) ([]string, error) {
+func (d *Director) backupItems(ctx context.Context, set *SetConfig, build *repository.Build, m *repository.Manifest, bases map[string]baseItem, log *slog.Logger) ([]string, error) {
 	var failed []string
 	var errs []error
 	for _, it := range set.Items {
@@ -36,7 +36,7 @@ func (d *Director) backupItems(ctx context.Context, repo repository.Repo, set *S
 		if b, ok := bases[h.Name]; ok && b.snapshot != m.Base {
 			log.Info("item's base is its newest good copy, older than the set's base", "item", h.Name, "base", b.snapshot)
 		}
-		rec, err := d.backupItem(ctx, repo, set, it, build, bases[h.Name], log)
+		rec, err := d.backupItem(ctx, set, it, build, bases[h.Name], log)
 		if err == nil {
 			m.Items = append(m.Items, rec)
 			continue
@@ -48,7 +48,7 @@ func (d *Director) backupItems(ctx context.Context, repo repository.Repo, set *S
 		failed = append(failed, h.Name)
 		errs = append(errs, fmt.Errorf("item %s: %w", h.Name, err))
 		// Whatever the item left is not trusted: it has no content.
-		if rerr := repo.Files().RemoveAll(ctx, path.Join(build.Dir, h.Name)); rerr != nil {
+		if rerr := build.Repo.Files().RemoveAll(ctx, path.Join(build.Dir, h.Name)); rerr != nil {
 			return nil, fmt.Errorf("item %s: remove its partial content: %w", h.Name, rerr)
 		}
 		m.Items = append(m.Items, repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusFailed, Error: err.Error()})

@@ -26,7 +26,8 @@ var ErrVerifyFailed = errors.New("verification failed")
 
 // Verify re-reads snapshots (of one set, one SET@STAMP, or all) and checks
 // every file against its snapshot's file list: present, same size, same
-// SHA-256; and nothing on disk that the list lacks.
+// SHA-256; and nothing on disk that the list lacks. A repository on another
+// host is read through its file system, each file streamed here.
 func (d *Director) Verify(ctx context.Context, target string) error {
 	return d.VerifyWith(ctx, target, VerifyOptions{})
 }
@@ -35,9 +36,6 @@ func (d *Director) Verify(ctx context.Context, target string) error {
 // a sample of the files (o.Percent, o.MaxBytes); each file that fails is
 // reported with the snapshots and mirrors that still hold a good copy.
 func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOptions) error {
-	if d.Config.Repository.Host != "" {
-		return &UsageError{Msg: "verify reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
-	}
 	repo, err := d.openRepo(ctx)
 	if err != nil {
 		return err
@@ -86,7 +84,7 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 	failed := 0
 	for _, s := range snaps {
 		name := s.Name()
-		files, problems := verifySnapshot(ctx, repo, s, cache)
+		files, problems := verifyAnywhere(ctx, repo, s, cache)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -113,15 +111,20 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 // maxProblems bounds what one snapshot reports.
 const maxProblems = 20
 
+// verifyAnywhere is verifySnapshot for a repository on this machine, and
+// verifySnapshotOnHost for one on another host.
+func verifyAnywhere(ctx context.Context, repo repository.Repo, s repository.Snapshot, cache *hashCache) (int, []string) {
+	if fsys, ok := repo.FS.(*repository.HostFS); ok {
+		return verifySnapshotOnHost(ctx, repo, fsys, s, cache)
+	}
+	return verifySnapshot(ctx, repo, s, cache)
+}
+
 // verifySnapshot checks a snapshot on this machine against its manifest and
 // file lists; it returns the regular files listed and what differs.
 func verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snapshot, cache *hashCache) (int, []string) {
-	if !s.Complete {
-		_, err := repo.ReadManifest(ctx, s.Path)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			return 0, []string{"no manifest: incomplete"}
-		}
-		return 0, []string{"incomplete: the manifest does not parse: " + err.Error()}
+	if problem := incomplete(ctx, repo, s); problem != "" {
+		return 0, []string{problem}
 	}
 	m := s.Manifest
 	var problems []string
@@ -161,21 +164,43 @@ func verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snap
 	return files, problems
 }
 
+// incomplete says why s is not a complete snapshot, or "" when it is.
+func incomplete(ctx context.Context, repo repository.Repo, s repository.Snapshot) string {
+	if s.Complete {
+		return ""
+	}
+	_, err := repo.ReadManifest(ctx, s.Path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return "no manifest: incomplete"
+	}
+	return "incomplete: the manifest does not parse: " + err.Error()
+}
+
 // unlistedTopLevel returns the names directly in a snapshot directory that
 // its manifest does not account for: leftovers of an item that failed or
 // is no longer configured, or anything else put there.
 func unlistedTopLevel(dir string, m *repository.Manifest) []string {
+	entries, _ := os.ReadDir(dir)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return unlisted(names, m)
+}
+
+// unlisted returns the names of a snapshot directory's entries that its
+// manifest does not account for.
+func unlisted(names []string, m *repository.Manifest) []string {
 	known := map[string]bool{repository.ManifestName: true, repository.FileListDir: true, repository.RecordName: true}
 	for _, it := range m.Items {
 		if it.Status != repository.StatusFailed {
 			known[it.Name] = true
 		}
 	}
-	entries, _ := os.ReadDir(dir)
 	var out []string
-	for _, e := range entries {
-		if !known[e.Name()] {
-			out = append(out, e.Name())
+	for _, n := range names {
+		if !known[n] {
+			out = append(out, n)
 		}
 	}
 	return out

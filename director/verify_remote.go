@@ -56,6 +56,9 @@ func listRemoteTree(ctx context.Context, fsys *repository.HostFS, dir string) (m
 
 // verifySnapshotOnHost is verifySnapshot for a snapshot on another host.
 func verifySnapshotOnHost(ctx context.Context, repo repository.Repo, fsys *repository.HostFS, s repository.Snapshot, cache *hashCache) (int, []string) {
+	if problem := incomplete(ctx, repo, s); problem != "" {
+		return 0, []string{problem}
+	}
 	m, err := repo.ReadManifest(ctx, s.Path)
 	if err != nil {
 		return 0, []string{err.Error()}
@@ -66,8 +69,20 @@ func verifySnapshotOnHost(ctx context.Context, repo repository.Repo, fsys *repos
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
+	if entries, err := fsys.ReadDir(ctx, s.Path); err == nil {
+		names := make([]string, len(entries))
+		for i, e := range entries {
+			names[i] = e.Name
+		}
+		for _, extra := range unlisted(names, m) {
+			report("%s: in the snapshot but not in its manifest", extra)
+		}
+	}
 	files := 0
 	for _, it := range m.Items {
+		if it.Status == repository.StatusFailed {
+			continue // no content; its directory, if any, was reported above
+		}
 		if it.FileList == "" {
 			report("item %s: no file list", it.Name)
 			continue

@@ -173,18 +173,34 @@ func (r Repo) Delete(ctx context.Context, s Snapshot) error {
 	return nil
 }
 
+// Trash takes a snapshot out of its section with one rename into the
+// trash, where EmptyTrash (or the next run) removes it: the snapshot is gone
+// at once, and the unlinking waits for a moment when it delays no one.
+func (r Repo) Trash(ctx context.Context, s Snapshot) error {
+	if _, err := r.moveToTrash(ctx, s.Path); err != nil {
+		return fmt.Errorf("delete %s/%s/%s: %w", s.Section, s.Set, s.Stamp, err)
+	}
+	return nil
+}
+
 func (r Repo) removeDir(ctx context.Context, dir string) error {
+	tmp, err := r.moveToTrash(ctx, dir)
+	if err != nil {
+		return err
+	}
+	return r.Files().RemoveAll(ctx, tmp)
+}
+
+func (r Repo) moveToTrash(ctx context.Context, dir string) (string, error) {
 	fsys := r.Files()
 	trash := filepath.Join(r.StateDir(), trashDir)
 	if err := fsys.MkdirAll(ctx, trash); err != nil {
-		return err
+		return "", err
 	}
-	// Unique among runs: the lock admits one at a time, and time moves on.
-	tmp := filepath.Join(trash, filepath.Base(dir)+"."+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err := fsys.Rename(ctx, dir, tmp); err != nil {
-		return err
-	}
-	return fsys.RemoveAll(ctx, tmp)
+	// Unique among runs: a set's lock admits one run of it, and time moves
+	// on.
+	tmp := filepath.Join(trash, filepath.Base(filepath.Dir(dir))+"."+filepath.Base(dir)+"."+strconv.FormatInt(time.Now().UnixNano(), 36))
+	return tmp, fsys.Rename(ctx, dir, tmp)
 }
 
 // EmptyTrash finishes deletions that a killed run left behind.

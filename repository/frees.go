@@ -74,12 +74,13 @@ func (r Repo) Frees(ctx context.Context, set string, snaps []Snapshot) Frees {
 	}
 	busy := r.setBusy(ctx, set)
 	next := freesRecord{Format: freesFormat, Set: set, Snapshots: map[string]freesEntry{}}
+	nb := itemNeighbours(snaps)
 	for i, s := range snaps {
 		if err := ctx.Err(); err != nil {
 			out.Bytes[i], out.Errs[i] = -1, err
 			continue
 		}
-		key, cacheable := freesKey(r.Root, snaps, i)
+		key, cacheable := freesKey(r.Root, snaps, i, nb)
 		if e, ok := rec.Snapshots[s.Stamp]; ok && cacheable && e.Key == key {
 			out.Bytes[i] = e.Frees
 			next.Snapshots[s.Stamp] = e
@@ -178,9 +179,9 @@ func (r Repo) writeFrees(ctx context.Context, set string, rec freesRecord) error
 // freesKey names everything that what deleting snaps[i] frees depends on:
 // the repository, the snapshot's manifest (its items, their status and file
 // lists), and, for the snapshot and for each of its good items, the nearest
-// older and newer snapshots. An incomplete snapshot has no manifest to key
-// on: its figure is never recorded.
-func freesKey(root string, snaps []Snapshot, i int) (string, bool) {
+// older and newer snapshots (nb, from itemNeighbours). An incomplete
+// snapshot has no manifest to key on: its figure is never recorded.
+func freesKey(root string, snaps []Snapshot, i int, nb map[string][]neighbours) (string, bool) {
 	s := snaps[i]
 	m := s.Manifest
 	if m == nil || !s.Complete {
@@ -213,19 +214,46 @@ func freesKey(root string, snaps []Snapshot, i int) (string, bool) {
 		if it.Status == StatusFailed {
 			continue
 		}
-		field(neighbour(snaps, i, it.Name, -1))
-		field(neighbour(snaps, i, it.Name, +1))
+		n := nb[it.Name][i]
+		field(n.prev)
+		field(n.next)
 	}
 	return hex.EncodeToString(h.Sum(nil)), true
 }
 
-// neighbour is the stamp of the nearest snapshot before (dir -1) or after
-// (dir +1) snaps[i] holding a good copy of item, or "".
-func neighbour(snaps []Snapshot, i int, item string, dir int) string {
-	for j := i + dir; j >= 0 && j < len(snaps); j += dir {
-		if snaps[j].HasGood(item) {
-			return snaps[j].Stamp
+// neighbours are the stamps of the nearest older and newer snapshots
+// holding a good copy of an item, "" where there is none.
+type neighbours struct{ prev, next string }
+
+// itemNeighbours gives, for every item name in snaps and every snapshot,
+// that item's neighbours: two passes over the snapshots per item.
+func itemNeighbours(snaps []Snapshot) map[string][]neighbours {
+	out := map[string][]neighbours{}
+	for _, s := range snaps {
+		if s.Manifest == nil {
+			continue
+		}
+		for _, it := range s.Manifest.Items {
+			if _, ok := out[it.Name]; ok {
+				continue
+			}
+			nb := make([]neighbours, len(snaps))
+			last := ""
+			for i := range snaps {
+				nb[i].prev = last
+				if snaps[i].HasGood(it.Name) {
+					last = snaps[i].Stamp
+				}
+			}
+			last = ""
+			for i := len(snaps) - 1; i >= 0; i-- {
+				nb[i].next = last
+				if snaps[i].HasGood(it.Name) {
+					last = snaps[i].Stamp
+				}
+			}
+			out[it.Name] = nb
 		}
 	}
-	return ""
+	return out
 }

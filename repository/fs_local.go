@@ -101,21 +101,10 @@ func (LocalFS) Remove(_ context.Context, path string) error {
 	return nil
 }
 
-// RemoveAll implements FS. Snapshots copy read-only directories faithfully
-// from their sources, so on a permission error it makes them writable first.
-func (LocalFS) RemoveAll(_ context.Context, path string) error {
-	err := os.RemoveAll(path)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return err
-	}
-	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(path)
-}
+// RemoveAll implements FS with removeTree: unlinking in parallel across
+// directories, and making directories that snapshots copied read-only from
+// their sources writable first.
+func (LocalFS) RemoveAll(ctx context.Context, path string) error { return removeTree(ctx, path) }
 
 // ReadFile implements FS.
 func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }

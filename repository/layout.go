@@ -42,6 +42,15 @@ type Repo struct {
 	FS   FS // nil means LocalFS
 }
 
+// Host is the machine the repository is on: its file system's host, or
+// this machine.
+func (r Repo) Host() hosts.Host {
+	if fs, ok := r.FS.(*HostFS); ok {
+		return fs.Host
+	}
+	return hosts.Local{}
+}
+
 // Files returns the repository's file system.
 func (r Repo) Files() FS {
 	if r.FS == nil {

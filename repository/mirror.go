@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
 )
 
@@ -42,8 +41,8 @@ type MirrorStats struct {
 // written last and one rename publishes it, in the same section as in src.
 // A snapshot migrated to permanent in src is renamed on the mirror, not
 // copied again. A cut mirror resumes from its .partial. rsync runs here: at
-// most one of srcHost and dstHost may be remote.
-func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost hosts.Host, o MirrorOptions) (MirrorStats, error) {
+// most one of src and dst may be on another host.
+func Mirror(ctx context.Context, src, dst Repo, o MirrorOptions) (MirrorStats, error) {
 	var st MirrorStats
 	sets, err := src.Sets(ctx)
 	if err != nil {
@@ -58,6 +57,7 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 		return st, err
 	}
 	o.repair = damaged
+	run := &mirrorRun{src: src, dst: dst, o: o, st: &st}
 	for _, set := range sets {
 		srcSnaps, err := src.Snapshots(ctx, set)
 		if err != nil {
@@ -86,7 +86,7 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 				have[s.Stamp] = s
 			}
 		}
-		if err := mirrorFirst(ctx, src, srcHost, dst, dstHost, srcSnaps, have, o, &st); err != nil {
+		if err := run.first(ctx, srcSnaps, have); err != nil {
 			return st, fmt.Errorf("mirror %s: %w", set, err)
 		}
 		for _, s := range srcSnaps {
@@ -119,7 +119,7 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 				st.Moved++
 			default:
 				base := newestBefore(have, s.Stamp)
-				n, err := mirrorOne(ctx, src, srcHost, dst, dstHost, s, base, o)
+				n, err := run.one(ctx, s, base)
 				if err != nil {
 					return st, fmt.Errorf("mirror %s: %w", s.Name(), err)
 				}
@@ -152,7 +152,7 @@ func Mirror(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost
 	}
 	// Only now, with every new snapshot complete, remove what the
 	// repository's retention deleted.
-	if err := mirrorDeletions(ctx, src, dst, wanted, o, &st); err != nil {
+	if err := run.deletions(ctx, wanted); err != nil {
 		return st, err
 	}
 	return st, dst.EmptyTrash(ctx)
@@ -175,13 +175,21 @@ func newestBefore(have map[string]Snapshot, stamp string) *Snapshot {
 	return &s
 }
 
-// mirrorFirst copies, in one rsync, the snapshots of a set that the mirror
+// mirrorRun is one run of Mirror: from src to dst with o, counted in st.
+type mirrorRun struct {
+	src, dst Repo
+	o        MirrorOptions
+	st       *MirrorStats
+}
+
+// first copies, in one rsync, the snapshots of a set that the mirror
 // lacks and that are older than every snapshot it has (all of them, on a new
 // mirror). With -H, rsync keeps the hard links among them in one pass over
 // the tree instead of one pass per snapshot: a new mirror costs about what
 // `rsync -aH` of the repository does. Each lands in .partial and is
 // published, oldest first, after its manifest. have gains what was copied.
-func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost hosts.Host, srcSnaps []Snapshot, have map[string]Snapshot, o MirrorOptions, st *MirrorStats) error {
+func (m *mirrorRun) first(ctx context.Context, srcSnaps []Snapshot, have map[string]Snapshot) error {
+	src, dst, o, st := m.src, m.dst, m.o, m.st
 	oldest := ""
 	for stamp := range have {
 		if oldest == "" || stamp < oldest {
@@ -215,7 +223,7 @@ func mirrorFirst(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, ds
 	for _, s := range batch {
 		opts.Sources = append(opts.Sources, s.Path)
 	}
-	res, err := rsync.RunBetween(ctx, srcHost, dstHost, opts)
+	res, err := rsync.RunBetween(ctx, src.Host(), dst.Host(), opts)
 	if err != nil {
 		return err
 	}
@@ -246,9 +254,10 @@ func copyManifestAndPublish(ctx context.Context, src Repo, b *Build, s Snapshot)
 	return err
 }
 
-// mirrorOne copies one snapshot into dst's .partial, manifest last, and
+// one copies one snapshot into dst's .partial, manifest last, and
 // publishes it. It returns the bytes rsync transferred.
-func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstHost hosts.Host, s Snapshot, base *Snapshot, o MirrorOptions) (int64, error) {
+func (m *mirrorRun) one(ctx context.Context, s Snapshot, base *Snapshot) (int64, error) {
+	src, dst, o := m.src, m.dst, m.o
 	b := &Build{Repo: dst, Set: s.Set, Stamp: s.Stamp, Dir: dst.PartialDir(s.Set, s.Stamp)}
 	if err := dst.Files().MkdirAll(ctx, b.Dir); err != nil {
 		return 0, err
@@ -270,7 +279,7 @@ func mirrorOne(ctx context.Context, src Repo, srcHost hosts.Host, dst Repo, dstH
 	if base != nil {
 		opts.LinkDest = base.Path
 	}
-	res, err := rsync.RunBetween(ctx, srcHost, dstHost, opts)
+	res, err := rsync.RunBetween(ctx, src.Host(), dst.Host(), opts)
 	if err != nil {
 		return 0, err
 	}

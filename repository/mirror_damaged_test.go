@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/depot-backup/depot/hosts"
 )
 
 // TestMirrorRepairsDamaged: a mirror snapshot recorded as damaged (a file
@@ -21,7 +19,7 @@ func TestMirrorRepairsDamaged(t *testing.T) {
 	src, dst := Repo{Root: t.TempDir()}, Repo{Root: t.TempDir()}
 	files := []string{"a", "b", "c", "d", "e", "f"}
 	s1 := snapshotWith(t, src, "web", t0, nil, files, nil)
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	victim := filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "a")
@@ -49,10 +47,10 @@ func TestMirrorRepairsDamaged(t *testing.T) {
 
 	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if _, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Mirror(cut, src, dst, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut repair: %v", err)
 	}
-	st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log})
+	st, err := Mirror(ctx, src, dst, MirrorOptions{Log: log})
 	if err != nil || st.Copied != 1 {
 		t.Fatalf("repair %+v, %v", st, err)
 	}

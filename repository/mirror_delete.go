@@ -14,14 +14,15 @@ import (
 // mirror, whichever is larger.
 func MirrorMaxDelete(onMirror int) int { return DefaultMaxDelete(onMirror) }
 
-// mirrorDeletions deletes from dst the complete snapshots that src lacks
+// deletions deletes from dst the complete snapshots that src lacks
 // (wanted maps each set src has to its stamps) and that src's deletion log
 // names: what the repository's retention (or depot forget) deleted. Nothing
 // else is deleted: a snapshot missing from the repository for another reason
 // (an unmounted disk, an rm by hand) stays, and so does every snapshot of a
 // set the repository lists none of. More than MirrorMaxDelete of one set
 // are held back unless o.Confirm.
-func mirrorDeletions(ctx context.Context, src, dst Repo, wanted map[string]map[string]bool, o MirrorOptions, st *MirrorStats) error {
+func (m *mirrorRun) deletions(ctx context.Context, wanted map[string]map[string]bool) error {
+	src, dst, o, st := m.src, m.dst, m.o, m.st
 	deleted, err := src.Deleted(ctx)
 	if err != nil {
 		return err

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/depot-backup/depot/hosts"
 )
 
 // TestMirrorDeletesOnlyWhatRetentionDeleted: a mirror deletes what the
@@ -26,7 +24,7 @@ func TestMirrorDeletesOnlyWhatRetentionDeleted(t *testing.T) {
 	}
 	snapshotWith(t, src, "mail", t0, nil, []string{"a"}, nil)
 	opts := MirrorOptions{Delete: true, Log: log}
-	if st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, opts); err != nil || st.Copied != 9 {
+	if st, err := Mirror(ctx, src, dst, opts); err != nil || st.Copied != 9 {
 		t.Fatalf("first mirror %+v, %v", st, err)
 	}
 
@@ -52,7 +50,7 @@ func TestMirrorDeletesOnlyWhatRetentionDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, opts)
+	st, err := Mirror(ctx, src, dst, opts)
 	if err != nil || st.Deleted != 0 || st.Held != 4 || st.Spared != 2 {
 		t.Fatalf("mirror %+v, %v; want 4 held back and 2 spared", st, err)
 	}
@@ -67,7 +65,7 @@ func TestMirrorDeletesOnlyWhatRetentionDeleted(t *testing.T) {
 	}
 
 	opts.Confirm = true
-	st, err = Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, opts)
+	st, err = Mirror(ctx, src, dst, opts)
 	if err != nil || st.Deleted != 4 || st.Spared != 2 {
 		t.Fatalf("mirror --confirm %+v, %v", st, err)
 	}

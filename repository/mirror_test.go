@@ -71,7 +71,11 @@ func diskUsage(t testing.TB, dir string) int64 {
 
 func TestMirror(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := sshtest.Start(t, sshtest.Options{})
+	// The ssh target is a second machine: its mirrors live in directories
+	// that only it sees at their paths, and it does not see the
+	// repositories.
+	remoteRoot, localRoot := t.TempDir(), t.TempDir()
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{remoteRoot, localRoot}})
 	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
 	if err != nil {
 		t.Fatal(err)
@@ -79,23 +83,33 @@ func TestMirror(t *testing.T) {
 	t.Cleanup(func() { h.Close() })
 	targets := []struct {
 		name string
-		host hosts.Host
 		fs   func(testing.TB) FS
+		root func(testing.TB) string // the target's root on its host
+		seen func(string) string     // where this process sees a path of the target
 	}{
-		{"local", hosts.Local{}, func(testing.TB) FS { return LocalFS{} }},
-		{"ssh", h, func(tb testing.TB) FS { return newHostFS(tb, h) }},
+		{"local", func(testing.TB) FS { return LocalFS{} }, func(tb testing.TB) string { return tb.TempDir() }, func(p string) string { return p }},
+		{"ssh", func(tb testing.TB) FS { return newHostFS(tb, h) }, func(tb testing.TB) string {
+			root := filepath.Join(remoteRoot, "mirror")
+			if err := os.MkdirAll(s.Remote(root), 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			return root
+		}, s.Remote},
 	}
 	for _, target := range targets {
 		t.Run(target.name, func(t *testing.T) {
-			src := Repo{Root: t.TempDir()}
-			dst := Repo{Root: t.TempDir(), FS: target.fs(t)}
+			src := Repo{Root: filepath.Join(localRoot, target.name)}
+			if err := os.Mkdir(src.Root, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			dst := Repo{Root: target.root(t), FS: target.fs(t)}
 			files := []string{"a", "b", "c", "d"}
 			s1 := snapshotWith(t, src, "web", t0, nil, files, nil)
 			s2 := snapshotWith(t, src, "web", t0.Add(time.Hour), &s1, files, map[string]string{"a": "changed once"})
 			s3 := snapshotWith(t, src, "web", t0.Add(2*time.Hour), &s2, files, map[string]string{"b": "changed twice"})
 			opts := MirrorOptions{Delete: true, Log: log}
 
-			st, err := Mirror(ctx, src, hosts.Local{}, dst, target.host, opts)
+			st, err := Mirror(ctx, src, dst, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,24 +118,24 @@ func TestMirror(t *testing.T) {
 			}
 			for _, snap := range []Snapshot{s1, s2, s3} {
 				want, _ := os.ReadFile(filepath.Join(snap.Path, ManifestName))
-				got, err := os.ReadFile(filepath.Join(dst.Dir(Holding, "web", snap.Stamp), ManifestName))
+				got, err := os.ReadFile(target.seen(filepath.Join(dst.Dir(Holding, "web", snap.Stamp), ManifestName)))
 				if err != nil || !bytes.Equal(got, want) {
 					t.Fatalf("mirrored manifest of %s differs: %v", snap.Stamp, err)
 				}
 			}
 			// Unchanged files share inodes on the mirror as in the repository.
-			c1, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "c"))
-			c3, _ := os.Stat(filepath.Join(dst.Dir(Holding, "web", s3.Stamp), "item", "c"))
+			c1, _ := os.Stat(target.seen(filepath.Join(dst.Dir(Holding, "web", s1.Stamp), "item", "c")))
+			c3, _ := os.Stat(target.seen(filepath.Join(dst.Dir(Holding, "web", s3.Stamp), "item", "c")))
 			if !os.SameFile(c1, c3) {
 				t.Error("an unchanged file is not shared between mirrored snapshots")
 			}
-			srcDU, dstDU := diskUsage(t, filepath.Join(src.Root, Holding)), diskUsage(t, filepath.Join(dst.Root, Holding))
+			srcDU, dstDU := diskUsage(t, filepath.Join(src.Root, Holding)), diskUsage(t, target.seen(filepath.Join(dst.Root, Holding)))
 			if float64(dstDU) > 1.05*float64(srcDU) {
 				t.Errorf("mirror uses %d bytes, the repository %d: more than 5%% over", dstDU, srcDU)
 			}
 
 			// Again: nothing to do.
-			if st, err := Mirror(ctx, src, hosts.Local{}, dst, target.host, opts); err != nil || st.Copied+st.Moved+st.Deleted != 0 || st.Kept != 3 {
+			if st, err := Mirror(ctx, src, dst, opts); err != nil || st.Copied+st.Moved+st.Deleted != 0 || st.Kept != 3 {
 				t.Fatalf("second mirror %+v, %v", st, err)
 			}
 
@@ -143,7 +157,7 @@ func TestMirror(t *testing.T) {
 				t.Fatal(err)
 			}
 			snapshotWith(t, src, "web", t0.Add(3*time.Hour), &s3, files, map[string]string{"d": "new d"})
-			st, err = Mirror(ctx, src, hosts.Local{}, dst, target.host, opts)
+			st, err = Mirror(ctx, src, dst, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,14 +186,14 @@ func TestMirrorKeepsWhatTheRepositoryDropsWithoutDelete(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	src, dst := Repo{Root: t.TempDir()}, Repo{Root: t.TempDir()}
 	s1 := snapshotWith(t, src, "web", t0, nil, []string{"a"}, nil)
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Delete(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
 	snapshotWith(t, src, "web", t0.Add(time.Hour), nil, []string{"a"}, nil)
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 2 {
@@ -195,7 +209,7 @@ func TestMirrorResumesAfterACut(t *testing.T) {
 	snapshotWith(t, src, "web", t0, nil, []string{"a", "b", "c", "d", "e", "f"}, nil)
 	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	_, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log})
+	_, err := Mirror(cut, src, dst, MirrorOptions{BwLimit: "64", Log: log})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut mirror: %v", err)
 	}
@@ -205,7 +219,7 @@ func TestMirrorResumesAfterACut(t *testing.T) {
 	if p, _ := dst.Partials(ctx, "web"); len(p) != 1 {
 		t.Fatalf("partials after the cut: %v", p)
 	}
-	if _, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log}); err != nil {
+	if _, err := Mirror(ctx, src, dst, MirrorOptions{Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 1 || !got[0].Complete {
@@ -227,13 +241,13 @@ func TestMirrorBatchResumesAfterACut(t *testing.T) {
 	s2 := snapshotWith(t, src, "web", t0.Add(time.Hour), &s1, files, map[string]string{"a": "new a"})
 	cut, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if _, err := Mirror(cut, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := Mirror(cut, src, dst, MirrorOptions{BwLimit: "64", Log: log}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut mirror: %v", err)
 	}
 	if got, _ := dst.Snapshots(ctx, "web"); len(got) != 0 {
 		t.Fatalf("a cut mirror published %v", got)
 	}
-	st, err := Mirror(ctx, src, hosts.Local{}, dst, hosts.Local{}, MirrorOptions{Log: log})
+	st, err := Mirror(ctx, src, dst, MirrorOptions{Log: log})
 	if err != nil || st.Copied != 2 {
 		t.Fatalf("resumed mirror %+v, %v", st, err)
 	}

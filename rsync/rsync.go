@@ -166,12 +166,15 @@ func RunBetween(ctx context.Context, src, dst hosts.Host, o Options) (Result, er
 	if srcRemote && dstRemote {
 		return Result{}, fmt.Errorf("rsync to %s: cannot copy between two remote hosts (%s to %s)", o.Dest, src.Name(), dst.Name())
 	}
-	on := src
-	if srcRemote {
-		on = dst
-	}
 	o.Between(src, dst)
-	return Run(ctx, on, o)
+	if !srcRemote {
+		return Run(ctx, src, o)
+	}
+	res, err := Run(ctx, dst, o)
+	if err != nil {
+		err = fmt.Errorf("rsync from %s: %w", src.Name(), err)
+	}
+	return res, err
 }
 
 // Run runs rsync with o on host. A failure's error carries the tail of rsync's

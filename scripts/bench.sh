@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# bench.sh [FILES] — how much a no-change `depot run` costs next to the plain
-# `rsync --link-dest` snapshot it wraps.
+# bench.sh [--files N] [--scale] [FILES] — how much a no-change `depot run`
+# costs next to the plain `rsync --link-dest` snapshot it wraps.
+#
+# --files N is FILES. --scale measures only one row of the scale table
+# instead, on a tree of N files: a first copy and a no-change snapshot by
+# depot and by rsync (time and max RSS each, one round), depot list and
+# depot prune of one snapshot against rm -rf of a copy, and depot's max RSS
+# per file; it appends the row to $BENCH_DIR/scale.md and prints the table.
+# BENCH_FILE_BYTES (default 15000) is the mean file size.
 #
 # On a generated tree of FILES files (default 100000, 1.5 GB per 100,000 files)
 # it measures, warm cache, median of $BENCH_ROUNDS runs, alternating:
@@ -24,12 +31,22 @@
 # when a target fails.
 set -euo pipefail
 
-FILES=${1:-100000}
+FILES=100000
+SCALE=0
+while (($# > 0)); do
+	case $1 in
+	--files) FILES=${2:-}; shift 2 || { echo "usage: $0 [--files N] [--scale] [FILES]" >&2; exit 2; } ;;
+	--files=*) FILES=${1#--files=}; shift ;;
+	--scale) SCALE=1; shift ;;
+	-*) echo "usage: $0 [--files N] [--scale] [FILES]" >&2; exit 2 ;;
+	*) FILES=$1; shift ;;
+	esac
+done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$(realpath -m "${BENCH_DIR:-$ROOT/_bench}")
 SEED=${BENCH_SEED:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
-BYTES=$((FILES * 15000)) # 1.5 GB per 100,000 files
+BYTES=$((FILES * ${BENCH_FILE_BYTES:-15000})) # 1.5 GB per 100,000 files
 
 # Targets.
 MAX_RATIO=1.15 # depot wall time / plain rsync wall time
@@ -367,8 +384,49 @@ timed runs, wall s:  depot $(col depot 1 1 | paste -sd' '), rsync $(col rsync 1 
 EOF
 }
 
+# scale_row measures one row of the scale table on a tree of $FILES files.
+scale_row() {
+	log "scale: first copies"
+	depot_snapshot s_depot_first
+	rsync_snapshot s_rsync_first
+	sleep 1.1 # the quick path trusts no ctime within a second of the base's walk
+	log "scale: no-change snapshots"
+	depot_snapshot s_depot
+	rsync_snapshot s_rsync
+	log "scale: depot list (walking every snapshot, then from the record)"
+	timed s_list_walk "$DEPOT" --config "$CONFIG" list
+	timed s_list "$DEPOT" --config "$CONFIG" list
+	log "scale: prune one snapshot against rm -rf of a copy of it"
+	local oldest
+	oldest=$(ls "$REPO/holding/bench" | head -n 1)
+	cp -al "$REPO/holding/bench/$oldest" "$BENCH_DIR/rm-copy"
+	sync
+	sed -i 's/max_recent_backups: 100/max_recent_backups: 1/' "$CONFIG"
+	timed s_rm rm -rf "$BENCH_DIR/rm-copy"
+	timed s_prune "$DEPOT" --config "$CONFIG" prune
+	sed -i 's/max_recent_backups: 1$/max_recent_backups: 100/' "$CONFIG"
+
+	local t=$BENCH_DIR/scale.md
+	if [[ ! -f $t ]]; then
+		echo '| files | first copy: depot | rsync | no-change: depot | rsync --link-dest | ratio | depot RSS / file | list (walk / record) | prune / rm -rf |' >"$t"
+		echo '|---|---|---|---|---|---|---|---|---|' >>"$t"
+	fi
+	printf '| %s | %s s, %s MB | %s s, %s MB | %s s, %s MB | %s s, %s MB | %s | %s B | %s s / %s s | %s s / %s s |\n' \
+		"$FILES" "$(scale_wall s_depot_first)" "$(scale_rss s_depot_first)" "$(scale_wall s_rsync_first)" "$(scale_rss s_rsync_first)" \
+		"$(scale_wall s_depot)" "$(scale_rss s_depot)" "$(scale_wall s_rsync)" "$(scale_rss s_rsync)" \
+		"$(calc %.2f "$(scale_wall s_depot) / $(scale_wall s_rsync)")" \
+		"$(calc %.0f "$(col s_depot 2 0 | tail -n 1) * 1024 / $FILES")" \
+		"$(scale_wall s_list_walk)" "$(scale_wall s_list)" "$(scale_wall s_prune)" "$(scale_wall s_rm)" >>"$t"
+	echo
+	echo "bench.sh --scale: $(nproc) cores, $(rsync --version | head -n 1 | awk '{print $1, $2, $3}'), $(date -u +%F), load $LOAD_START at the start; $t:"
+	cat "$t"
+	rm -rf "$REPO" "$BASELINE"
+}
+scale_wall() { col "$1" 1 0 | tail -n 1; }
+scale_rss() { col "$1" 2 0 | tail -n 1 | awk '{printf "%.0f", $1/1024}'; }
+
 main() {
-	[[ $FILES =~ ^[1-9][0-9]*$ ]] || die "usage: $0 [FILES]"
+	[[ $FILES =~ ^[1-9][0-9]*$ ]] || die "usage: $0 [--files N] [--scale] [FILES]"
 	((ROUNDS >= 1)) || die "BENCH_ROUNDS must be at least 1"
 	ensure_tools
 	build
@@ -378,8 +436,13 @@ main() {
 	ensure_tree
 	write_config
 	remove_snapshots
+	"$DEPOT" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init $REPO failed"
 	make_rsync_shim
 	read_rsync_opts
+	if ((SCALE)); then
+		scale_row
+		return 0
+	fi
 
 	# First copies (reported, not part of the comparison), then one untimed
 	# warm-up of each so that both timed series start with a warm cache.

@@ -2,7 +2,11 @@
 # bench_remote.sh [FILES] — depot over SSH and mirrors, against plain rsync.
 #
 # On the same generated tree as bench.sh (FILES files, default 100000, 1.5 GB
-# per 100,000), with an sshd of its own on 127.0.0.1 (throwaway keys), it
+# per 100,000), with an sshd of its own on 127.0.0.1 (throwaway keys) that
+# plays a second machine: it runs in its own mount namespace (unshare -m),
+# where $W/srv is $W/remote-host and $W/srv/tree the tree (and the tree's
+# own path is empty), while this host sees an empty $W/srv. The remote end's data (the pushed-to repository, the
+# pulled source, the ssh mirror) exists only there, as on two machines. It
 # measures in one run, warm cache, median of $BENCH_ROUNDS, alternating:
 #   push: no-change `depot run` into a repository over SSH vs
 #         rsync -aHAXR --numeric-ids --delete -e ssh --link-dest (same flags);
@@ -59,10 +63,14 @@ setup() {
 	TREE_KB=$(du -sk "$TREE" | cut -f1)
 }
 
-# start_sshd: an sshd on a free port of 127.0.0.1, keys made here.
+# start_sshd: an sshd on a free port of 127.0.0.1, keys made here, as a
+# second machine: $RSRV is what it sees at $RSRV, $RBACK what this host sees
+# of it.
 start_sshd() {
 	local d=$W/sshd
-	mkdir -p "$d"
+	RSRV=$W/srv
+	RBACK=$W/remote-host
+	mkdir -p "$d" "$RSRV" "$RBACK/tree"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/id_ed25519"
 	cp "$d/id_ed25519.pub" "$d/authorized_keys"
@@ -79,7 +87,10 @@ PasswordAuthentication no
 PermitRootLogin prohibit-password
 LogLevel ERROR
 CFG
-	/usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
+	# The tree moves to $RSRV/tree; an empty directory hides it at $TREE.
+	mkdir -p "$W/empty"
+	unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && mount --bind "$3" "$2/tree" && mount --bind "$4" "$3" && exec /usr/sbin/sshd -f "$5" -E "$6"' \
+		sh "$RBACK" "$RSRV" "$TREE" "$W/empty" "$d/sshd_config" "$d/sshd.log" || die "sshd in a mount namespace of its own (unshare -m, as root)"
 	trap 'kill "$(cat "$W/sshd/sshd.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
 	for _ in $(seq 50); do
 		ssh-keyscan -p "$PORT" 127.0.0.1 2>/dev/null | grep -q ed25519 && break
@@ -94,9 +105,19 @@ CFG
 FLAGS=(-aHAXR --numeric-ids --delete --delete-excluded)
 
 # bench_mode push|pull: no-change depot runs against plain rsync over ssh.
+# The remote end is the second machine: the repository and rsync's snapshots
+# in push mode, the tree in pull mode.
 bench_mode() {
-	local mode=$1 cfg=$W/$1.yaml repo=$W/$1-repo base=$W/$1-rsync host_line="" source_line=""
-	if [[ $mode == push ]]; then host_line="  host: $USERHOST:$PORT"; else source_line="    source: $USERHOST:$PORT"; fi
+	local mode=$1 cfg=$W/$1.yaml repo=$W/$1-repo base=$W/$1-rsync tree=$TREE host_line="" source_line=""
+	if [[ $mode == push ]]; then
+		host_line="  host: $USERHOST:$PORT"
+		repo=$RSRV/push-repo base=$RSRV/push-rsync
+		mkdir -p "$RBACK/push-rsync"
+	else
+		source_line="    source: $USERHOST:$PORT"
+		tree=$RSRV/tree
+		mkdir -p "$base"
+	fi
 	cat >"$cfg" <<CFG
 version: 1
 repository:
@@ -108,14 +129,14 @@ sets:
   - name: bench
 $source_line
     items:
-      - { name: tree, type: filesystem, paths: [$TREE] }
+      - { name: tree, type: filesystem, paths: [$tree] }
 CFG
+	"$BIN/depot" --config "$cfg" init >/dev/null 2>&1 || die "depot init ($mode)"
 	log "$mode: first (full) snapshots"
 	timed "$mode-depot-first" "$BIN/depot" --config "$cfg" run
 	local src=$TREE dst n=0
-	[[ $mode == pull ]] && src=$USERHOST:$TREE
+	[[ $mode == pull ]] && src=$USERHOST:$tree
 	dst() { if [[ $mode == push ]]; then echo "$USERHOST:$base/$1/"; else echo "$base/$1/"; fi; }
-	mkdir -p "$base"
 	timed "$mode-rsync-first" rsync "${FLAGS[@]}" -e "$SSH" -- "$src" "$(dst 0)"
 	log "$mode: no-change runs, alternating"
 	for i in $(seq 0 "$ROUNDS"); do
@@ -130,7 +151,7 @@ CFG
 	r=$(wall "$mode-rsync")
 	printf '%-6s no-change: depot %6.2f s (max RSS %s MB), rsync -e ssh %6.2f s, ratio %.3f (target <= 1.15)\n' \
 		"$mode" "$d" "$(rss_mb "$mode-depot")" "$r" "$(calc %.3f "$d / $r")" | tee -a "$RESULTS"
-	rm -rf "$base" "$repo"
+	rm -rf "$W/$mode-rsync" "$W/$mode-repo" "$RBACK/$mode-rsync" "$RBACK/$mode-repo"
 }
 
 # bench_mirror: a 10-snapshot repository mirrored locally and over SSH.
@@ -150,8 +171,12 @@ sets:
       - { name: tree, type: filesystem, paths: [$tree] }
 mirrors:
   - { name: local, target: $W/mirror-local }
-  - { name: ssh, target: "$USERHOST:$PORT:$W/mirror-ssh" }
+  - { name: ssh, target: "$USERHOST:$PORT:$RSRV/mirror-ssh" }
 CFG
+	"$BIN/depot" --config "$cfg" init >/dev/null 2>&1 || die "depot init (mirror)"
+	for m in local ssh; do
+		"$BIN/depot" --config "$cfg" init --mirror "$m" >/dev/null 2>&1 || die "depot init --mirror $m"
+	done
 	for i in $(seq 10); do
 		"$BIN/gentree" -touch 1 -seed "$((100 + i))" "$tree" >/dev/null 2>&1 || die "gentree -touch"
 		"$BIN/depot" --config "$cfg" run >/dev/null 2>&1 || die "depot run $i"
@@ -164,7 +189,7 @@ CFG
 	timed mirror-rsync rsync -aHAX --numeric-ids "$repo/" "$W/rsync-copy/"
 	local lkb skb rkb
 	lkb=$(du -sk "$W/mirror-local/holding" | cut -f1)
-	skb=$(du -sk "$W/mirror-ssh/holding" | cut -f1)
+	skb=$(du -sk "$RBACK/mirror-ssh/holding" | cut -f1)
 	rkb=$(du -sk "$W/rsync-copy/holding" | cut -f1)
 	{
 		printf 'mirror of 10 snapshots (%s GiB in the repository):\n' "$(calc %.2f "$repo_kb / 1048576")"
@@ -182,7 +207,7 @@ CFG
 	timed prune "$BIN/depot" --config "$cfg" prune
 	timed rm rm -rf "$W/rm-copy"
 	printf 'prune one %s-file snapshot: depot prune %.2f s, rm -rf %.2f s\n' "$FILES" "$(wall prune)" "$(wall rm)" | tee -a "$RESULTS"
-	rm -rf "$tree" "$repo" "$W/mirror-local" "$W/mirror-ssh" "$W/rsync-copy"
+	rm -rf "$tree" "$repo" "$W/mirror-local" "$RBACK/mirror-ssh" "$W/rsync-copy"
 }
 
 main() {

@@ -54,6 +54,10 @@ type Options struct {
 	// its own (see the package comment). A missing path is made, empty,
 	// on the test's side.
 	Separate []string
+	// Like, when set, is a server whose host key and user key this one
+	// shares, so one config's ssh settings reach both (this server's
+	// known_hosts line still has to be added where the config reads it).
+	Like *Server
 }
 
 // Remote returns where the test process finds what the server sees at p:
@@ -84,11 +88,24 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	dir := t.TempDir()
 	s := &Server{Host: "127.0.0.1", User: u.Username, Dir: dir}
-	hostKey := writeKey(t, filepath.Join(dir, "host_ed25519"))
-	userKey := writeKey(t, filepath.Join(dir, "id_ed25519"))
-	s.IdentityFile = filepath.Join(dir, "id_ed25519")
-	s.HostKey = hostKey
-	writeFile(t, filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(userKey)))
+	if opts.Like != nil {
+		// The same keys: copy the other server's host key and accepted
+		// user keys.
+		for _, name := range []string{"host_ed25519", "authorized_keys"} {
+			data, err := os.ReadFile(filepath.Join(opts.Like.Dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, name), string(data))
+		}
+		s.IdentityFile, s.HostKey = opts.Like.IdentityFile, opts.Like.HostKey
+	} else {
+		s.HostKey = writeKey(t, filepath.Join(dir, "host_ed25519"))
+		userKey := writeKey(t, filepath.Join(dir, "id_ed25519"))
+		s.IdentityFile = filepath.Join(dir, "id_ed25519")
+		writeFile(t, filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(userKey)))
+	}
+	hostKey := s.HostKey
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatalf("sshd needs /run/sshd: %v", err)
 	}
