@@ -223,6 +223,7 @@ func mirrorFails(t testing.TB, e *testEnv, cause string) {
 			line = sc.Text()
 		}
 	}
+	t.Logf("the error: %s", line)
 	if !strings.Contains(line, "mirror cloud") || !strings.Contains(line, cause) {
 		t.Errorf("want one line naming mirror cloud and %q:\n%s", cause, errs)
 	}
@@ -252,11 +253,13 @@ func TestResticMirrorBadInput(t *testing.T) {
 	})
 	t.Run("missing bucket", func(t *testing.T) {
 		e := newEnv(t, 5)
-		t.Setenv("AWS_ACCESS_KEY_ID", "k")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"))
+		envFile := filepath.Join(e.dir, "s3.env")
+		if err := os.WriteFile(envFile, []byte("AWS_ACCESS_KEY_ID=k\nAWS_SECRET_ACCESS_KEY=s\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		withResticMirror(t, e.config, e.dir, "s3:"+endpoint+"/never-made-"+strings.ReplaceAll(uniqueName("b"), "_", "-"), "env_file: "+envFile)
 		mustDepot(t, "--config", e.config, "run")
-		mirrorFails(t, e, "restic snapshots")
+		mirrorFails(t, e, "bucket does not exist")
 	})
 	t.Run("unreachable endpoint", func(t *testing.T) {
 		e := newEnv(t, 5)
@@ -266,6 +269,34 @@ func TestResticMirrorBadInput(t *testing.T) {
 		code, out, _ := depot(t, "--config", e.config, "check")
 		if code != 1 || !strings.Contains(out, "FAIL  mirror cloud") {
 			t.Errorf("check of an unreachable mirror: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("hostile snapshot", func(t *testing.T) {
+		// A restic repository is outside input: a manifest whose item
+		// name climbs out of the scratch directory is refused.
+		e := newEnv(t, 5)
+		pw := withResticMirror(t, e.config, e.dir, url+"hostile")
+		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
+		snap := filepath.Join(e.dir, "forged")
+		if err := os.MkdirAll(snap, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		manifest := `{"format": 1, "set": "web", "stamp": "2026-01-01T000000Z", "items": [{"name": "../../escape", "type": "filesystem", "status": "ok"}]}`
+		if err := os.WriteFile(filepath.Join(snap, "manifest.json"), []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("restic", "backup", "--tag", "depot", "--tag", "set=web", "--tag", "stamp=2026-01-01T000000Z", ".")
+		cmd.Dir = snap
+		cmd.Env = append(os.Environ(), "RESTIC_REPOSITORY="+url+"hostile", "RESTIC_PASSWORD_FILE="+pw)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("restic backup: %v\n%s", err, out)
+		}
+		code, _, errs := depot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--to", filepath.Join(e.dir, "a", "b", "out"))
+		if code != 1 || !strings.Contains(errs, "not a name depot writes") {
+			t.Errorf("restore of a forged snapshot: exit %d\n%s", code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, "escape")); err == nil {
+			t.Error("the forged item landed outside the target")
 		}
 	})
 	t.Run("config", func(t *testing.T) {
@@ -382,11 +413,11 @@ func TestResticMirrorRetention(t *testing.T) {
 	t.Run("follows the repository", func(t *testing.T) {
 		e := newEnv(t, 2)
 		withResticMirror(t, e.config, e.dir, url+"follow")
-		mustDepot(t, "--config", e.config, "init", "--mirror", "cloud")
 		for i := range 4 {
 			touchSource(t, e, i)
 			mustDepot(t, "--config", e.config, "run")
-			mustDepot(t, "--config", e.config, "mirror", "cloud")
+			// --init makes the restic repository once, then finds it there.
+			mustDepot(t, "--config", e.config, "mirror", "--init", "cloud")
 		}
 		if got, want := mirrorStamps(t, e.config), stampsOf(e, t); !reflect.DeepEqual(got, want) {
 			t.Errorf("mirror holds %v, the repository %v", got, want)
@@ -462,4 +493,79 @@ func TestResticMirrorRetention(t *testing.T) {
 			t.Errorf("plan after own retention:\n%s", out)
 		}
 	})
+}
+
+// TestResticMirrorSVN restores a chain of svn dumps from the mirror alone
+// into a new Subversion repository.
+func TestResticMirrorSVN(t *testing.T) {
+	objtest.Restic(t)
+	r := newSVNRepo(t)
+	for i := 1; i <= 3; i++ {
+		r.commit(t, fmt.Sprintf("a at %d\n", i), "put", "/dev/stdin", "a.txt")
+	}
+	url, _ := objtest.RestServer(t)
+	e := newItemEnv(t, svnItem(r.path))
+	withResticMirror(t, e.config, e.dir, url+"svn")
+	e.run(t)
+	r.commit(t, "b\n", "mkdir", "dir", "put", "/dev/stdin", "dir/b.txt")
+	e.run(t)
+	want := svnState(t, r.path)
+	mustDepot(t, "--config", e.config, "mirror", "--init", "cloud")
+	if err := os.RemoveAll(e.repo); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(e.dir, "restored")
+	mustDepot(t, "--config", e.config, "restore", "web", "--from-mirror", "cloud", "--item", "db", "--to-svn", to)
+	if got := svnState(t, to); !reflect.DeepEqual(got, want) {
+		t.Errorf("svn restored from the mirror:\ngot  %v\nwant %v", got, want)
+	}
+}
+
+// TestResticMirrorSecretsNotInArgv runs restic through a wrapper that logs
+// its argv: the password, the backend's keys and the URL's password never
+// appear there, and bwlimit does.
+func TestResticMirrorSecretsNotInArgv(t *testing.T) {
+	objtest.Restic(t)
+	real, err := exec.LookPath("restic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := objtest.RestServer(t)
+	url = strings.Replace(url, "http://", "http://depot:url-secret-1@", 1) + "argv"
+	e := newEnv(t, 5)
+	bin := filepath.Join(e.dir, "bin")
+	argvLog := filepath.Join(e.dir, "argv.log")
+	wrapper := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >>%s\nexec %s \"$@\"\n", argvLog, real)
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "restic"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("DEPOT_TEST_RESTIC_PASSWORD", "pw-secret-2")
+	envFile := filepath.Join(e.dir, "backend.env")
+	if err := os.WriteFile(envFile, []byte("AWS_SECRET_ACCESS_KEY=key-secret-3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, fmt.Sprintf("mirrors:\n  - { name: cloud, type: restic, repository: %q, password_env: DEPOT_TEST_RESTIC_PASSWORD, env_file: %s, bwlimit: 10M }\n", url, envFile)...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustDepot(t, "--config", e.config, "run")
+	_, _, errs := depot(t, "--config", e.config, "mirror", "--init", "cloud")
+	out := mustDepot(t, "--config", e.config, "list", "--mirror", "cloud")
+	argv, err := os.ReadFile(argvLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(argv), "backup") || !strings.Contains(string(argv), "--limit-upload 10240") {
+		t.Errorf("restic's argv lacks the backup or the limit:\n%s", argv)
+	}
+	for _, secret := range []string{"url-secret-1", "pw-secret-2", "key-secret-3"} {
+		if strings.Contains(string(argv), secret) || strings.Contains(errs, secret) || strings.Contains(out, secret) {
+			t.Errorf("%s is in restic's argv or depot's output:\nargv:\n%s\nlog:\n%s", secret, argv, errs)
+		}
+	}
 }

@@ -112,8 +112,8 @@ func (f *Filesystem) Plan(ctx context.Context, env Env) Plan {
 		p.Commands = [][]string{rsyncArgv(f.rsyncOptions(env))}
 		return p
 	}
-	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged, rsync the rest: " +
-		"what the walk cannot prove unchanged with --checksum against the base, changed and new paths with the base as the basis of deltas"
+	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged; " +
+		"then rsync, each run only if the walk finds paths for it: what it cannot prove unchanged (--checksum), then what changed or is new"
 	for _, careful := range []bool{true, false} {
 		o := f.quickTransfer(env, careful)
 		o.Between(env.Source, env.Repo)

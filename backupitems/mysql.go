@@ -179,9 +179,10 @@ func (m *MySQL) Plan(ctx context.Context, env Env) Plan {
 	}
 	if m.globals() {
 		if tool != "mariadb-dump" {
-			p.Method = joinNotes(p.Method, "globals: true needs mariadb-dump, and the source host has only mysqldump: the run will fail")
+			p.Method = joinNotes(p.Method, "globals from SHOW CREATE USER and SHOW GRANTS (mysqldump has no --system=users)")
+		} else {
+			p.Commands = append(p.Commands, m.globalsArgv(tool))
 		}
-		p.Commands = append(p.Commands, m.globalsArgv(tool))
 	}
 	for _, db := range dbs {
 		p.Commands = append(p.Commands, m.dumpArgv(tool, db))

@@ -144,6 +144,8 @@ func (c *Config) validateResticMirror(d *decoder, mn *yaml.Node, m MirrorConfig,
 				d.errorf(rule.node, ruleHint, "%s: retention rule: missing key \"name\"", where)
 			case seen[rule.Name]:
 				d.errorf(rule.node, "", "%s: retention rule name %q is used twice", where, rule.Name)
+			}
+			switch {
 			case rule.Keep == nil:
 				d.errorf(rule.node, keepHint, "%s: retention rule %q: missing key \"keep\"", where, rule.Name)
 			case *rule.Keep < 0:

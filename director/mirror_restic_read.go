@@ -160,9 +160,17 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 	if err != nil {
 		return fmt.Errorf("mirror %s: snapshot %s/%s: %w", m.Name, rs.Set, rs.Stamp, err)
 	}
+	if man.Set != rs.Set || man.Stamp != rs.Stamp {
+		return fmt.Errorf("mirror %s: restic snapshot %s is tagged %s@%s but its manifest says %s@%s", m.Name, rs.ShortID, rs.Set, rs.Stamp, man.Set, man.Stamp)
+	}
 	snap := repository.Snapshot{Section: rs.Section, Set: rs.Set, Stamp: rs.Stamp, Path: scratch, Complete: true, Manifest: man}
 	var items, include []string
 	for _, it := range man.Items {
+		// The manifest came from outside: its names must stay inside
+		// the scratch directory.
+		if !validName.MatchString(it.Name) || it.FileList != "" && !filepath.IsLocal(it.FileList) {
+			return fmt.Errorf("mirror %s: snapshot %s/%s: its manifest names item %q with file list %q: not a name depot writes", m.Name, rs.Set, rs.Stamp, it.Name, it.FileList)
+		}
 		if o.Item != "" && it.Name != o.Item {
 			continue
 		}
@@ -251,12 +259,12 @@ func (d *Director) verifyRestic(ctx context.Context, m MirrorConfig, subset stri
 // VerifyResticShare checks the restic mirror name, reading share ("5%") of
 // its data picked at random.
 func (d *Director) VerifyResticShare(ctx context.Context, name, share string) error {
-	if m, ok := d.mirror(name); ok && !m.IsRestic() {
-		return &UsageError{Msg: fmt.Sprintf("verify --mirror %s --sample %s: a share of the data is read from restic mirrors only; for this rsync mirror, --sample N hashes N of its snapshots", name, share)}
-	}
-	m, err := d.resticMirror(name, "verify --sample "+share)
-	if err != nil {
-		return err
+	m, ok := d.mirror(name)
+	switch {
+	case !ok:
+		return &UsageError{Msg: fmt.Sprintf("no mirror %q in %s", name, d.Config.File)}
+	case !m.IsRestic():
+		return &UsageError{Msg: fmt.Sprintf("--mirror %s --sample %s: a share of the data is read from a restic mirror; mirror %q is a depot repository: give --sample N snapshots", name, share, name)}
 	}
 	return d.verifyRestic(ctx, m, share)
 }

@@ -97,12 +97,13 @@ func verifySnapshotOnHost(ctx context.Context, repo repository.Repo, fsys *repos
 			continue
 		}
 		dir := path.Join(s.Path, it.Name)
-		tree, err := listRemoteTree(ctx, fsys, dir)
+		paths, err := listRemoteTree(ctx, fsys, dir)
 		if err != nil {
 			report("item %s: %v", it.Name, err)
 			continue
 		}
-		n, err := verifyRemoteItem(ctx, fsys, dir, tree, data, cache, func(msg string) { report("item %s: %s", it.Name, msg) })
+		tree := remoteTree{fsys: fsys, dir: dir, files: paths}
+		n, err := tree.verify(ctx, data, cache, func(msg string) { report("item %s: %s", it.Name, msg) })
 		if err != nil {
 			report("item %s: %v", it.Name, err)
 		}
@@ -111,7 +112,16 @@ func verifySnapshotOnHost(ctx context.Context, repo repository.Repo, fsys *repos
 	return files, problems
 }
 
-func verifyRemoteItem(ctx context.Context, fsys *repository.HostFS, dir string, tree map[string]remoteFile, list []byte, cache *hashCache, report func(string)) (int, error) {
+// remoteTree is an item's directory on another host, as find listed it.
+type remoteTree struct {
+	fsys  *repository.HostFS
+	dir   string
+	files map[string]remoteFile // by path under dir
+}
+
+// verify checks the tree against its encoded file list and returns the
+// number of regular files checked.
+func (tree remoteTree) verify(ctx context.Context, list []byte, cache *hashCache, report func(string)) (int, error) {
 	r, err := repository.NewFileListReader(bytes.NewReader(list))
 	if err != nil {
 		return 0, err
@@ -131,12 +141,12 @@ func verifyRemoteItem(ctx context.Context, fsys *repository.HostFS, dir string, 
 		if e.IsRegular() {
 			files++
 		}
-		if msg := checkRemoteEntry(ctx, fsys, dir, tree, e, cache); msg != "" {
+		if msg := tree.check(ctx, e, cache); msg != "" {
 			report(e.Path + ": " + msg)
 		}
 	}
 	var extra []string
-	for p := range tree {
+	for p := range tree.files {
 		if !listed[p] {
 			extra = append(extra, p)
 		}
@@ -148,8 +158,10 @@ func verifyRemoteItem(ctx context.Context, fsys *repository.HostFS, dir string, 
 	return files, ctx.Err()
 }
 
-func checkRemoteEntry(ctx context.Context, fsys *repository.HostFS, dir string, tree map[string]remoteFile, e repository.Entry, cache *hashCache) string {
-	f, ok := tree[e.Path]
+// check compares one path with its file list entry; "" means it matches.
+func (tree remoteTree) check(ctx context.Context, e repository.Entry, cache *hashCache) string {
+	fsys, dir := tree.fsys, tree.dir
+	f, ok := tree.files[e.Path]
 	switch {
 	case !ok:
 		return "missing"

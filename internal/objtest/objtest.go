@@ -16,17 +16,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/depot-backup/depot/internal/testenv"
 )
 
 // need fails the test under CI=true (a missing install step must not hide
-// as a skip) and skips it otherwise.
+// as a skip) and skips it otherwise: testenv.Need.
 func need(t testing.TB, what string, err error) {
 	t.Helper()
-	msg := fmt.Sprintf("%s is not available: %v (scripts/test.sh builds it)", what, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Need(t, what, err)
 }
 
 // Bin returns the path of a test binary: on $PATH, or in $DEPOT_TEST_BIN

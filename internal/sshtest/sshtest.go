@@ -175,13 +175,7 @@ func (s *Server) separate(t testing.TB, argv, paths []string) []string {
 	if err == nil {
 		err = exec.Command(unshare, "-m", "--propagation", "private", "true").Run()
 	}
-	if err != nil {
-		msg := fmt.Sprintf("a second machine needs unshare -m (util-linux, as root): %v", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.Need(t, "unshare -m (util-linux, as root), which a second machine needs", err)
 	s.remote = map[string]string{}
 	script := ""
 	for i, p := range paths {
