@@ -18,8 +18,8 @@ copy restores:
     settings, into a scratch database depot_drill_<item>_<stamp>[_<db>]; its
     tables and estimated rows are counted and its drill_query run (the
     drill fails when the query fails); then the scratch database is dropped;
-  - an svn item's dump chain is loaded into a scratch repository in /tmp on
-    the source host and checked with svnadmin verify, then removed;
+  - an svn item's dump chain is loaded into a scratch repository in $TMPDIR
+    (else /tmp) on the source host and checked with svnadmin verify, then removed;
   - a tree item has 50 files, spread over its file list, restored into a
     temporary directory and compared with the list's SHA-256.
 Each result is printed and recorded in the repository's .depot/drills.jsonl

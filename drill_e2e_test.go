@@ -24,6 +24,8 @@ func TestDrill(t *testing.T) {
 	svn.commit(t, "two\n", "put", "/dev/stdin", "b.txt")
 
 	e := newEnv(t, 10)
+	tmp := t.TempDir() // the drills' scratch directories go here
+	t.Setenv("TMPDIR", tmp)
 	creds := "        user: " + testDBUser + "\n        password_env: " + testPasswordEnv + "\n"
 	items := fmt.Sprintf(`      - name: my
         type: mysql
@@ -81,7 +83,7 @@ func TestDrill(t *testing.T) {
 		if err := admin.QueryRow("SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'depot\\_drill\\_%'").Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d scratch PostgreSQL databases left (%v)", n, err)
 		}
-		if left, _ := filepath.Glob("/tmp/depot-drill*"); len(left) > 0 {
+		if left, _ := filepath.Glob(filepath.Join(tmp, "depot-drill*")); len(left) > 0 {
 			t.Errorf("scratch directories left: %v", left)
 		}
 	}

@@ -24,13 +24,13 @@ import (
 // Writer adds files from disk to an export stream. Memory stays constant in
 // the number of files, except for the files with several links, whose first
 // name is remembered to write the others as hard links to it.
+// Write is not safe for concurrent use; Read is.
 type Writer struct {
 	tw    *tar.Writer
 	zw    *zstd.Encoder
 	enc   io.WriteCloser // age, or nil
 	links map[fileID]string
 	buf   []byte
-	xbuf  []byte
 	Stats Stats
 }
 
@@ -46,7 +46,7 @@ type fileID struct{ dev, ino uint64 }
 // NewWriter starts an export on w, encrypted to recipients when there are
 // any. Close finishes it; w stays open.
 func NewWriter(w io.Writer, recipients []age.Recipient) (*Writer, error) {
-	out := &Writer{links: map[fileID]string{}, buf: make([]byte, 1<<20), xbuf: make([]byte, 64<<10)}
+	out := &Writer{links: map[fileID]string{}, buf: make([]byte, 1<<20)}
 	if len(recipients) > 0 {
 		enc, err := age.Encrypt(w, recipients...)
 		if err != nil {
@@ -62,16 +62,77 @@ func NewWriter(w io.Writer, recipients []age.Recipient) (*Writer, error) {
 	return out, nil
 }
 
-// Add writes the file at path on disk as name ("item/dir/file"; a directory
-// gets its trailing slash here). A socket, which tar cannot hold, is
-// skipped and reported as false.
-func (w *Writer) Add(name, path string) (bool, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return false, &fs.PathError{Op: "lstat", Path: path, Err: err}
+// smallFile is the largest regular file Read reads ahead whole; larger
+// ones are streamed by Write.
+const smallFile = 256 << 10
+
+// File is a path read from disk for Write: its metadata, extended
+// attributes and symlink target, and a small regular file's content.
+type File struct {
+	name, path string
+	st         unix.Stat_t
+	xattrs     map[string]string
+	link       string
+	data       []byte // nil for a larger file: Write reads it
+}
+
+// Read prepares the file at path, to be written as name ("item/dir/file"; a
+// directory gets its trailing slash in Write). It touches only the file, so
+// it can run ahead of Write in another goroutine.
+func Read(name, path string) (*File, error) {
+	f := &File{name: name, path: path}
+	if err := unix.Lstat(path, &f.st); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
+	var err error
+	if f.xattrs, err = readXattrs(path); err != nil {
+		return nil, err
+	}
+	switch f.st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		if f.link, err = os.Readlink(path); err != nil {
+			return nil, err
+		}
+	case unix.S_IFREG:
+		if f.st.Size <= smallFile {
+			if f.data, err = readSmall(path, f.st.Size); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+// readSmall reads a file of size bytes whole.
+func readSmall(path string, size int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data := make([]byte, size)
+	if _, err := io.ReadFull(fh, data); err != nil {
+		return nil, fmt.Errorf("read %s: %w (did it shrink while it was read?)", path, err)
+	}
+	return data, nil
+}
+
+// Add writes the file at path on disk as name: Read, then Write.
+func (w *Writer) Add(name, path string) (bool, error) {
+	f, err := Read(name, path)
+	if err != nil {
+		return false, err
+	}
+	return w.Write(f)
+}
+
+// Write adds a file that Read prepared. A regular file whose inode was
+// written before becomes a hard link to its first name. A socket, which tar
+// cannot hold, is skipped and reported as false.
+func (w *Writer) Write(f *File) (bool, error) {
+	st := &f.st
 	h := &tar.Header{
-		Name:    name,
+		Name:    f.name,
 		Mode:    int64(st.Mode & 0o7777),
 		Uid:     int(st.Uid),
 		Gid:     int(st.Gid),
@@ -87,7 +148,7 @@ func (w *Writer) Add(name, path string) (bool, error) {
 			break
 		}
 		if st.Nlink > 1 {
-			w.links[id] = name
+			w.links[id] = f.name
 		}
 		h.Typeflag, h.Size, isFile = tar.TypeReg, st.Size, true
 	case unix.S_IFDIR:
@@ -96,11 +157,7 @@ func (w *Writer) Add(name, path string) (bool, error) {
 			h.Name += "/"
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(path)
-		if err != nil {
-			return false, err
-		}
-		h.Typeflag, h.Linkname = tar.TypeSymlink, target
+		h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
 	case unix.S_IFCHR, unix.S_IFBLK:
 		h.Typeflag = tar.TypeChar
 		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
@@ -112,59 +169,72 @@ func (w *Writer) Add(name, path string) (bool, error) {
 	default:
 		return false, nil
 	}
-	if err := w.xattrs(path, h); err != nil {
-		return false, err
+	for k, v := range f.xattrs {
+		if h.PAXRecords == nil {
+			h.PAXRecords = map[string]string{}
+		}
+		h.PAXRecords["SCHILY.xattr."+k] = v
 	}
 	if err := w.tw.WriteHeader(h); err != nil {
-		return false, fmt.Errorf("archive %s: %w", name, err)
+		return false, fmt.Errorf("archive %s: %w", f.name, err)
 	}
 	w.Stats.Entries++
 	if !isFile {
 		return true, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	n, err := io.CopyBuffer(struct{ io.Writer }{w.tw}, io.LimitReader(f, st.Size), w.buf)
-	if err != nil {
-		return false, fmt.Errorf("archive %s: %w", name, err)
+	var n int64
+	if f.data != nil || st.Size == 0 {
+		m, err := w.tw.Write(f.data)
+		if err != nil {
+			return false, fmt.Errorf("archive %s: %w", f.name, err)
+		}
+		n = int64(m)
+	} else {
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return false, err
+		}
+		defer fh.Close()
+		if n, err = io.CopyBuffer(struct{ io.Writer }{w.tw}, io.LimitReader(fh, st.Size), w.buf); err != nil {
+			return false, fmt.Errorf("archive %s: %w", f.name, err)
+		}
 	}
 	if n != st.Size {
-		return false, fmt.Errorf("archive %s: %s shrank while it was read", name, path)
+		return false, fmt.Errorf("archive %s: %s shrank while it was read", f.name, f.path)
 	}
 	w.Stats.Files++
 	w.Stats.Bytes += n
 	return true, nil
 }
 
-// xattrs records path's extended attributes (ACLs among them, as
-// system.posix_acl_*) the way GNU tar and star do: SCHILY.xattr.NAME.
-func (w *Writer) xattrs(path string, h *tar.Header) error {
-	n, err := unix.Llistxattr(path, w.xbuf)
-	if errors.Is(err, unix.ENOTSUP) || n == 0 {
-		return nil
+// readXattrs reads path's extended attributes (ACLs among them, as
+// system.posix_acl_*), which Write records the way GNU tar and star do:
+// SCHILY.xattr.NAME.
+func readXattrs(path string) (map[string]string, error) {
+	n, err := unix.Llistxattr(path, nil)
+	if errors.Is(err, unix.ENOTSUP) || err == nil && n == 0 {
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("list xattrs of %s: %w", path, err)
+		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
 	}
-	names := strings.Split(strings.TrimRight(string(w.xbuf[:n]), "\x00"), "\x00")
-	for _, name := range names {
+	list := make([]byte, n)
+	if n, err = unix.Llistxattr(path, list); err != nil {
+		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
+	}
+	out := map[string]string{}
+	for _, name := range strings.Split(strings.TrimRight(string(list[:n]), "\x00"), "\x00") {
 		size, err := unix.Lgetxattr(path, name, nil)
 		if err != nil {
-			return fmt.Errorf("xattr %s of %s: %w", name, path, err)
+			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
 		}
 		val := make([]byte, size)
 		if size, err = unix.Lgetxattr(path, name, val); err != nil {
-			return fmt.Errorf("xattr %s of %s: %w", name, path, err)
+			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
 		}
-		if h.PAXRecords == nil {
-			h.PAXRecords = map[string]string{}
-		}
-		h.PAXRecords["SCHILY.xattr."+name] = string(val[:size])
+		out[name] = string(val[:size])
 	}
-	return nil
+	return out, nil
 }
 
 // Close ends the tar stream, the compression and the encryption.

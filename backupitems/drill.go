@@ -205,15 +205,16 @@ func drillQuery(ctx context.Context, c *sql.Conn, q string) (string, error) {
 }
 
 // Drill implements Driller: the chain of dumps is loaded into a new
-// repository in a temporary directory on the source host, which svnadmin
+// repository in a temporary directory on the source host (mktemp -t: in its
+// TMPDIR, else /tmp), which svnadmin
 // verify then checks whole; the directory is removed after.
 func (s *SVN) Drill(ctx context.Context, env RestoreEnv, scratch func(string) string) ([]DrillResult, error) {
 	var tmp bytes.Buffer
-	if err := env.Source.Run(ctx, hosts.Command{Argv: []string{"mktemp", "-d", "/tmp/depot-drill.XXXXXX"}, Stdout: &tmp}); err != nil {
+	if err := env.Source.Run(ctx, hosts.Command{Argv: []string{"mktemp", "-d", "-t", "depot-drill.XXXXXX"}, Stdout: &tmp}); err != nil {
 		return nil, fmt.Errorf("make a scratch directory: %w", err)
 	}
 	dir := strings.TrimSpace(tmp.String())
-	if rest, ok := strings.CutPrefix(dir, "/tmp/depot-drill."); !ok || rest == "" || strings.ContainsAny(rest, "/\n") {
+	if !path.IsAbs(dir) || path.Clean(dir) != dir || !strings.HasPrefix(path.Base(dir), "depot-drill.") || strings.Contains(dir, "\n") {
 		return nil, fmt.Errorf("mktemp printed %q", dir)
 	}
 	defer env.Source.Run(context.WithoutCancel(ctx), hosts.Command{Argv: []string{"rm", "-rf", "--", dir}})

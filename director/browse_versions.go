@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -49,6 +50,17 @@ func (d *Director) Versions(ctx context.Context, p, set string) ([]Version, erro
 	var out []Version
 	index := map[string]int{} // path, type and hash: the version's index in out
 	dirs := 0
+	// Every (snapshot, item) to look in, oldest snapshot first; the lists
+	// are read two at a time, the answers grouped in this order.
+	type look struct {
+		snap  repository.Snapshot
+		item  repository.ItemRecord
+		rel   string
+		entry repository.Entry
+		ok    bool
+		err   error
+	}
+	var looks []*look
 	for _, name := range sets {
 		snaps, err := repo.Snapshots(ctx, name)
 		if err != nil {
@@ -63,31 +75,46 @@ func (d *Director) Versions(ctx context.Context, p, set string) ([]Version, erro
 				return nil, &UsageError{Msg: fmt.Sprintf("%s is an item: versions takes the path of a file inside it", p)}
 			}
 			for _, it := range q.items {
-				e, ok, err := findEntry(ctx, repo, s, it, q.rel)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					continue
-				}
-				if e.IsDir() {
-					dirs++
-					continue
-				}
-				full := it.Name + "/" + e.Path
-				key := full + "\x00" + entryType(e) + "\x00" + e.Hash
-				if e.Hash == "" {
-					key += fmt.Sprintf("\x00%d\x00%d", e.Size, e.Mtime)
-				}
-				i, seen := index[key]
-				if !seen {
-					i = len(out)
-					index[key] = i
-					out = append(out, Version{Path: full, Type: entryType(e), SHA256: e.Hash, Size: e.Size, Mtime: time.Unix(0, e.Mtime).UTC()})
-				}
-				out[i].Snapshots = append(out[i].Snapshots, s.Name())
+				looks = append(looks, &look{snap: s, item: it, rel: q.rel})
 			}
 		}
+	}
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, l := range looks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l.entry, l.ok, l.err = findEntry(ctx, repo, l.snap, l.item, l.rel)
+		}()
+	}
+	wg.Wait()
+	for _, l := range looks {
+		if l.err != nil {
+			return nil, l.err
+		}
+		e := l.entry
+		if !l.ok {
+			continue
+		}
+		if e.IsDir() {
+			dirs++
+			continue
+		}
+		full := l.item.Name + "/" + e.Path
+		key := full + "\x00" + entryType(e) + "\x00" + e.Hash
+		if e.Hash == "" {
+			key += fmt.Sprintf("\x00%d\x00%d", e.Size, e.Mtime)
+		}
+		i, seen := index[key]
+		if !seen {
+			i = len(out)
+			index[key] = i
+			out = append(out, Version{Path: full, Type: entryType(e), SHA256: e.Hash, Size: e.Size, Mtime: time.Unix(0, e.Mtime).UTC()})
+		}
+		out[i].Snapshots = append(out[i].Snapshots, l.snap.Name())
 	}
 	if len(out) == 0 && dirs > 0 {
 		return nil, &UsageError{Msg: fmt.Sprintf("%s is a directory: versions takes the path of a file (depot ls SET %s lists it)", p, p)}

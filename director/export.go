@@ -198,28 +198,59 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 		}
 		return false
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	// One goroutine reads the files ahead (metadata, and small files
+	// whole: at most readAhead of them wait) while this one writes the
+	// stream, so reading overlaps compression.
+	type read struct {
+		f    *archive.File
+		path string
+		err  error
+	}
+	const readAhead = 32
+	files := make(chan read, readAhead)
+	rctx, stop := context.WithCancel(ctx)
+	defer func() {
+		stop()
+		for range files { // the reader is done with r before r.Close
 		}
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
+	}()
+	go func() {
+		defer close(files)
+		for rctx.Err() == nil {
+			e, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err == nil && !wanted(e.Path) {
+				continue
+			}
+			var f *archive.File
+			if err == nil {
+				f, err = archive.Read(it.Name+"/"+e.Path, filepath.Join(dir, filepath.FromSlash(e.Path)))
+			}
+			select {
+			case files <- read{f, e.Path, err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("export item %s: %w", it.Name, err)
+	}()
+	for rd := range files {
+		if rd.err != nil {
+			return fmt.Errorf("export item %s: %w", it.Name, rd.err)
 		}
-		if !wanted(e.Path) {
-			continue
-		}
-		ok, err := w.Add(it.Name+"/"+e.Path, filepath.Join(dir, filepath.FromSlash(e.Path)))
+		ok, err := w.Write(rd.f)
 		if err != nil {
 			return fmt.Errorf("export item %s: %w", it.Name, err)
 		}
 		if !ok {
-			d.Log.Warn("not exported: tar cannot hold a socket", "item", it.Name, "path", e.Path)
+			d.Log.Warn("not exported: tar cannot hold a socket", "item", it.Name, "path", rd.path)
 		}
 	}
+	return ctx.Err()
 }
 
 // ListArchive reads a whole export and prints its entries like tar tv,

@@ -12,8 +12,9 @@ import (
 // into many snapshots (of the repository, or of a mirror) is hashed the
 // first time and compared from memory after.
 type hashCache struct {
-	mu   sync.Mutex
-	seen map[any]string // by fileID or a host's inode: the hash
+	mu    sync.Mutex
+	local map[fileID]string // by a local inode: the hash (a typed key hashes fast)
+	seen  map[any]string    // by a host's inode: the hash
 	// sample, when set, hashes only the inodes it picks (verify --sample
 	// P%, --max-bytes); the others pass on their size and type.
 	sample *fileSample
@@ -24,7 +25,26 @@ type hashCache struct {
 type fileID struct{ dev, ino uint64 }
 
 func newHashCache() *hashCache {
-	return &hashCache{seen: map[any]string{}, picked: map[fileID]bool{}}
+	return &hashCache{local: map[fileID]string{}, seen: map[any]string{}, picked: map[fileID]bool{}}
+}
+
+// load returns the hash recorded for the inode id; the caller holds mu.
+func (c *hashCache) load(id any) (string, bool) {
+	if l, ok := id.(fileID); ok {
+		h, seen := c.local[l]
+		return h, seen
+	}
+	h, seen := c.seen[id]
+	return h, seen
+}
+
+// store records the hash of the inode id; the caller holds mu.
+func (c *hashCache) store(id any, h string) {
+	if l, ok := id.(fileID); ok {
+		c.local[l] = h
+		return
+	}
+	c.seen[id] = h
 }
 
 // hash returns what a file list records as the hash of the file at p (whose
@@ -55,7 +75,7 @@ func (c *hashCache) hash(p string, info fs.FileInfo, e repository.Entry) (string
 // get returns the hash of the inode id, computing it the first time.
 func (c *hashCache) get(id any, compute func() (string, error)) (string, error) {
 	c.mu.Lock()
-	h, seen := c.seen[id]
+	h, seen := c.load(id)
 	c.mu.Unlock()
 	if seen {
 		return h, nil
@@ -65,7 +85,7 @@ func (c *hashCache) get(id any, compute func() (string, error)) (string, error) 
 		return "", err
 	}
 	c.mu.Lock()
-	c.seen[id] = h
+	c.store(id, h)
 	c.mu.Unlock()
 	return h, nil
 }

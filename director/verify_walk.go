@@ -113,7 +113,7 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 func (c *hashCache) confirmed(id fileID, hash string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if h, ok := c.seen[id]; ok && h == hash {
+	if h, ok := c.local[id]; ok && h == hash {
 		return true
 	}
 	in, decided := c.picked[id]
