@@ -3,7 +3,8 @@ package director
 import (
 	"context"
 	"encoding/binary"
-	"sort"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,12 +24,23 @@ type dirent struct {
 }
 
 // walkSorted sends every path below root, depth first with names in byte
-// order: the order of a file list. It closes out when done or when ctx is
-// cancelled. A directory it cannot read is not descended into (the list's
-// paths below it are then checked one by one, and found missing).
-func walkSorted(ctx context.Context, root string, out chan<- dirent) {
+// order: the order of a file list, in batches of up to walkBatch. It closes
+// out when done or when ctx is cancelled. A directory it cannot read is not
+// descended into (the list's paths below it are then checked one by one,
+// and found missing).
+func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 	defer close(out)
 	buf := make([]byte, 64<<10)
+	batch := make([]dirent, 0, walkBatch)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = make([]dirent, 0, walkBatch)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	var walk func(rel string) bool
 	walk = func(rel string) bool {
 		p := root
@@ -48,7 +60,7 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 		if err != nil {
 			return true
 		}
-		sort.Slice(ents, func(i, j int) bool { return ents[i].rel < ents[j].rel })
+		slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel, b.rel) })
 		for _, e := range ents {
 			name := e.rel
 			e.dev = uint64(st.Dev)
@@ -61,9 +73,8 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 					e.typ = unix.DT_DIR
 				}
 			}
-			select {
-			case out <- e:
-			case <-ctx.Done():
+			batch = append(batch, e)
+			if len(batch) == walkBatch && !send() {
 				return false
 			}
 			if e.typ == unix.DT_DIR && !walk(e.rel) {
@@ -72,8 +83,14 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 		}
 		return true
 	}
-	walk("")
+	if walk("") && len(batch) > 0 {
+		send()
+	}
 }
+
+// walkBatch is how many names walkSorted sends at once: one channel
+// operation per batch, not per name.
+const walkBatch = 512
 
 // readDirents reads a directory's entries (but . and ..) with getdents64.
 func readDirents(fd int, buf []byte) ([]dirent, error) {
