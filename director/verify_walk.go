@@ -52,7 +52,11 @@ func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 			return true
 		}
 		var st unix.Stat_t
-		ents, err := readDirents(fd, buf)
+		prefix := ""
+		if rel != "" {
+			prefix = rel + "/"
+		}
+		ents, err := readDirents(fd, buf, prefix)
 		if err == nil {
 			err = unix.Fstat(fd, &st)
 		}
@@ -62,11 +66,7 @@ func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 		}
 		slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel, b.rel) })
 		for _, e := range ents {
-			name := e.rel
 			e.dev = uint64(st.Dev)
-			if rel != "" {
-				e.rel = rel + "/" + name
-			}
 			if e.typ == unix.DT_UNKNOWN {
 				var lst unix.Stat_t
 				if unix.Lstat(root+"/"+e.rel, &lst) == nil && lst.Mode&unix.S_IFMT == unix.S_IFDIR {
@@ -92,8 +92,9 @@ func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 // operation per batch, not per name.
 const walkBatch = 512
 
-// readDirents reads a directory's entries (but . and ..) with getdents64.
-func readDirents(fd int, buf []byte) ([]dirent, error) {
+// readDirents reads a directory's entries (but . and ..) with getdents64,
+// each name with prefix before it (one string per name).
+func readDirents(fd int, buf []byte, prefix string) ([]dirent, error) {
 	var out []dirent
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -118,8 +119,8 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 				}
 			}
 			off += reclen
-			if s := string(name); s != "." && s != ".." {
-				out = append(out, dirent{rel: s, ino: ino, typ: typ})
+			if string(name) != "." && string(name) != ".." {
+				out = append(out, dirent{rel: prefix + string(name), ino: ino, typ: typ})
 			}
 		}
 	}
@@ -128,9 +129,10 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 // confirmed reports whether the inode id has been hashed in this
 // verification (or left out by its sample) with the hash a list expects.
 func (c *hashCache) confirmed(id fileID, hash string) bool {
+	sum, valid := parseSum(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if h, ok := c.local[id]; ok && h == hash {
+	if h, ok := c.local.get(id); ok && valid && h == sum {
 		return true
 	}
 	in, decided := c.picked[id]
