@@ -275,9 +275,10 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		}
 		if w != nil && w.rel == e.Path {
 			known := e.IsRegular() && w.typ == unix.DT_REG && cache.confirmed(fileID{w.dev, w.ino}, e.Hash)
+			dir := e.IsDir() && w.typ == unix.DT_DIR
 			nextW()
-			if known {
-				continue // this inode matched the list in an earlier snapshot
+			if known || dir {
+				continue // this inode matched the list in an earlier snapshot, or a directory is one
 			}
 		}
 		work <- e
