@@ -12,12 +12,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +26,7 @@ import (
 // Write is not safe for concurrent use; Read is.
 type Writer struct {
 	tw    *tar.Writer
-	zw    *zstd.Encoder
+	zw    *frameWriter
 	enc   io.WriteCloser // age, or nil
 	links map[fileID]string
 	buf   []byte
@@ -54,7 +53,7 @@ func NewWriter(w io.Writer, recipients []age.Recipient) (*Writer, error) {
 		}
 		out.enc, w = enc, enc
 	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	zw, err := newFrameWriter(w)
 	if err != nil {
 		return nil, err
 	}
@@ -103,18 +102,47 @@ func Read(name, path string) (*File, error) {
 	return f, nil
 }
 
-// readSmall reads a file of size bytes whole.
+// smallBufs recycles the buffers of small files: a file read ahead returns
+// its buffer once Write has copied it into the stream, so an export
+// allocates a few of them, not one per file.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
+// readSmall reads a file of size bytes whole into a buffer of smallBufs.
+// It opens the file without the runtime's poller (a regular file never
+// blocks), which saves a system call and an os.File per file.
 func readSmall(path string, size int64) ([]byte, error) {
-	fh, err := os.Open(path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer fh.Close()
-	data := make([]byte, size)
-	if _, err := io.ReadFull(fh, data); err != nil {
-		return nil, fmt.Errorf("read %s: %w (did it shrink while it was read?)", path, err)
+	defer unix.Close(fd)
+	buf := smallBufs.Get().(*[]byte)
+	data := (*buf)[:size]
+	for n := 0; n < len(data); {
+		m, err := unix.Read(fd, data[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			smallBufs.Put(buf)
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			smallBufs.Put(buf)
+			return nil, fmt.Errorf("read %s: %w (did it shrink while it was read?)", path, io.ErrUnexpectedEOF)
+		}
+		n += m
 	}
 	return data, nil
+}
+
+// release gives a small file's buffer back to smallBufs.
+func (f *File) release() {
+	if f.data != nil && cap(f.data) == smallFile {
+		b := f.data[:smallFile]
+		smallBufs.Put(&b)
+	}
+	f.data = nil
 }
 
 // Add writes the file at path on disk as name: Read, then Write.
@@ -185,6 +213,7 @@ func (w *Writer) Write(f *File) (bool, error) {
 	var n int64
 	if f.data != nil || st.Size == 0 {
 		m, err := w.tw.Write(f.data)
+		f.release()
 		if err != nil {
 			return false, fmt.Errorf("archive %s: %w", f.name, err)
 		}

@@ -237,22 +237,28 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	walked := make(chan dirent, 1024)
+	walked := make(chan []dirent, 4)
 	go walkSorted(wctx, dir, walked)
 	var w *dirent
+	var batch []dirent
 	nextW := func() {
-		if d, ok := <-walked; ok {
-			w = &d
-		} else {
-			w = nil
+		if len(batch) == 0 {
+			batch = <-walked // nil once the walk is done
 		}
+		if len(batch) == 0 {
+			w = nil
+			return
+		}
+		w, batch = &batch[0], batch[1:]
 	}
 	nextW()
 	extra := func() { say("%s: on disk but not in the file list", w.rel) }
+	next, stopList := listAhead(ctx, r)
+	defer stopList()
 	files := 0
 	var readErr error
 	for ctx.Err() == nil {
-		e, err := r.Next()
+		e, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -269,9 +275,10 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		}
 		if w != nil && w.rel == e.Path {
 			known := e.IsRegular() && w.typ == unix.DT_REG && cache.confirmed(fileID{w.dev, w.ino}, e.Hash)
+			dir := e.IsDir() && w.typ == unix.DT_DIR
 			nextW()
-			if known {
-				continue // this inode matched the list in an earlier snapshot
+			if known || dir {
+				continue // this inode matched the list in an earlier snapshot, or a directory is one
 			}
 		}
 		work <- e

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"encoding/hex"
 	"io/fs"
 	"sync"
 	"syscall"
@@ -13,8 +14,8 @@ import (
 // first time and compared from memory after.
 type hashCache struct {
 	mu    sync.Mutex
-	local map[fileID]string // by a local inode: the hash (a typed key hashes fast)
-	seen  map[any]string    // by a host's inode: the hash
+	local *inodeSums     // by a local inode: the SHA-256
+	seen  map[any]string // by a host's inode: the hash
 	// sample, when set, hashes only the inodes it picks (verify --sample
 	// P%, --max-bytes); the others pass on their size and type.
 	sample *fileSample
@@ -24,15 +25,19 @@ type hashCache struct {
 
 type fileID struct{ dev, ino uint64 }
 
+// sha256Sum is a SHA-256 in binary.
+type sha256Sum [32]byte
+
 func newHashCache() *hashCache {
-	return &hashCache{local: map[fileID]string{}, seen: map[any]string{}, picked: map[fileID]bool{}}
+	return &hashCache{local: newInodeSums(), seen: map[any]string{}, picked: map[fileID]bool{}}
 }
 
 // load returns the hash recorded for the inode id; the caller holds mu.
 func (c *hashCache) load(id any) (string, bool) {
 	if l, ok := id.(fileID); ok {
-		h, seen := c.local[l]
-		return h, seen
+		if h, seen := c.local.get(l); seen {
+			return hex.EncodeToString(h[:]), true
+		}
 	}
 	h, seen := c.seen[id]
 	return h, seen
@@ -41,8 +46,10 @@ func (c *hashCache) load(id any) (string, bool) {
 // store records the hash of the inode id; the caller holds mu.
 func (c *hashCache) store(id any, h string) {
 	if l, ok := id.(fileID); ok {
-		c.local[l] = h
-		return
+		if sum, ok := parseSum(h); ok {
+			c.local.put(l, sum)
+			return
+		}
 	}
 	c.seen[id] = h
 }

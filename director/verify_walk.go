@@ -3,7 +3,8 @@ package director
 import (
 	"context"
 	"encoding/binary"
-	"sort"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,12 +24,23 @@ type dirent struct {
 }
 
 // walkSorted sends every path below root, depth first with names in byte
-// order: the order of a file list. It closes out when done or when ctx is
-// cancelled. A directory it cannot read is not descended into (the list's
-// paths below it are then checked one by one, and found missing).
-func walkSorted(ctx context.Context, root string, out chan<- dirent) {
+// order: the order of a file list, in batches of up to walkBatch. It closes
+// out when done or when ctx is cancelled. A directory it cannot read is not
+// descended into (the list's paths below it are then checked one by one,
+// and found missing).
+func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 	defer close(out)
 	buf := make([]byte, 64<<10)
+	batch := make([]dirent, 0, walkBatch)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = make([]dirent, 0, walkBatch)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	var walk func(rel string) bool
 	walk = func(rel string) bool {
 		p := root
@@ -40,7 +52,11 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 			return true
 		}
 		var st unix.Stat_t
-		ents, err := readDirents(fd, buf)
+		prefix := ""
+		if rel != "" {
+			prefix = rel + "/"
+		}
+		ents, err := readDirents(fd, buf, prefix)
 		if err == nil {
 			err = unix.Fstat(fd, &st)
 		}
@@ -48,22 +64,17 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 		if err != nil {
 			return true
 		}
-		sort.Slice(ents, func(i, j int) bool { return ents[i].rel < ents[j].rel })
+		slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel, b.rel) })
 		for _, e := range ents {
-			name := e.rel
 			e.dev = uint64(st.Dev)
-			if rel != "" {
-				e.rel = rel + "/" + name
-			}
 			if e.typ == unix.DT_UNKNOWN {
 				var lst unix.Stat_t
 				if unix.Lstat(root+"/"+e.rel, &lst) == nil && lst.Mode&unix.S_IFMT == unix.S_IFDIR {
 					e.typ = unix.DT_DIR
 				}
 			}
-			select {
-			case out <- e:
-			case <-ctx.Done():
+			batch = append(batch, e)
+			if len(batch) == walkBatch && !send() {
 				return false
 			}
 			if e.typ == unix.DT_DIR && !walk(e.rel) {
@@ -72,11 +83,18 @@ func walkSorted(ctx context.Context, root string, out chan<- dirent) {
 		}
 		return true
 	}
-	walk("")
+	if walk("") && len(batch) > 0 {
+		send()
+	}
 }
 
-// readDirents reads a directory's entries (but . and ..) with getdents64.
-func readDirents(fd int, buf []byte) ([]dirent, error) {
+// walkBatch is how many names walkSorted sends at once: one channel
+// operation per batch, not per name.
+const walkBatch = 512
+
+// readDirents reads a directory's entries (but . and ..) with getdents64,
+// each name with prefix before it (one string per name).
+func readDirents(fd int, buf []byte, prefix string) ([]dirent, error) {
 	var out []dirent
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -101,8 +119,8 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 				}
 			}
 			off += reclen
-			if s := string(name); s != "." && s != ".." {
-				out = append(out, dirent{rel: s, ino: ino, typ: typ})
+			if string(name) != "." && string(name) != ".." {
+				out = append(out, dirent{rel: prefix + string(name), ino: ino, typ: typ})
 			}
 		}
 	}
@@ -111,9 +129,10 @@ func readDirents(fd int, buf []byte) ([]dirent, error) {
 // confirmed reports whether the inode id has been hashed in this
 // verification (or left out by its sample) with the hash a list expects.
 func (c *hashCache) confirmed(id fileID, hash string) bool {
+	sum, valid := parseSum(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if h, ok := c.local[id]; ok && h == hash {
+	if h, ok := c.local.get(id); ok && valid && h == sum {
 		return true
 	}
 	in, decided := c.picked[id]

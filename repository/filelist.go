@@ -291,7 +291,17 @@ func (r *FileListReader) Next() (Entry, error) {
 
 // parseEntry reads one line of a list whose lines have n fields.
 func parseEntry(line string, n int) (Entry, error) {
-	fields := strings.SplitN(line, "\t", n)
+	var split [8]string // strings.SplitN without its allocation, per line
+	fields := split[:0]
+	for len(fields) < n-1 {
+		i := strings.IndexByte(line, '\t')
+		if i < 0 {
+			break
+		}
+		fields = append(fields, line[:i])
+		line = line[i+1:]
+	}
+	fields = append(fields, line)
 	if len(fields) != n {
 		return Entry{}, fmt.Errorf("want %d fields, have %d", n, len(fields))
 	}
