@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,13 +83,12 @@ func (l LocalFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	if err := mkdirs(dst, dirs); err != nil {
 		return nil, err
 	}
-	var kept []LinkFile
-	files = slices.DeleteFunc(slices.Clone(files), func(f LinkFile) bool {
+	var kept []LinkFile // the directories, which linkFiles passes over
+	for _, f := range files {
 		if f.isDir() {
 			kept = append(kept, f)
 		}
-		return f.isDir()
-	})
+	}
 	workers := min(runtime.GOMAXPROCS(0), 1+len(files)/1024)
 	errs := make([]error, workers)
 	copies := make([][]string, workers)
@@ -242,6 +240,9 @@ func linkFiles(ctx context.Context, src, dst string, files []LinkFile, stop *ato
 	for i, f := range files {
 		if i%1024 == 0 && (ctx.Err() != nil || stop.Load()) {
 			return nil, ctx.Err()
+		}
+		if f.isDir() {
+			continue // see keepDirs
 		}
 		dir, name := splitRel(f.Path)
 		sfd, err := from.open(dir)
