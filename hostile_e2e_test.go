@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -80,12 +81,15 @@ func TestBaseIsNeverTrusted(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		damage func(t *testing.T, copy string)
+		// quickBase damages a base made by the quick path, whose
+		// directories the next run keeps when they pass the check.
+		quickBase bool
 	}{
 		{"deleted from the newest snapshot", func(t *testing.T, copy string) {
 			if err := os.Remove(copy); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, false},
 		{"overwritten in place", func(t *testing.T, copy string) {
 			data, err := os.ReadFile(copy)
 			if err != nil {
@@ -94,18 +98,36 @@ func TestBaseIsNeverTrusted(t *testing.T) {
 			if err := os.WriteFile(copy, bytes.ToUpper(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, false},
 		{"a directory gone", func(t *testing.T, copy string) {
 			if err := os.RemoveAll(filepath.Dir(copy)); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, false},
+		// A directory keeps its base copy's attributes only when they
+		// are still what the base's list says.
+		{"a directory's permissions changed", func(t *testing.T, copy string) {
+			if err := os.Chmod(filepath.Dir(copy), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"a directory's mtime changed", func(t *testing.T, copy string) {
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(filepath.Dir(copy), later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, 10)
 			mustDepot(t, "--config", e.config, "run")
 			base, baseDir := e.newest(t)
 			shiftWalkStart(t, base, 10)
+			if tt.quickBase {
+				runQuick(t, e, "the base")
+				base, baseDir = e.newest(t)
+				shiftWalkStart(t, base, 10)
+			}
 			tt.damage(t, filepath.Join(baseDir, "d1/sub1/file-001.dat"))
 
 			_, _, logs := runQuick(t, e, "after the damage")
@@ -116,7 +138,8 @@ func TestBaseIsNeverTrusted(t *testing.T) {
 			sameAsSource(t, e.src, latestDir)
 			sameTree(t, readTree(t, latestDir, nil), e.sourceTree(t))
 			// And the run after is whole too.
-			shiftWalkStart(t, e.snapshots(t)[1], 10)
+			snaps := e.snapshots(t)
+			shiftWalkStart(t, snaps[len(snaps)-1], 10)
 			runQuick(t, e, "the run after")
 			_, latestDir = e.newest(t)
 			sameAsSource(t, e.src, latestDir)

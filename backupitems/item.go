@@ -75,9 +75,13 @@ type TreeBase interface {
 	// hard links to the base's copies, and none of the base's other paths
 	// are there; drop names them (outermost only), for a repository host
 	// that clones the base whole and then removes. All paths are relative
-	// to the item directory and in file list order. A file whose base copy
+	// to the item directory and in file list order (in files, the
+	// directories come after the rest). A file whose base copy
 	// is missing or no longer what its entry says is not linked but
-	// returned, for the item to copy from the source. An error that wraps
+	// returned, for the item to copy from the source. A directory among
+	// files (also among dirs) keeps its base copy's attributes, checked
+	// against its entry like a file's, or is returned for copying when
+	// they are not what the entry says. An error that wraps
 	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
 	Link(ctx context.Context, dirs []string, files []BaseEntry, drop []string) (copy []string, err error)
 }

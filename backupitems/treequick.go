@@ -69,6 +69,7 @@ type quickPlan struct {
 	dirs, drop []string
 	links      []BaseEntry
 	paths      map[string]bool // every path, true for the linked ones
+	kept       map[string]bool // the directories among links
 	// The changed paths go to rsync in two lists. careful: those that look
 	// unchanged to rsync's quick check (same size and mtime as the base's
 	// copy) and members of hard-link groups; rsync compares their content
@@ -140,12 +141,28 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 	}
 	// A base copy that is gone or changed since its snapshot: copied
 	// afresh from the source, with no base to link to.
+	linked, kept := len(p.links)-len(p.kept), len(p.kept)
 	for _, c := range copies {
+		if _, dir := p.kept[c]; dir {
+			if p.kept[c] { // else on the list already
+				p.plain.WriteString(c + "\x00")
+				p.kept[c] = false
+				kept--
+			}
+			continue
+		}
 		p.plain.WriteString(c + "\x00")
 		p.paths[c] = false
 		p.nPlain++
+		linked--
+		// rsync writes into its directory: that goes to rsync too.
+		if dir, _ := splitPath(c); p.kept[dir] {
+			p.plain.WriteString(dir + "\x00")
+			p.kept[dir] = false
+			kept--
+		}
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", len(p.links)-len(copies), "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs),
+	env.Log.Info("quick path", "paths", len(walked), "linked", linked, "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs), "dirs_kept", kept,
 		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
 	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
 	if vanished > 0 {
@@ -256,10 +273,10 @@ func (f *Filesystem) walkable() (*excluder, error) {
 
 // compare merges the walk with the base's file list, both in file list order.
 func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff int64) (*quickPlan, error) {
-	p := &quickPlan{paths: make(map[string]bool, len(walked))}
+	p := &quickPlan{paths: make(map[string]bool, len(walked)), kept: map[string]bool{}}
 	i := 0
 	dropUnder := "" // a dropped base directory: its contents go with it
-	drop := func(b BaseEntry) {
+	dropBase := func(b BaseEntry) {
 		if dropUnder != "" && strings.HasPrefix(b.Path, dropUnder+"/") {
 			return
 		}
@@ -268,15 +285,32 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			dropUnder = b.Path
 		}
 	}
+	// A directory proven unchanged keeps the base's attributes and stays
+	// off rsync's lists, unless anything in it goes to rsync or is
+	// dropped: that changes it, and rsync sets its times again after.
+	// The plain list is written once all is known.
+	var plain []string
+	keep := map[string]BaseEntry{}
+	touched := func(p string) {
+		dir, _ := splitPath(p)
+		delete(keep, dir)
+	}
+	drop := func(b BaseEntry) {
+		touched(b.Path)
+		dropBase(b)
+	}
 	// take handles walk entry w, whose base entry is b when found.
 	take := func(w sourceEntry, b BaseEntry, found bool) {
 		switch {
 		case w.isDir():
 			p.dirs = append(p.dirs, w.path)
-			p.plain.WriteString(w.path + "\x00")
+			plain = append(plain, w.path)
 			p.paths[w.path] = false
-			if found && b.Mode&unix.S_IFMT != unix.S_IFDIR {
+			switch {
+			case found && b.Mode&unix.S_IFMT != unix.S_IFDIR:
 				drop(b)
+			case found && unchanged(w, b, cutoff):
+				keep[w.path] = b
 			}
 		case found && unchanged(w, b, cutoff):
 			p.links = append(p.links, b)
@@ -285,13 +319,15 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			p.careful.WriteString(w.path + "\x00")
 			p.paths[w.path] = false
 			p.nCareful++
+			touched(w.path)
 			if found {
 				drop(b)
 			}
 		default:
-			p.plain.WriteString(w.path + "\x00")
+			plain = append(plain, w.path)
 			p.paths[w.path] = false
 			p.nPlain++
+			touched(w.path)
 			if found {
 				drop(b)
 			}
@@ -316,7 +352,25 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 	for ; i < len(walked); i++ {
 		take(walked[i], BaseEntry{}, false)
 	}
+	for _, path := range plain {
+		if b, kept := keep[path]; kept {
+			p.links = append(p.links, b)
+			p.kept[path] = true
+			continue
+		}
+		p.plain.WriteString(path + "\x00")
+	}
 	return p, nil
+}
+
+// splitPath splits a relative path into its directory ("" at the top) and
+// its last name.
+func splitPath(p string) (dir, name string) {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "", p
+	}
+	return p[:i], p[i+1:]
 }
 
 // unchanged reports whether walk entry w is proven the same as base entry b:

@@ -2,6 +2,7 @@ package backupitems
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -71,5 +72,61 @@ func TestCompareTrustsOnlyEquality(t *testing.T) {
 				t.Errorf("%s, want %s (plan %+v)", got, tt.want, p)
 			}
 		})
+	}
+}
+
+// TestCompareKeepsUnchangedDirs: a directory proven unchanged is linked
+// (keeps the base's attributes) and stays off rsync's lists, unless a path
+// directly in it goes to rsync or is dropped from the base.
+func TestCompareKeepsUnchangedDirs(t *testing.T) {
+	const cutoff = 1_000_000_000_000
+	dir := func(p string) (sourceEntry, BaseEntry) {
+		return sourceEntry{path: p, mode: unix.S_IFDIR | 0o755, mtime: 4e11, ctime: 6e11, uid: 1, gid: 2, nlink: 2},
+			BaseEntry{Path: p, Mode: unix.S_IFDIR | 0o755, Mtime: 4e11, Ctime: 6e11, Uid: 1, Gid: 2}
+	}
+	file := func(p string) (sourceEntry, BaseEntry) {
+		return sourceEntry{path: p, mode: unix.S_IFREG | 0o644, size: 3, mtime: 5e11, ctime: 6e11, uid: 1, gid: 2, nlink: 1},
+			BaseEntry{Path: p, Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 5e11, Ctime: 6e11, Uid: 1, Gid: 2}
+	}
+	var walked []sourceEntry
+	var base baseEntries
+	add := func(mk func(string) (sourceEntry, BaseEntry), path string, edit func(*sourceEntry)) {
+		w, b := mk(path)
+		if edit != nil {
+			edit(&w)
+		}
+		if w.path != "" {
+			walked = append(walked, w)
+		}
+		base = append(base, b)
+	}
+	add(dir, "a", nil)
+	add(file, "a/f", nil)
+	add(dir, "b", nil)
+	add(file, "b/f", func(w *sourceEntry) { w.size++ }) // changed
+	add(dir, "c", nil)
+	add(file, "c/gone", func(w *sourceEntry) { w.path = "" }) // deleted
+	add(dir, "d", func(w *sourceEntry) { w.ctime++ })         // its own attributes changed
+	add(dir, "e", nil)
+	add(dir, "e/s", nil)
+	add(file, "e/s/f", func(w *sourceEntry) { w.mtime++ }) // changed, two levels down
+	p, err := compare(context.Background(), walked, base, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range p.links {
+		if l.Mode&unix.S_IFMT == unix.S_IFDIR {
+			kept = append(kept, l.Path)
+		}
+	}
+	if want := []string{"a", "e"}; !slices.Equal(kept, want) {
+		t.Errorf("kept directories %q, want %q", kept, want)
+	}
+	if got, want := p.plain.String(), "b\x00b/f\x00c\x00d\x00e/s\x00e/s/f\x00"; got != want {
+		t.Errorf("plain list %q, want %q", got, want)
+	}
+	if len(p.dirs) != 6 {
+		t.Errorf("dirs to make %q, want all six", p.dirs)
 	}
 }

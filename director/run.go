@@ -331,7 +331,7 @@ func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) e
 func (t *treeBase) Link(ctx context.Context, dirs []string, files []backupitems.BaseEntry, drop []string) ([]string, error) {
 	links := make([]repository.LinkFile, len(files))
 	for i, f := range files {
-		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime}
+		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime, Uid: f.Uid, Gid: f.Gid}
 	}
 	copies, err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, links, drop)
 	if errors.Is(err, repository.ErrNoLinkTree) {

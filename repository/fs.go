@@ -57,8 +57,11 @@ type FS interface {
 	// paths (outermost only), for a host that clones src whole and then
 	// removes. Paths are relative, in file list order. A file whose copy
 	// in src is missing or not what its LinkFile says is not linked but
-	// returned, for the caller to copy from the source. An error wrapping
-	// ErrNoLinkTree leaves dst empty: the host cannot do it.
+	// returned, for the caller to copy from the source. A directory among
+	// files (see LinkFile) gets its src copy's attributes once checked,
+	// or is returned, for the caller to have rsync set them; it is never
+	// removed. An error wrapping ErrNoLinkTree leaves dst empty: the host
+	// cannot do it.
 	LinkTree(ctx context.Context, src, dst string, dirs []string, files []LinkFile, drop []string) (copy []string, err error)
 	// SetMtime sets a file's modification time, to whole seconds.
 	SetMtime(ctx context.Context, path string, t time.Time) error

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,15 +25,28 @@ import (
 // file list says its copy there is: the link is made only if the copy still
 // is (type and permissions, size, mtime), so a base file changed in place or
 // deleted since its snapshot was made is never carried forward.
+//
+// A directory (Mode says so) is one whose attributes the snapshot keeps
+// from the base instead of having rsync set them: type and permissions,
+// owner and mtime must be what the list says (its size is the file
+// system's business), and a directory that fails the check, or whose
+// attributes cannot be made so, is returned for copying like a file.
 type LinkFile struct {
-	Path  string
-	Mode  uint32 // st_mode
-	Size  int64
-	Mtime int64 // ns
+	Path     string
+	Mode     uint32 // st_mode
+	Size     int64
+	Mtime    int64 // ns
+	Uid, Gid uint32
 }
+
+// isDir reports whether f is a directory whose attributes are kept.
+func (f LinkFile) isDir() bool { return f.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 // matches reports whether st describes the copy f expects.
 func (f LinkFile) matches(st *unix.Stat_t) bool {
+	if f.isDir() {
+		return st.Mode == f.Mode && st.Mtim.Nano() == f.Mtime && st.Uid == f.Uid && st.Gid == f.Gid
+	}
 	return st.Mode == f.Mode && st.Size == f.Size && st.Mtim.Nano() == f.Mtime
 }
 
@@ -69,6 +83,12 @@ func (l LocalFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	if err := mkdirs(dst, dirs); err != nil {
 		return nil, err
 	}
+	var kept []LinkFile // the directories, which linkFiles passes over
+	for _, f := range files {
+		if f.isDir() {
+			kept = append(kept, f)
+		}
+	}
 	workers := min(runtime.GOMAXPROCS(0), 1+len(files)/1024)
 	errs := make([]error, workers)
 	copies := make([][]string, workers)
@@ -100,7 +120,86 @@ func (l LocalFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	for _, c := range copies {
 		out = append(out, c...)
 	}
-	return out, nil
+	// Last, when nothing more is linked into them: their mtimes stay.
+	rest, err := keepDirs(src, dst, kept)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rest...), nil
+}
+
+// keepDirs gives each directory in dirs under dst the attributes of its
+// base copy under src: permissions, owner and mtime, once the base copy is
+// checked against the list. A directory whose base copy fails the check,
+// or that has extended attributes (ACLs included) on either side, which
+// this does not copy, is returned for rsync to set.
+func keepDirs(src, dst string, dirs []LinkFile) ([]string, error) {
+	if len(dirs) == 0 {
+		return nil, nil
+	}
+	from, err := openDirChain(src, false)
+	if err != nil {
+		return nil, err
+	}
+	defer from.Close()
+	into, err := openDirChain(dst, false)
+	if err != nil {
+		return nil, err
+	}
+	defer into.Close()
+	var copies []string
+	for _, d := range dirs {
+		ok, err := keepDir(from, into, d)
+		if err != nil {
+			return nil, fmt.Errorf("keep %s: %w", filepath.Join(dst, d.Path), err)
+		}
+		if !ok {
+			copies = append(copies, d.Path)
+		}
+	}
+	return copies, nil
+}
+
+// keepDir is keepDirs for one directory; false leaves it to rsync.
+func keepDir(from, into *dirChain, d LinkFile) (bool, error) {
+	sfd, err := from.open(d.Path)
+	if err != nil {
+		return false, nil // the base lost it, or it is not a directory there
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(sfd, &st); err != nil || !d.matches(&st) || hasXattrs(sfd) {
+		return false, nil
+	}
+	pfd, err := into.open(d.Path)
+	if err != nil {
+		return false, err
+	}
+	fd, err := unix.Openat(pfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	if hasXattrs(fd) { // a default ACL inherited from above, say
+		return false, nil
+	}
+	if unix.Fchown(fd, int(d.Uid), int(d.Gid)) != nil || unix.Fchmod(fd, d.Mode&0o7777) != nil {
+		return false, nil // rsync says why, or does what it can
+	}
+	times := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(d.Mtime)}
+	if err := unix.UtimesNanoAt(fd, ".", times, 0); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// hasXattrs reports whether the file open at fd (O_PATH or not) has
+// extended attributes, or may have: a file system without them says none.
+func hasXattrs(fd int) bool {
+	n, err := unix.Listxattr(fmt.Sprintf("/proc/self/fd/%d", fd), nil)
+	if errors.Is(err, unix.ENOTSUP) {
+		return false
+	}
+	return err != nil || n > 0
 }
 
 // mkdirs creates dirs (in file list order, parents first) under dst.
@@ -141,6 +240,9 @@ func linkFiles(ctx context.Context, src, dst string, files []LinkFile, stop *ato
 	for i, f := range files {
 		if i%1024 == 0 && (ctx.Err() != nil || stop.Load()) {
 			return nil, ctx.Err()
+		}
+		if f.isDir() {
+			continue // see keepDirs
 		}
 		dir, name := splitRel(f.Path)
 		sfd, err := from.open(dir)
@@ -188,47 +290,65 @@ func (f *HostFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	}
 	const cpFailed, findFailed = 97, 98
 	script := `rmdir -- "$2" || exit 1
-cp -al -- "$1" "$2" 2>&1 || { rm -rf -- "$2"; mkdir -- "$2"; exit ` + fmt.Sprint(cpFailed) + `; }
+cp -al -- "$1" "$2" || { rm -rf -- "$2"; mkdir -- "$2"; exit ` + fmt.Sprint(cpFailed) + `; }
 cd -- "$2" && xargs -0 rm -rf -- || exit 1
-find . -mindepth 1 -printf '%y %m %s %T@ %P\0' 2>/dev/null || { cd / && rm -rf -- "$2" && mkdir -- "$2"; exit ` + fmt.Sprint(findFailed) + `; }`
+find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm -rf -- "$2" && mkdir -- "$2"; exit ` + fmt.Sprint(findFailed) + `; }`
 	var list bytes.Buffer
 	for _, p := range drop {
 		list.WriteString(p + "\x00")
 	}
-	var out bytes.Buffer
-	err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", script, "sh", src, dst}, Stdin: &list, Stdout: &out})
+	// find's records are checked as they come: no copy of them all.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	ran := make(chan error, 1)
+	go func() {
+		err := f.Host.Run(runCtx, hosts.Command{Argv: []string{"sh", "-c", script, "sh", src, dst}, Stdin: &list, Stdout: pw, Stderr: &stderr})
+		pw.Close()
+		ran <- err
+	}()
+	copies, dirCopies, extra, checkErr := checkClone(pr, dirs, files)
+	if checkErr != nil {
+		cancel()
+		pr.CloseWithError(checkErr)
+	}
+	err := <-ran
 	var exit *hosts.ExitError
 	if errors.As(err, &exit) && exit.Code == cpFailed {
-		return nil, fmt.Errorf("%w: cp -al on %s: %s", ErrNoLinkTree, f.Host.Name(), bytes.TrimSpace(out.Bytes()))
+		return nil, fmt.Errorf("%w: cp -al on %s: %s", ErrNoLinkTree, f.Host.Name(), bytes.TrimSpace(stderr.Bytes()))
 	}
 	if errors.As(err, &exit) && exit.Code == findFailed {
 		return nil, fmt.Errorf("%w: find -printf on %s, to check the clone", ErrNoLinkTree, f.Host.Name())
 	}
+	if checkErr != nil {
+		return nil, fmt.Errorf("link %s from %s on %s: %w", dst, src, f.Host.Name(), checkErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("link %s from %s: %w", dst, src, err)
-	}
-	copies, extra, err := checkClone(out.Bytes(), dirs, files)
-	if err != nil {
-		return nil, fmt.Errorf("link %s from %s on %s: %w", dst, src, f.Host.Name(), err)
 	}
 	if len(extra)+len(copies) > 0 {
 		var rm bytes.Buffer
 		for _, p := range append(extra, copies...) {
 			rm.WriteString(p + "\x00")
 		}
+
 		err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", `cd -- "$1" && xargs -0 rm -rf --`, "sh", dst}, Stdin: &rm})
 		if err != nil {
 			return nil, fmt.Errorf("link %s from %s: %w", dst, src, err)
 		}
 	}
-	return copies, nil
+	// A directory whose attributes are not the base's stays, with what is
+	// linked into it, for rsync to set them.
+	return append(copies, dirCopies...), nil
 }
 
 // checkClone compares find's records of a clone (see HostFS.LinkTree) with
-// the dirs and files asked for. It returns the files to copy and the paths
-// to remove (outermost only).
-func checkClone(records []byte, dirs []string, files []LinkFile) (copies, extra []string, err error) {
-	want := make(map[string]int, len(files)) // index into files, -1 for a directory
+// the dirs and files asked for. It returns the files to copy, the kept
+// directories whose attributes are not the list's, and the paths to remove
+// (outermost only).
+func checkClone(records io.Reader, dirs []string, files []LinkFile) (copies, dirCopies, extra []string, err error) {
+	want := make(map[string]int, len(dirs)+len(files)) // index into files, -1 for a directory
 	for _, d := range dirs {
 		want[d] = -1
 	}
@@ -237,40 +357,52 @@ func checkClone(records []byte, dirs []string, files []LinkFile) (copies, extra 
 	}
 	ok := make([]bool, len(files))
 	removed := ""
-	sc := bufio.NewScanner(bytes.NewReader(records))
+	sc := bufio.NewScanner(records)
 	sc.Buffer(make([]byte, 64<<10), relpath.Max+256)
 	sc.Split(splitNUL)
+	var f [7][]byte
 	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), " ", 5)
-		if len(f) != 5 {
-			return nil, nil, fmt.Errorf("unexpected find output %.300q", sc.Text())
+		rec := sc.Bytes()
+		for k := range 6 {
+			var found bool
+			f[k], rec, found = bytes.Cut(rec, []byte{' '})
+			if !found {
+				return nil, nil, nil, fmt.Errorf("unexpected find output %.300q", sc.Bytes())
+			}
 		}
-		p := f[4]
-		if removed != "" && strings.HasPrefix(p, removed+"/") {
+		f[6] = rec
+		if removed != "" && len(f[6]) > len(removed) && f[6][len(removed)] == '/' && string(f[6][:len(removed)]) == removed {
 			continue
 		}
-		i, asked := want[p]
+		i, asked := want[string(f[6])]
 		switch {
 		case !asked:
+			p := string(f[6])
 			extra, removed = append(extra, p), p
 		case i >= 0:
-			perm, err1 := strconv.ParseUint(f[1], 8, 32)
-			size, err2 := strconv.ParseInt(f[2], 10, 64)
-			mtime, err3 := parseFindNanos(f[3])
-			typ, known := findTypeBits[f[0]]
-			ok[i] = known && errors.Join(err1, err2, err3) == nil &&
-				files[i].Mode == typ|uint32(perm) && files[i].Size == size && files[i].Mtime == mtime
+			perm, err1 := strconv.ParseUint(string(f[1]), 8, 32)
+			size, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+			mtime, err3 := parseFindNanos(string(f[3]))
+			uid, err4 := strconv.ParseUint(string(f[4]), 10, 32)
+			gid, err5 := strconv.ParseUint(string(f[5]), 10, 32)
+			typ, known := findTypeBits[string(f[0])]
+			st := unix.Stat_t{Mode: typ | uint32(perm), Size: size, Uid: uint32(uid), Gid: uint32(gid), Mtim: unix.NsecToTimespec(mtime)}
+			ok[i] = known && errors.Join(err1, err2, err3, err4, err5) == nil && files[i].matches(&st)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for i, f := range files {
-		if !ok[i] {
+		switch {
+		case ok[i]:
+		case f.isDir():
+			dirCopies = append(dirCopies, f.Path)
+		default:
 			copies = append(copies, f.Path)
 		}
 	}
-	return copies, extra, nil
+	return copies, dirCopies, extra, nil
 }
 
 // findTypeBits maps find's %y letters to st_mode type bits.

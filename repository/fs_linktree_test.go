@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -28,9 +29,67 @@ func describeFiles(t testing.TB, base string, paths []string) []LinkFile {
 		if err := syscall.Lstat(filepath.Join(base, p), &st); err != nil {
 			t.Fatal(err)
 		}
-		out[i] = LinkFile{Path: p, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano()}
+		out[i] = LinkFile{Path: p, Mode: st.Mode, Size: st.Size, Mtime: st.Mtim.Nano(), Uid: st.Uid, Gid: st.Gid}
 	}
 	return out
+}
+
+// TestLinkTreeKeepsDirs: a directory among the files gets its base copy's
+// permissions, owner and mtime, after everything is linked into it; one
+// whose base copy is not what the list says (permissions, mtime) is
+// returned for rsync to set, and keeps what was linked into it; on every FS.
+func TestLinkTreeKeepsDirs(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		base, dst := filepath.Join(r.Root, "base"), filepath.Join(r.Root, "new")
+		names := []string{"kept/f", "kept/sub/g", "chmodded/f", "touched/f"}
+		for _, n := range names {
+			p := filepath.Join(base, n)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(n), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dirs := []string{"chmodded", "kept", "kept/sub", "touched"}
+		old := time.Date(2001, 2, 3, 4, 5, 6, 789, time.UTC)
+		for i, d := range dirs {
+			os.Chmod(filepath.Join(base, d), fs.FileMode(0o750-i*0o10))
+			if err := os.Chtimes(filepath.Join(base, d), old, old.Add(time.Duration(i)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files := append(describeFiles(t, base, names), describeFiles(t, base, dirs)...)
+		os.Chmod(filepath.Join(base, "chmodded"), 0o700)
+		os.Chtimes(filepath.Join(base, "touched"), old, old)
+
+		copies, err := r.FS.LinkTree(context.Background(), base, dst, dirs, files, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(copies)
+		if want := []string{"chmodded", "touched"}; !slices.Equal(copies, want) {
+			t.Errorf("to copy %q, want %q", copies, want)
+		}
+		for _, n := range names {
+			if _, err := os.Lstat(filepath.Join(dst, n)); err != nil {
+				t.Errorf("%s was not linked: %v", n, err)
+			}
+		}
+		for _, d := range []string{"kept", "kept/sub"} {
+			var b, n unix.Stat_t
+			if err := errors.Join(unix.Lstat(filepath.Join(base, d), &b), unix.Lstat(filepath.Join(dst, d), &n)); err != nil {
+				t.Fatal(err)
+			}
+			if n.Mode != b.Mode || n.Mtim != b.Mtim || n.Uid != b.Uid || n.Gid != b.Gid {
+				t.Errorf("%s: mode %o mtime %v, want the base's %o %v", d, n.Mode, n.Mtim, b.Mode, b.Mtim)
+			}
+		}
+	})
 }
 
 // TestLinkTree: the new tree holds exactly the directories and links asked
@@ -273,5 +332,42 @@ func TestLinkTreeDeepPaths(t *testing.T) {
 	var got unix.Stat_t
 	if err := unix.Fstatat(ifd, "f", &got, unix.AT_SYMLINK_NOFOLLOW); err != nil || got.Ino != st.Ino {
 		t.Fatalf("the deep file is not linked: %v", err)
+	}
+}
+
+// TestCheckClone: find's records of a clone sort the asked-for files into
+// good and to copy, kept directories into good and for rsync, and the rest
+// into extra (outermost only); a record that is not find's fails.
+func TestCheckClone(t *testing.T) {
+	files := []LinkFile{
+		{Path: "d/good", Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 1_500_000_000_250_000_000},
+		{Path: "d/grown", Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 1e18},
+		{Path: "d/missing", Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 1e18},
+		{Path: "d", Mode: unix.S_IFDIR | 0o750, Mtime: 1e18, Uid: 7, Gid: 8},
+		{Path: "e", Mode: unix.S_IFDIR | 0o750, Mtime: 1e18, Uid: 7, Gid: 8},
+	}
+	records := "d 750 4096 1000000000.0000000000 7 8 d\x00" +
+		"f 644 3 1500000000.2500000000 0 0 d/good\x00" +
+		"f 644 4 1000000000.0000000000 0 0 d/grown\x00" +
+		"d 750 4096 1000000000.0000000000 7 9 e\x00" +
+		"d 755 4096 1000000000.0000000000 0 0 x\x00" +
+		"f 644 1 1000000000.0000000000 0 0 x/under\x00"
+	copies, dirCopies, extra, err := checkClone(strings.NewReader(records), []string{"d", "e"}, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"d/grown", "d/missing"}; !slices.Equal(copies, want) {
+		t.Errorf("copies %q, want %q", copies, want)
+	}
+	if want := []string{"e"}; !slices.Equal(dirCopies, want) {
+		t.Errorf("directories for rsync %q, want %q", dirCopies, want)
+	}
+	if want := []string{"x"}; !slices.Equal(extra, want) {
+		t.Errorf("extra %q, want %q", extra, want)
+	}
+	for _, bad := range []string{"f 644 3 d/good\x00", "no spaces\x00", strings.Repeat("x", relpath.Max+300)} {
+		if _, _, _, err := checkClone(strings.NewReader(bad), nil, files); err == nil {
+			t.Errorf("%.40q: accepted", bad)
+		}
 	}
 }

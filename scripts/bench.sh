@@ -289,7 +289,8 @@ depot_phases() {
 	if [[ -f $2 ]]; then
 		while read -r r0 r1; do rsync_ms=$((rsync_ms + r1 - r0)); done <"$2"
 	fi
-	[[ -n $t0 && -n $t1 && -n $t2 && -f $2 ]] || return 0
+	# No record of rsync: the quick path found nothing for it to do.
+	[[ -n $t0 && -n $t1 && -n $t2 ]] || return 0
 	t0=$(ms_of "$t0") t1=$(ms_of "$t1") t2=$(ms_of "$t2")
 	walk=${walk:-0} compare=${compare:-0} link=${link:-0}
 	echo "$walk $compare $link $rsync_ms $((t1 - t0 - walk - compare - link - rsync_ms)) $((t2 - t1)) $((t2 - t0))"
@@ -317,7 +318,9 @@ opts_line() {
 	local planned ran
 	planned="${RSYNC_OPTS[*]}"
 	ran=$(ran_opts "$LOGS/depot.2.rsync-argv" 2>/dev/null || true)
-	if [[ -z $ran ]]; then
+	if [[ -z $ran ]] && grep -q 'msg="quick path".* to_rsync=0 ' "$LOGS/depot.2.log"; then
+		echo "quick path: nothing changed, so rsync did not run; a plain run uses $planned"
+	elif [[ -z $ran ]]; then
 		echo "arguments not recorded"
 	elif grep -q 'msg="quick path"' "$LOGS/depot.2.log"; then
 		echo "quick path: rsync got only the directories and changed files ($ran); a plain run uses $planned"
