@@ -19,10 +19,10 @@ func historyCmd(g *globals) *cobra.Command {
 		Use:   "history [SET]",
 		Short: "List past runs: time, set, status, duration, snapshot, error",
 		Long: `List the runs recorded in the repository's run history (.depot/history.jsonl),
-oldest first: when each started, its set, its status (ok, warning or failed),
-how long it took, the snapshot it made and the error that failed it. The
-history is bounded: past 1 MiB it is rotated to history.jsonl.1, replacing the
-one before.`,
+oldest first: when each started, its set, its status (ok, warning, partial,
+failed or stopped), how long it took, the snapshot it made and the error that
+failed it. The history is bounded: past 1 MiB it is rotated to
+history.jsonl.1, replacing the one before.`,
 		Example: "  depot history\n  depot history web --last 5\n  depot history --json",
 		Args:    args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {

@@ -18,6 +18,9 @@ func TestRestorePath(t *testing.T) {
 	// the repository, and what it gets lands where only it sees it.
 	s := sshtest.Start(t, sshtest.Options{Separate: []string{e.src, e.repo, filepath.Join(e.dir, "remote")}})
 	cfg, _ := os.ReadFile(e.config)
+	// A set with a non-tree item beside the tree, as the README's web set
+	// has: a source path given without --item is looked for in the trees.
+	cfg = []byte(strings.Replace(string(cfg), "        exclude: [\"*.log\"]\n", "        exclude: [\"*.log\"]\n      - { name: pkgs, type: command, command: [echo, hi] }\n", 1))
 	cfg = append(cfg, []byte(fmt.Sprintf("ssh: { identity_file: %s, known_hosts: %s }\n", s.IdentityFile, s.KnownHosts))...)
 	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
 		t.Fatal(err)
@@ -67,6 +70,7 @@ func TestRestorePath(t *testing.T) {
 		msg  string
 	}{
 		{"unknown path", []string{"restore", "web", "--path", "/no/such", "--to", filepath.Join(e.dir, "x")}, 1, "has no path /no/such"},
+		{"path in a command item", []string{"restore", "web", "--path", "pkgs/stdout", "--to", filepath.Join(e.dir, "x")}, 2, "pkgs is a command item"},
 		{"whole item", []string{"restore", "web", "--path", "site", "--to", filepath.Join(e.dir, "x")}, 2, "use --item site"},
 		{"path into a database", []string{"restore", "web", "--path", tool, "--to-database", "x"}, 2, "--path restores files"},
 		{"non-empty target", []string{"restore", "web", "--path", tool, "--to", all}, 2, "is not empty"},

@@ -29,7 +29,7 @@ type HistoryRecord struct {
 	DurationSeconds float64   `json:"duration_seconds"`
 	Stamp           string    `json:"stamp,omitempty"`
 	Snapshot        string    `json:"snapshot,omitempty"` // section/set/stamp
-	Status          string    `json:"status"`             // "ok", "warning", "partial" or "failed"
+	Status          string    `json:"status"`             // "ok", "warning", "partial", "failed" or "stopped"
 	Error           string    `json:"error,omitempty"`
 	FailedItems     []string  `json:"failed_items,omitempty"`
 	Warnings        int       `json:"warnings,omitempty"`

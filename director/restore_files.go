@@ -119,6 +119,9 @@ func (d *Director) restorePaths(ctx context.Context, snap repository.Snapshot, i
 				return nil, &UsageError{Msg: fmt.Sprintf("--path %s names a whole item: use --item %s", p, it.Name)}
 			}
 			if it.Type != "filesystem" {
+				if len(q.items) > 1 {
+					continue // a source path is looked for in the tree items only
+				}
 				return nil, &UsageError{Msg: fmt.Sprintf("--path restores paths of tree items; %s is a %s item", it.Name, it.Type)}
 			}
 			_, ok, err := findEntry(ctx, d.repo(), snap, it, q.rel)

@@ -52,6 +52,7 @@ func StartShell(h Host) (*Shell, error) {
 		if err == nil {
 			err = errors.New("shell exited")
 		}
+		inR.CloseWithError(err) // a request written after the end fails, not blocks
 		outW.CloseWithError(err)
 		errW.CloseWithError(err)
 		s.done <- err

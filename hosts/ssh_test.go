@@ -220,6 +220,19 @@ func TestSSHConnectFailures(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans lines: %q", err)
 			}
+			// A shell on the host fails the same way, at once, rather
+			// than waiting for a reply that cannot come.
+			sh, err := hosts.StartShell(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sh.Close()
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			_, err = sh.Eval(sctx, "true")
+			if err == nil || sctx.Err() != nil || !strings.Contains(err.Error(), tt.want[0]) {
+				t.Errorf("shell: %v, want an error with %q at once", err, tt.want[0])
+			}
 		})
 	}
 }

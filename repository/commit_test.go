@@ -243,6 +243,16 @@ func TestLock(t *testing.T) {
 			t.Fatalf("lock after release: %v", err)
 		}
 		second.Unlock()
+		// The file system stays usable after its lock is released: a run
+		// empties the trash then.
+		if _, err := r.Files().ReadDir(ctx, r.Root); err != nil {
+			t.Fatalf("after unlock: %v", err)
+		}
+		third, err := r.Lock(ctx, 0)
+		if err != nil {
+			t.Fatalf("lock again after unlock: %v", err)
+		}
+		third.Unlock()
 	})
 }
 

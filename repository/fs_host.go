@@ -335,7 +335,9 @@ type shellLock struct {
 }
 
 func (l shellLock) Unlock() error {
-	_, err := l.sh.Eval(context.Background(), "exec 9>&-")
+	// Not a bare exec: Eval appends "</dev/null", which would become the
+	// shell's own stdin and end it.
+	_, err := l.sh.Eval(context.Background(), "exec 9>&-; :")
 	l.f.mu.Lock()
 	l.f.locked = false
 	l.f.mu.Unlock()
