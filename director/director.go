@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"syscall"
@@ -116,7 +117,11 @@ func step(ctx context.Context, name string) error {
 // seconds is a duration for logs: a number of seconds, to the millisecond,
 // which reads the same in text and JSON logs (slog writes a Duration in
 // JSON as nanoseconds).
-func seconds(d time.Duration) float64 { return d.Round(time.Millisecond).Seconds() }
+func seconds(d time.Duration) float64 {
+	// Whole milliseconds over 1000: Duration.Seconds adds the fraction to
+	// the whole seconds, which logs 1.7389999999999999 for 1.739 s.
+	return math.Round(float64(d)/float64(time.Millisecond)) / 1000
+}
 
 // nextRunOf is when set runs next: what the daemon says (NextRun), else what
 // the config's schedule says from now.

@@ -118,7 +118,7 @@ func (d *Director) Export(ctx context.Context, o ExportOptions) error {
 		tmp = nil
 	}
 	d.Log.Info("exported", "snapshot", snap.Name(), "to", o.Output, "entries", w.Stats.Entries, "files", w.Stats.Files,
-		"bytes", w.Stats.Bytes, "encrypted", len(recipients) > 0, "seconds", time.Since(start).Seconds())
+		"bytes", w.Stats.Bytes, "encrypted", len(recipients) > 0, "seconds", seconds(time.Since(start)))
 	return nil
 }
 
