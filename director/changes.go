@@ -2,8 +2,6 @@ package director
 
 import (
 	"context"
-	"errors"
-	"io"
 	"path"
 	"strings"
 
@@ -78,45 +76,17 @@ func compareLists(ctx context.Context, repo repository.Repo, oldList, newList, i
 		return err
 	}
 	defer closeNew()
-	next := func(r repository.EntryReader) (*repository.Entry, error) {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
-		return &e, err
-	}
-	o, err := next(oldR)
-	if err != nil {
-		return err
-	}
-	n, err := next(newR)
-	if err != nil {
-		return err
-	}
-	for o != nil || n != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	return mergeLists(ctx, oldR, newR, func(o, n *repository.Entry) error {
 		switch {
-		case o == nil || n != nil && repository.PathLess(n.Path, o.Path):
+		case o == nil:
 			note(&c.Added, item, *n)
-			n, err = next(newR)
-		case n == nil || repository.PathLess(o.Path, n.Path):
+		case n == nil:
 			note(&c.Removed, item, *o)
-			o, err = next(oldR)
-		default:
-			if changed(*o, *n) {
-				note(&c.Changed, item, *n)
-			}
-			if o, err = next(oldR); err == nil {
-				n, err = next(newR)
-			}
+		case changed(*o, *n):
+			note(&c.Changed, item, *n)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // changed reports whether a path's content, type or permissions differ. A

@@ -171,16 +171,12 @@ func (d *Director) restoreFromRestic(ctx context.Context, o RestoreOptions) erro
 		if !validName.MatchString(it.Name) || it.FileList != "" && !filepath.IsLocal(it.FileList) {
 			return fmt.Errorf("mirror %s: snapshot %s/%s: its manifest names item %q with file list %q: not a name depot writes", m.Name, rs.Set, rs.Stamp, it.Name, it.FileList)
 		}
-		if o.Item != "" && it.Name != o.Item {
-			continue
-		}
-		if it.Status == repository.StatusFailed {
-			if o.Item != "" {
-				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snap.Name(), it.Error)
-			}
-			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snap.Name(), "item", it.Name)
-			continue
-		}
+	}
+	recs, err := d.restorableItems(snap, o.Item)
+	if err != nil {
+		return err
+	}
+	for _, it := range recs {
 		items = append(items, it.Name)
 		include = append(include, "/"+it.Name)
 		if it.FileList != "" {

@@ -59,17 +59,11 @@ func (d *Director) Restore(ctx context.Context, o RestoreOptions) error {
 	}
 	m := snap.Manifest
 	var items []string
-	for _, it := range m.Items {
-		if o.Item != "" && it.Name != o.Item {
-			continue
-		}
-		if it.Status == repository.StatusFailed {
-			if o.Item != "" {
-				return fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snap.Name(), it.Error)
-			}
-			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snap.Name(), "item", it.Name)
-			continue
-		}
+	recs, err := d.restorableItems(snap, o.Item)
+	if err != nil {
+		return err
+	}
+	for _, it := range recs {
 		items = append(items, it.Name)
 	}
 	if len(items) == 0 {
@@ -215,4 +209,25 @@ func (d *Director) newestGood(ctx context.Context, set, item string) (repository
 		}
 	}
 	return repository.Snapshot{}, false
+}
+
+// restorableItems returns the items of snap that a restore of item ("" for
+// all) takes: a failed item holds no data, which is an error when it was
+// named and a warning otherwise.
+func (d *Director) restorableItems(snap repository.Snapshot, item string) ([]repository.ItemRecord, error) {
+	var out []repository.ItemRecord
+	for _, it := range snap.Manifest.Items {
+		if item != "" && it.Name != item {
+			continue
+		}
+		if it.Status == repository.StatusFailed {
+			if item != "" {
+				return nil, fmt.Errorf("item %s failed in snapshot %s, which holds none of its data: %s", it.Name, snap.Name(), it.Error)
+			}
+			d.Log.Warn("item failed in this snapshot: nothing to restore", "snapshot", snap.Name(), "item", it.Name)
+			continue
+		}
+		out = append(out, it)
+	}
+	return out, nil
 }
