@@ -269,7 +269,7 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		if e.IsRegular() {
 			files++
 		}
-		for w != nil && repository.PathLess(w.rel, e.Path) {
+		for w != nil && w.rel != e.Path && repository.PathLess(w.rel, e.Path) {
 			extra()
 			nextW()
 		}
