@@ -339,9 +339,6 @@ the same path with the SHA-256 its list records.`,
 					}
 					return d.VerifyMirror(cmd.Context(), mirror, picked)
 				}
-				if picked != nil {
-					return d.VerifySample(cmd.Context(), picked)
-				}
 				if seed != 0 && o.Percent == 0 && o.MaxBytes == 0 {
 					return &director.UsageError{Msg: "--seed picks a sample: give --sample P% or --max-bytes SIZE"}
 				}
