@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
 )
 
 // Kinds of scheduled job.
@@ -275,4 +274,3 @@ func (d *Director) lastSuccess(ctx context.Context) (map[string]time.Time, error
 	}
 	return last, nil
 }
-
