@@ -37,6 +37,10 @@ type SSH struct {
 
 	mu     sync.Mutex
 	client *ssh.Client
+
+	relayMu  sync.Mutex
+	relay    *relay // rsync's way onto client, made on first use
+	relayExe string
 }
 
 var _ Remote = (*SSH)(nil)
@@ -109,8 +113,9 @@ func (h *SSH) Connect(ctx context.Context) error {
 	return err
 }
 
-// Close closes the connection.
+// Close closes the connection and rsync's relay to it.
 func (h *SSH) Close() error {
+	h.closeRelay()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.client == nil {
@@ -260,13 +265,9 @@ func (h *SSH) Run(ctx context.Context, c Command) error {
 	if len(c.Argv) == 0 {
 		return errors.New("run: empty command")
 	}
-	client, err := h.conn(ctx)
+	s, client, err := h.session(ctx)
 	if err != nil {
 		return err
-	}
-	s, err := client.NewSession()
-	if err != nil {
-		return fmt.Errorf("ssh %s: new session: %w", h.Name(), err)
 	}
 	defer s.Close()
 	tail := &tailBuffer{max: 2048}
@@ -299,6 +300,49 @@ func (h *SSH) Run(ctx context.Context, c Command) error {
 		return fmt.Errorf("ssh %s: %s: connection lost", h.Name(), c.Argv[0])
 	}
 	return fmt.Errorf("ssh %s: %s: %w", h.Name(), c.Argv[0], err)
+}
+
+// session opens a session on the shared connection or, when the server
+// refuses one more there (sshd's MaxSessions, 10 by default, which many
+// sets at once can reach), on a connection of its own that closes with the
+// session. It returns the client the session is on.
+func (h *SSH) session(ctx context.Context) (*session, *ssh.Client, error) {
+	client, err := h.conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := client.NewSession()
+	var refused *ssh.OpenChannelError
+	if errors.As(err, &refused) && refused.Reason == ssh.Prohibited {
+		own, derr := h.dial(ctx)
+		if derr != nil {
+			return nil, nil, fmt.Errorf("ssh %s: %w", h.Name(), derr)
+		}
+		s, err = own.NewSession()
+		if err != nil {
+			own.Close()
+		} else {
+			return &session{Session: s, own: own}, own, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssh %s: new session: %w", h.Name(), err)
+	}
+	return &session{Session: s}, client, nil
+}
+
+// session is an SSH session, perhaps on a connection of its own.
+type session struct {
+	*ssh.Session
+	own *ssh.Client
+}
+
+func (s *session) Close() error {
+	err := s.Session.Close()
+	if s.own != nil {
+		s.own.Close()
+	}
+	return err
 }
 
 // killGroup kills the process group of a remote command whose pid was seen.
