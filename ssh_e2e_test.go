@@ -88,8 +88,8 @@ func TestPushAndPull(t *testing.T) {
 			e := newTwoHostEnv(t, mode, 60, sshtest.Options{})
 			s := e.server
 			plan := mustDepot(t, "--config", e.config, "plan")
-			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, "-e 'ssh -p ") {
-				t.Errorf("plan does not show the remote end and ssh command:\n%s", plan)
+			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, " __depot_ssh_relay ") {
+				t.Errorf("plan does not show the remote end and rsync's remote shell (depot's relay):\n%s", plan)
 			}
 			time.Sleep(2100 * time.Millisecond) // old enough for the quick path to link
 			mustDepot(t, "--config", e.config, "run")
