@@ -218,10 +218,11 @@ func (f *HostFS) SetMtime(ctx context.Context, path string, t time.Time) error {
 	return err
 }
 
-// Sync implements FS. POSIX sync(1) flushes every file system, which is more
-// than needed but all a POSIX host offers.
-func (f *HostFS) Sync(ctx context.Context, _ string) error {
-	_, err := f.Script(ctx, `sync`)
+// Sync implements FS: GNU sync -f flushes the one file system that holds
+// dir (syncfs, as LocalFS does); elsewhere POSIX sync(1) flushes them all,
+// which is more than needed but all a POSIX host offers.
+func (f *HostFS) Sync(ctx context.Context, dir string) error {
+	_, err := f.Script(ctx, `sync -f -- "$1" 2>/dev/null || sync`, dir)
 	return err
 }
 
