@@ -55,7 +55,7 @@ const (
 // walkKey digests the settings that decide what a snapshot of the item holds
 // for the same source files.
 func (f *Filesystem) walkKey(env Env) string {
-	o := f.transfer(env)
+	o := f.transfer(env, TreeEnv{})
 	h := sha256.New()
 	fmt.Fprintf(h, "depot-walk 1\x00%s\x00%v%v%v%v%v\x00", env.Source.Name(), o.HardLinks, o.ACLs, o.Xattrs, o.NumericIDs, o.OneFileSystem)
 	for _, e := range f.Exclude {
@@ -67,7 +67,7 @@ func (f *Filesystem) walkKey(env Env) string {
 // quickPlan is the outcome of comparing a walk with the base.
 type quickPlan struct {
 	dirs, drop []string
-	links      []BaseEntry
+	links      []PrevEntry
 	paths      map[string]bool // every path, true for the linked ones
 	kept       map[string]bool // the directories among links
 	// The changed paths go to rsync in two lists. careful: those that look
@@ -114,30 +114,38 @@ func sourceStats(walked []sourceEntry) func(string) (SourceStat, bool) {
 	}
 }
 
+// quickRun is what the quick path starts from: the item's environment and
+// the walk of its source.
+type quickRun struct {
+	env      Env
+	tree     TreeEnv
+	walked   []sourceEntry
+	vanished int
+	walkTook time.Duration
+}
+
 // quick backs the item up by the quick path from the walk, or returns an
 // error wrapping errNoQuickWalk (nothing done yet) when it cannot.
-func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, vanished int, walkTook time.Duration) (Result, error) {
-	if env.Tree == nil {
-		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
-	}
-	baseWalk, _, err := f.quickReady(env)
+func (f *Filesystem) quick(ctx context.Context, q quickRun) (Result, TreeListing, error) {
+	env, tree := q.env, q.tree
+	baseWalk, _, err := f.quickReady(env, tree)
 	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
 	began := time.Now()
 	cutoff := time.Unix(baseWalk, 0).Add(-racyMargin).UnixNano()
-	p, err := compare(ctx, walked, env.Tree, cutoff)
+	p, err := compare(ctx, q.walked, tree.Prev, cutoff)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{}, ctx.Err()
+			return Result{}, TreeListing{}, ctx.Err()
 		}
 		// Nothing is done yet: a damaged base list costs only the speed.
-		return Result{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
+		return Result{}, TreeListing{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 	}
 	compareTook := time.Since(began)
-	copies, err := env.Tree.Link(ctx, p.dirs, p.links, p.drop)
+	copies, err := tree.Prev.Link(ctx, p.dirs, p.links, p.drop)
 	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
 	// A base copy that is gone or changed since its snapshot: copied
 	// afresh from the source, with no base to link to.
@@ -162,11 +170,11 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			kept--
 		}
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", linked, "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs), "dirs_kept", kept,
-		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
-	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
-	if vanished > 0 {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
+	env.Log.Info("quick path", "paths", len(q.walked), "linked", linked, "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs), "dirs_kept", kept,
+		"walk_ms", q.walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
+	var out Result
+	if q.vanished > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", q.vanished))
 	}
 	if len(copies) > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d files of the base snapshot are missing or changed since it was made (first: %q); copied afresh from the source", len(copies), copies[0]))
@@ -177,17 +185,17 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		if list.Len() == 0 {
 			continue
 		}
-		o := f.quickTransfer(env, list == &p.careful)
+		o := f.quickTransfer(env, tree, list == &p.careful)
 		o.FilesFrom = list
 		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
-			return Result{}, err
+			return Result{}, TreeListing{}, err
 		}
 		for path, linked := range res.Paths {
 			// What the sender sent is another host's choice: only a
 			// path depot asked for is taken.
 			if _, asked := p.paths[path]; !asked {
-				return Result{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
+				return Result{}, TreeListing{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
 			}
 			if linked && list == &p.careful {
 				p.paths[path] = true
@@ -198,15 +206,43 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 		out.FilesTransferred += res.Stats.FilesTransferred
 		out.BytesTransferred += res.Stats.BytesTransferred
 	}
-	return out, nil
+	return out, TreeListing{Root: "/", Paths: pathsOf(p.paths), Source: sourceStats(q.walked)}, nil
+}
+
+// pathsOf lists paths, true for the linked ones, in file list order.
+func pathsOf(paths map[string]bool) func(func(TreePath) error) error {
+	return func(fn func(TreePath) error) error {
+		sorted := make([]string, 0, len(paths))
+		for p := range paths {
+			sorted = append(sorted, p)
+		}
+		slices.SortFunc(sorted, comparePaths)
+		for _, p := range sorted {
+			if err := fn(TreePath{Path: p, Linked: paths[p]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// comparePaths orders paths as pathLess does, for slices.SortFunc.
+func comparePaths(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case pathLess(a, b):
+		return -1
+	}
+	return 1
 }
 
 // quickTransfer is one of the quick path's rsync runs, but for its list of
 // paths and for where it runs (see rsync.RunBetween): the careful one, for
 // the paths the walk could not prove unchanged, or the plain one, for
 // changed and new paths (and the directories).
-func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
-	o := f.transfer(env)
+func (f *Filesystem) quickTransfer(env Env, tree TreeEnv, careful bool) rsync.Options {
+	o := f.transfer(env, tree)
 	// Itemized, so that a path the sender adds (a compromised source's
 	// rsync) is refused, and to tell which careful ones rsync linked to
 	// the base's copy.
@@ -240,17 +276,17 @@ func listName(plain bool) string {
 	return "careful"
 }
 
-// quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,
-// as an error wrapping errNoQuickWalk. A remote host's tools are found out
-// only by trying.
-func (f *Filesystem) quickReady(env Env) (int64, *excluder, error) {
-	if env.Base == "" {
+// quickReady returns when the base's walk started (unix seconds), or says
+// why the quick path cannot copy the item in env, as an error wrapping
+// errNoQuickWalk. A remote host's tools are found out only by trying.
+func (f *Filesystem) quickReady(env Env, tree TreeEnv) (int64, *excluder, error) {
+	if env.Base == "" || tree.Prev == nil {
 		return 0, nil, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
-	if env.BaseMeta[metaWalkKey] != f.walkKey(env) {
+	if env.PrevMeta[metaWalkKey] != f.walkKey(env) {
 		return 0, nil, fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
 	}
-	baseWalk, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
+	baseWalk, err := strconv.ParseInt(env.PrevMeta[metaWalkStarted], 10, 64)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
 	}
@@ -272,11 +308,11 @@ func (f *Filesystem) walkable() (*excluder, error) {
 }
 
 // compare merges the walk with the base's file list, both in file list order.
-func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff int64) (*quickPlan, error) {
+func compare(ctx context.Context, walked []sourceEntry, prev PrevTree, cutoff int64) (*quickPlan, error) {
 	p := &quickPlan{paths: make(map[string]bool, len(walked)), kept: map[string]bool{}}
 	i := 0
 	dropUnder := "" // a dropped base directory: its contents go with it
-	dropBase := func(b BaseEntry) {
+	dropBase := func(b PrevEntry) {
 		if dropUnder != "" && strings.HasPrefix(b.Path, dropUnder+"/") {
 			return
 		}
@@ -290,17 +326,17 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 	// dropped: that changes it, and rsync sets its times again after.
 	// The plain list is written once all is known.
 	var plain []string
-	keep := map[string]BaseEntry{}
+	keep := map[string]PrevEntry{}
 	touched := func(p string) {
 		dir, _ := splitPath(p)
 		delete(keep, dir)
 	}
-	drop := func(b BaseEntry) {
+	drop := func(b PrevEntry) {
 		touched(b.Path)
 		dropBase(b)
 	}
 	// take handles walk entry w, whose base entry is b when found.
-	take := func(w sourceEntry, b BaseEntry, found bool) {
+	take := func(w sourceEntry, b PrevEntry, found bool) {
 		switch {
 		case w.isDir():
 			p.dirs = append(p.dirs, w.path)
@@ -333,9 +369,9 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 			}
 		}
 	}
-	err := base.Entries(ctx, func(b BaseEntry) error {
+	err := prev.Entries(ctx, func(b PrevEntry) error {
 		for i < len(walked) && pathLess(walked[i].path, b.Path) {
-			take(walked[i], BaseEntry{}, false)
+			take(walked[i], PrevEntry{}, false)
 			i++
 		}
 		if i < len(walked) && walked[i].path == b.Path {
@@ -350,7 +386,7 @@ func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff in
 		return nil, err
 	}
 	for ; i < len(walked); i++ {
-		take(walked[i], BaseEntry{}, false)
+		take(walked[i], PrevEntry{}, false)
 	}
 	for _, path := range plain {
 		if b, kept := keep[path]; kept {
@@ -376,7 +412,7 @@ func splitPath(p string) (dir, name string) {
 // unchanged reports whether walk entry w is proven the same as base entry b:
 // every attribute equal, and b's ctime older than the base's walk less the
 // racy margin (cutoff).
-func unchanged(w sourceEntry, b BaseEntry, cutoff int64) bool {
+func unchanged(w sourceEntry, b PrevEntry, cutoff int64) bool {
 	return b.Ctime != 0 && b.Ctime < cutoff &&
 		w.mode == b.Mode && w.size == b.Size && w.mtime == b.Mtime &&
 		w.ctime == b.Ctime && w.uid == b.Uid && w.gid == b.Gid
