@@ -275,4 +275,3 @@ func checkListed(it ItemConfig, stats repository.ScanStats, c goodCopy, warn fun
 	}
 	return nil
 }
-
