@@ -213,10 +213,10 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	return snap, nil
 }
 
-// backupItem runs one item into the build and records its file list.
+// backupItem runs one item into the build from its newest good copy c (of
+// its type) and records its file list.
 func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig, build *repository.Build, c goodCopy, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
-	c = c.ofType(h.Type)
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
 	log = log.With("item", h.Name)
 	warn := func(warnings ...string) {

@@ -36,7 +36,7 @@ func (d *Director) backupItems(ctx context.Context, set *SetConfig, build *repos
 		if c, ok := copies[h.Name]; ok && c.snapshot != m.Base {
 			log.Info("item's base is its newest good copy, older than the set's base", "item", h.Name, "base", c.snapshot)
 		}
-		rec, err := d.backupItem(ctx, set, it, build, copies[h.Name], log)
+		rec, err := d.backupItem(ctx, set, it, build, copies[h.Name].ofType(h.Type), log)
 		if err == nil {
 			m.Items = append(m.Items, rec)
 			continue
