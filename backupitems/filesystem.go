@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -155,21 +154,23 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 	if err != nil {
 		return Result{}, TreeListing{}, err
 	}
-	began := time.Now()
-	walked, vanished, err := f.walkSource(ctx, env)
+	q, err := f.walk(ctx, env, tree)
 	var out Result
 	var list TreeListing
 	if err == nil {
-		out, list, err = f.quick(ctx, quickRun{env: env, tree: tree, walked: walked, vanished: vanished, walkTook: time.Since(began)})
+		out, list, err = f.quick(ctx, env, tree, q)
 	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
 		out, list, err = f.rsyncWalk(ctx, env, tree)
-		if err == nil && walked != nil {
+		if q != nil {
 			// The walk before the copy tells the next run what is
 			// unchanged (see treequick.go); paths it missed stay unknown.
-			list.Source = sourceStats(walked)
+			list.Source, list.Close = q.spill.source(), q.spill.close
 		}
+	}
+	if err != nil && q != nil {
+		q.spill.close()
 	}
 	out.Meta = meta
 	out.Warnings = append(linkWarnings, out.Warnings...)

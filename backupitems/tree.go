@@ -33,22 +33,30 @@ type TreeEnv struct {
 // PrevTree is the base snapshot's copy of a tree item, on the repository
 // host: its file list and its files.
 type PrevTree interface {
-	// Entries calls fn for every entry of the base's file list, in file
-	// list order (component by component, bytewise).
-	Entries(ctx context.Context, fn func(PrevEntry) error) error
+	// List opens the base's file list, to be read in file list order
+	// (component by component, bytewise).
+	List(ctx context.Context) (PrevList, error)
 	// Link fills the empty Dir from the base: dirs are created, files are
 	// hard links to the base's copies, and none of the base's other paths
 	// are there; drop names them (outermost only), for a repository host
-	// that clones the base whole and then removes. All paths are relative
-	// to the item directory and in file list order (in files, the
-	// directories come after the rest). A file whose base copy
+	// that clones the base whole and then removes. files calls its
+	// function for each file in turn and stops at its first error. All
+	// paths are relative to the item directory and in file list order (in
+	// files, the directories come after the rest). A file whose base copy
 	// is missing or no longer what its entry says is not linked but
 	// returned, for the item to copy from the source. A directory among
 	// files (also among dirs) keeps its base copy's attributes, checked
 	// against its entry like a file's, or is returned for copying when
 	// they are not what the entry says. An error that wraps
 	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
-	Link(ctx context.Context, dirs []string, files []PrevEntry, drop []string) (copy []string, err error)
+	Link(ctx context.Context, dirs []string, files func(func(PrevEntry) error) error, drop []string) (copy []string, err error)
+}
+
+// PrevList reads the base's file list.
+type PrevList interface {
+	// Next returns the next entry, or io.EOF after the last.
+	Next() (PrevEntry, error)
+	Close() error
 }
 
 // ErrNoTreeLink means a repository host cannot build a tree from hard links
@@ -84,6 +92,9 @@ type TreeListing struct {
 	// copy; it is asked about paths in file list order, each at most
 	// once. nil knows no path.
 	Source func(path string) (SourceStat, bool)
+	// Close, if set, releases what Paths and Source read from, once the
+	// list is written.
+	Close func()
 }
 
 // TreePath is one path a tree item put in Dir.

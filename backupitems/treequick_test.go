@@ -2,6 +2,7 @@ package backupitems
 
 import (
 	"context"
+	"io"
 	"slices"
 	"testing"
 
@@ -11,16 +12,22 @@ import (
 // baseEntries is a PrevTree whose list is held in memory.
 type baseEntries []PrevEntry
 
-func (b baseEntries) Entries(_ context.Context, fn func(PrevEntry) error) error {
-	for _, e := range b {
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
+func (b baseEntries) List(context.Context) (PrevList, error) {
+	return &b, nil
 }
 
-func (baseEntries) Link(context.Context, []string, []PrevEntry, []string) ([]string, error) {
+func (b *baseEntries) Next() (PrevEntry, error) {
+	if len(*b) == 0 {
+		return PrevEntry{}, io.EOF
+	}
+	e := (*b)[0]
+	*b = (*b)[1:]
+	return e, nil
+}
+
+func (b *baseEntries) Close() error { return nil }
+
+func (baseEntries) Link(context.Context, []string, func(func(PrevEntry) error) error, []string) ([]string, error) {
 	return nil, nil
 }
 
@@ -61,9 +68,10 @@ func TestCompareTrustsOnlyEquality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer p.spill.close()
 			got := "plain"
 			switch {
-			case len(p.links) == 1:
+			case p.nLinked == 1:
 				got = "link"
 			case p.nCareful == 1:
 				got = "careful"
@@ -114,11 +122,16 @@ func TestCompareKeepsUnchangedDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.spill.close()
 	var kept []string
-	for _, l := range p.links {
+	err = p.linkFiles(func(l PrevEntry) error {
 		if l.Mode&unix.S_IFMT == unix.S_IFDIR {
 			kept = append(kept, l.Path)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want := []string{"a", "e"}; !slices.Equal(kept, want) {
 		t.Errorf("kept directories %q, want %q", kept, want)

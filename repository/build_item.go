@@ -32,7 +32,6 @@ type ItemWriter struct {
 	dir   string // the item's directory in the build
 	out   *itemOutput
 	tree  backupitems.TreeEnv
-	prev  *prevTree // tree.Prev, nil without a base file list
 }
 
 // Item is the writer of the item name into b, from base (the item's newest
@@ -46,7 +45,6 @@ func (b *Build) Item(name string, base ItemBase) *ItemWriter {
 		out:   &itemOutput{repo: b.Repo, dir: dir, base: base, mtime: b.Time()},
 		tree:  b.Repo.TreeEnv(dir, base),
 	}
-	w.prev, _ = w.tree.Prev.(*prevTree)
 	return w
 }
 
@@ -117,8 +115,8 @@ func (w *ItemWriter) Finish(ctx context.Context, tree *backupitems.TreeListing) 
 	if tree != nil && tree.Source != nil {
 		src.source = sourceStats(tree.Source)
 	}
-	if tree != nil && w.prev != nil && w.prev.readAll {
-		src.known = w.prev.entries
+	if tree != nil && tree.Close != nil {
+		defer tree.Close()
 	}
 	list := ItemList{Path: path.Join(FileListDir, w.name+".tsv.zst")}
 	var err error
@@ -217,50 +215,88 @@ func writeEntries(w *FileListWriter, entries []Entry) (ScanStats, error) {
 }
 
 // prevTree is the base snapshot's copy of a tree item (backupitems.PrevTree).
-// It keeps the base's list as it reads it, so the new file list takes the
-// hashes of linked files from memory instead of reading the list again
-// (over SSH, for a pushed-to repository).
 type prevTree struct {
-	repo    Repo
-	dir     string // the item's directory in the build
-	base    ItemBase
-	entries []Entry
-	readAll bool // entries is the whole list
+	repo Repo
+	dir  string // the item's directory in the build
+	base ItemBase
 }
 
-// Entries implements backupitems.PrevTree.
-func (t *prevTree) Entries(ctx context.Context, fn func(backupitems.PrevEntry) error) error {
+// List implements backupitems.PrevTree.
+func (t *prevTree) List(ctx context.Context) (backupitems.PrevList, error) {
 	r, err := t.repo.OpenFileList(ctx, t.base.FileList)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer r.Close()
-	t.entries, t.readAll = t.entries[:0], false
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			t.readAll = true
+	return prevList{r}, nil
+}
+
+// prevList reads a file list as a backupitems.PrevList.
+type prevList struct{ r *FileListReader }
+
+func (l prevList) Next() (backupitems.PrevEntry, error) {
+	e, err := l.r.Next()
+	if err != nil {
+		return backupitems.PrevEntry{}, err
+	}
+	return backupitems.PrevEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}, nil
+}
+
+func (l prevList) Close() error { return l.r.Close() }
+
+// linkBatch is how many files LinkTree links at a time on this machine,
+// where a batch costs no round trip: memory stays bounded, whatever the
+// number of files.
+const linkBatch = 1 << 16
+
+// Link implements backupitems.PrevTree. On this machine it links in batches
+// (the directories are made by the first, the directories among the files,
+// which come last, keep their attributes once all files are in); another
+// host gets every file at once, for it may clone the base whole.
+func (t *prevTree) Link(ctx context.Context, dirs []string, files func(func(backupitems.PrevEntry) error) error, drop []string) ([]string, error) {
+	fsys := t.repo.Files()
+	_, local := fsys.(LocalFS)
+	var copies []string
+	batch := make([]LinkFile, 0, linkBatch)
+	first := true
+	flush := func() error {
+		if !first && len(batch) == 0 {
 			return nil
+		}
+		c, err := fsys.LinkTree(ctx, t.base.Dir, t.dir, dirs, batch, drop)
+		if errors.Is(err, ErrNoLinkTree) {
+			if !first {
+				// The batches before left links: Dir must be empty.
+				if rerr := t.emptyDir(ctx); rerr != nil {
+					return rerr
+				}
+			}
+			return fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
 		}
 		if err != nil {
 			return err
 		}
-		t.entries = append(t.entries, e)
-		if err := fn(backupitems.PrevEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}); err != nil {
-			return err
+		copies = append(copies, c...)
+		batch, dirs, drop, first = batch[:0], nil, nil, false
+		return nil
+	}
+	err := files(func(f backupitems.PrevEntry) error {
+		batch = append(batch, LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime, Uid: f.Uid, Gid: f.Gid})
+		if local && len(batch) == linkBatch {
+			return flush()
 		}
-	}
-}
-
-// Link implements backupitems.PrevTree.
-func (t *prevTree) Link(ctx context.Context, dirs []string, files []backupitems.PrevEntry, drop []string) ([]string, error) {
-	links := make([]LinkFile, len(files))
-	for i, f := range files {
-		links[i] = LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime, Uid: f.Uid, Gid: f.Gid}
-	}
-	copies, err := t.repo.Files().LinkTree(ctx, t.base.Dir, t.dir, dirs, links, drop)
-	if errors.Is(err, ErrNoLinkTree) {
-		return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+		return nil
+	})
+	if err == nil {
+		err = flush()
 	}
 	return copies, err
+}
+
+// emptyDir removes everything in the item's directory.
+func (t *prevTree) emptyDir(ctx context.Context) error {
+	fsys := t.repo.Files()
+	if err := fsys.RemoveAll(ctx, t.dir); err != nil {
+		return err
+	}
+	return fsys.MkdirAll(ctx, t.dir)
 }
