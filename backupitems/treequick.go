@@ -143,6 +143,9 @@ func (f *Filesystem) walk(ctx context.Context, env Env, tree TreeEnv) (*quickWal
 			defer list.Close()
 			c = newComparer(list, time.Unix(baseWalk, 0).Add(-racyMargin).UnixNano(), spill)
 			add = c.add
+		} else if ctx.Err() == nil {
+			// A damaged base list costs only the speed.
+			err = fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 		}
 	}
 	q.err = err
@@ -159,6 +162,10 @@ func (f *Filesystem) walk(ctx context.Context, env Env, tree TreeEnv) (*quickWal
 			// Nothing is done yet: a damaged base list costs only the speed.
 			q.err = fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
 		}
+	}
+	if q.err != nil && ctx.Err() != nil {
+		spill.close()
+		return nil, ctx.Err()
 	}
 	q.took = time.Since(began)
 	return q, nil
