@@ -78,8 +78,7 @@ func (f *Filesystem) walkSource(ctx context.Context, env Env) ([]sourceEntry, in
 }
 
 // walkSourceEach is walkSource calling fn for each entry in file list
-// order. On this machine the walk is a stream; another host's find is read
-// whole and sorted first.
+// order, as the walk comes to it (another host's once its find is sorted).
 func (f *Filesystem) walkSourceEach(ctx context.Context, env Env, fn func(sourceEntry) error) (int, error) {
 	ex, err := f.walkable()
 	if err != nil {
@@ -88,16 +87,7 @@ func (f *Filesystem) walkSourceEach(ctx context.Context, env Env, fn func(source
 	if _, remote := env.Source.(hosts.Remote); !remote {
 		return walkLocalEach(ctx, f.Paths, ex, f.OneFileSystem, fn)
 	}
-	walked, vanished, err := walkRemote(ctx, env.Source, f.Paths, ex, f.OneFileSystem)
-	if err != nil {
-		return vanished, err
-	}
-	for _, e := range walked {
-		if err := fn(e); err != nil {
-			return vanished, err
-		}
-	}
-	return vanished, nil
+	return walkRemoteEach(ctx, env.Source, f.Paths, ex, f.OneFileSystem, fn)
 }
 
 // sourceStats looks paths up in a walk (sorted in file list order).

@@ -59,3 +59,35 @@ func TestWalkSpill(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkSorter: entries in any order come out in file list order, through
+// runs spilled to disk and merged as through memory alone.
+func TestWalkSorter(t *testing.T) {
+	paths := []string{"b", "a/b", "a", "a.b", "a/b/c", "a-b", "a/a", "b/x", "a b", "c", "a/b.c", "a/b/d"}
+	want := slices.Clone(paths)
+	slices.SortFunc(want, comparePaths)
+	for _, max := range []int{1, 3, 5, sortRun} {
+		s := newWalkSorter()
+		s.max = max
+		for i, p := range paths {
+			if err := s.add(sourceEntry{path: p, size: int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		err := s.each(func(e sourceEntry) error {
+			if paths[e.size] != e.path {
+				t.Errorf("run %d: %q came with another's attributes", max, e.path)
+			}
+			got = append(got, e.path)
+			return nil
+		})
+		s.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("runs of %d: %q, want %q", max, got, want)
+		}
+	}
+}
