@@ -2,11 +2,15 @@ package backupitems
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/hosts"
 )
 
 // baseEntries is a PrevTree whose list is held in memory.
@@ -141,5 +145,46 @@ func TestCompareKeepsUnchangedDirs(t *testing.T) {
 	}
 	if len(p.dirs) != 6 {
 		t.Errorf("dirs to make %q, want all six", p.dirs)
+	}
+}
+
+// TestQuickListing: the listing takes the spill's decisions, less the base
+// copies that had to be copied afresh, plus the careful paths rsync linked;
+// a path rsync itemized that the walk never saw fails the listing.
+func TestQuickListing(t *testing.T) {
+	spill, err := newWalkSpill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spill.close()
+	for _, r := range []struct {
+		path  string
+		flags byte
+	}{{"a", 0}, {"a/b", spillLinked}, {"a/c", 0}, {"a/d", spillLinked}, {"a/e", 0}} {
+		if err := spill.add(sourceEntry{path: r.path}, r.flags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := spill.done(); err != nil {
+		t.Fatal(err)
+	}
+	env := Env{Source: hosts.Local{}}
+	list := func(itemized map[string]bool) (string, error) {
+		var got []string
+		l := quickListing(env, spill, map[string]bool{"a/b": true}, itemized)
+		err := l.Paths(func(p TreePath) error {
+			got = append(got, fmt.Sprintf("%s=%v", p.Path, p.Linked))
+			return nil
+		})
+		return strings.Join(got, " "), err
+	}
+	got, err := list(map[string]bool{"a/b": false, "a/c": true, "a/e": false})
+	if want := "a=false a/b=false a/c=true a/d=true a/e=false"; err != nil || got != want {
+		t.Errorf("listing %q (%v), want %q", got, err, want)
+	}
+	for _, extra := range []string{"a/0", "a/cc", "b", "0"} {
+		if _, err := list(map[string]bool{"a/c": true, extra: false}); err == nil || !strings.Contains(err.Error(), "not given") {
+			t.Errorf("rsync itemized %q: %v, want a refusal", extra, err)
+		}
 	}
 }
