@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/depot-backup/depot/internal/sshtest"
 	"github.com/depot-backup/depot/repository"
 )
 
@@ -73,4 +74,22 @@ func TestDrillCommandItemsAndLock(t *testing.T) {
 			t.Errorf("drill_command: %s: exit %d, want 2 and %q\n%s", c.check, code, c.msg, errs)
 		}
 	}
+}
+
+// TestDrillPushedRepository drills a tree in a repository on a second
+// machine: the drill takes that repository's lock there, restores its
+// sample over SSH and records the result in the repository's history.
+func TestDrillPushedRepository(t *testing.T) {
+	e := newTwoHostEnv(t, "push", 20, sshtest.Options{})
+	args := []string{"--config", e.config}
+	mustDepot(t, append(args, "run")...)
+	out := mustDepot(t, append(args, "drill")...)
+	if !strings.Contains(out, "ok    web/site (filesystem) holding/web/") || !strings.Contains(out, "1 items drilled: 1 ok, 0 failed") {
+		t.Errorf("drill of a pushed-to repository:\n%s", out)
+	}
+	if hist := mustDepot(t, append(args, "drill", "--history")...); !strings.Contains(hist, "site") {
+		t.Errorf("the drill is not in the repository's history:\n%s", hist)
+	}
+	// The next run finds the repository's lock released.
+	mustDepot(t, append(args, "run")...)
 }
