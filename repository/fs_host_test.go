@@ -1,0 +1,131 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/sshtest"
+)
+
+// TestHostFSOnSecondMachine runs HostFS's operations over SSH against a
+// second machine (sshtest's Separate): every result is where the remote
+// sees it, and nothing lands at the same path on this one.
+func TestHostFSOnSecondMachine(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "repo")
+	s := sshtest.Start(t, sshtest.Options{Separate: []string{root}})
+	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	f := newHostFS(t, h)
+	ctx := context.Background()
+	remote := s.Remote
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	create := func(p string, data []byte) {
+		t.Helper()
+		w, err := f.Create(ctx, p)
+		must(err)
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		must(w.Close())
+	}
+
+	must(f.MkdirAll(ctx, root+"/a/b"))
+	// Any bytes, through the shell: NUL, backslashes, printf's % and a
+	// backslash before digits.
+	odd := []byte("a\x00b\\0101\\c%s%%\n\xff'\"$(id)`x`\x00")
+	create(root+"/a/b/odd", odd)
+	big := bytes.Repeat([]byte("0123456789abcde\x00"), (shellWriteMax+1<<20)/16) // outgrows the shell: cat
+	create(root+"/a/big", big)
+	for p, want := range map[string][]byte{root + "/a/b/odd": odd, root + "/a/big": big} {
+		got, err := os.ReadFile(remote(p))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s on the second machine: %d bytes, %v; want %d", p, len(got), err, len(want))
+		}
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s exists on this machine: %v", p, err)
+		}
+	}
+	// An aborted file that fits the shell writes nothing; a streamed one is
+	// cut.
+	for _, size := range []int{10, shellWriteMax + 10} {
+		w, err := f.Create(ctx, root+"/a/aborted")
+		must(err)
+		w.Write(make([]byte, size))
+		w.(interface{ CloseWithError(error) error }).CloseWithError(errors.New("aborted"))
+		if _, err := os.Stat(remote(root + "/a/aborted")); size < shellWriteMax && !os.IsNotExist(err) {
+			t.Errorf("an aborted %d-byte file was written: %v", size, err)
+		}
+		must(f.Remove(ctx, root+"/a/aborted")) // as the caller of an abort does
+	}
+
+	r, err := f.Open(ctx, root+"/a/big")
+	must(err)
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, big) {
+		t.Errorf("Open: %d bytes, %v; want %d", len(got), err, len(big))
+	}
+	must(f.Link(ctx, root+"/a/b/odd", root+"/a/link"))
+	must(f.Rename(ctx, root+"/a/link", root+"/a/moved"))
+	a, _ := os.Stat(remote(root + "/a/b/odd"))
+	b, _ := os.Stat(remote(root + "/a/moved"))
+	if a == nil || b == nil || !os.SameFile(a, b) {
+		t.Error("Link and Rename made no hard link on the second machine")
+	}
+	entries, err := f.ReadDir(ctx, root+"/a")
+	if err != nil || len(entries) != 3 {
+		t.Errorf("ReadDir: %+v, %v; want b, big, moved", entries, err)
+	}
+	ok, err := f.Exists(ctx, root+"/a/moved", root+"/a/nope")
+	if err != nil || !ok[0] || ok[1] {
+		t.Errorf("Exists: %v, %v", ok, err)
+	}
+
+	// LinkTree clones a base that exists only there.
+	must(os.MkdirAll(remote(root+"/base/d"), 0o755))
+	must(os.WriteFile(remote(root+"/base/d/f"), []byte("f"), 0o644))
+	must(os.WriteFile(remote(root+"/base/gone"), []byte("g"), 0o644))
+	must(f.MkdirAll(ctx, root+"/new"))
+	files := describeFiles(t, remote(root+"/base"), []string{"d/f"})
+	copies, err := f.LinkTree(ctx, root+"/base", root+"/new", []string{"d"}, files, []string{"gone"})
+	if err != nil || len(copies) != 0 {
+		t.Fatalf("LinkTree: copies %v, %v", copies, err)
+	}
+	c, _ := os.Stat(remote(root + "/new/d/f"))
+	d, _ := os.Stat(remote(root + "/base/d/f"))
+	if c == nil || d == nil || !os.SameFile(c, d) {
+		t.Error("LinkTree linked nothing on the second machine")
+	}
+	if _, err := os.Stat(remote(root + "/new/gone")); !os.IsNotExist(err) {
+		t.Errorf("a dropped path stayed: %v", err)
+	}
+
+	lock, err := f.Lock(ctx, root+"/lock", 0, "test")
+	must(err)
+	if data, _ := os.ReadFile(remote(root + "/lock")); string(data) != "test\n" {
+		t.Errorf("lock file on the second machine holds %q", data)
+	}
+	must(lock.Unlock())
+	must(f.Sync(ctx, root))
+	must(f.RemoveAll(ctx, root+"/a"))
+	if _, err := os.Stat(remote(root + "/a")); !os.IsNotExist(err) {
+		t.Errorf("RemoveAll left %v", err)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("this machine's %s holds %d entries, want none", root, len(entries))
+	}
+}
