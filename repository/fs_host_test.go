@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/internal/sshtest"
@@ -112,6 +113,39 @@ func TestHostFSOnSecondMachine(t *testing.T) {
 	}
 	if _, err := os.Stat(remote(root + "/new/gone")); !os.IsNotExist(err) {
 		t.Errorf("a dropped path stayed: %v", err)
+	}
+
+	// A base whose tree starts with a chain of lone directories, as an
+	// item's does: cloned in parallel under the chain's end, and every
+	// directory keeps its base copy's attributes.
+	chain := []string{"x", "x/y", "x/y/z", "x/y/z/sub"}
+	for _, n := range []string{"x/y/z/f1", "x/y/z/f2", "x/y/z/sub/g"} {
+		must(os.MkdirAll(remote(root+"/base2/"+filepath.Dir(n)), 0o755))
+		must(os.WriteFile(remote(root+"/base2/"+n), []byte(n), 0o644))
+	}
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	for i := len(chain) - 1; i >= 0; i-- {
+		p := remote(root + "/base2/" + chain[i])
+		must(os.Chmod(p, 0o750))
+		must(os.Chtimes(p, old, old))
+	}
+	must(f.MkdirAll(ctx, root+"/new2"))
+	all := append(append([]string{}, chain...), "x/y/z/f1", "x/y/z/f2", "x/y/z/sub/g")
+	copies, err = f.LinkTree(ctx, root+"/base2", root+"/new2", chain, describeFiles(t, remote(root+"/base2"), all), nil)
+	if err != nil || len(copies) != 0 {
+		t.Fatalf("LinkTree of a chain: copies %v, %v; want none (every directory as the base's)", copies, err)
+	}
+	for _, n := range all {
+		a, _ := os.Lstat(remote(root + "/base2/" + n))
+		b, _ := os.Lstat(remote(root + "/new2/" + n))
+		switch {
+		case a == nil || b == nil:
+			t.Errorf("%s: missing from the clone", n)
+		case a.IsDir() && (a.Mode() != b.Mode() || !a.ModTime().Equal(b.ModTime())):
+			t.Errorf("directory %s: %v %v in the clone, %v %v in the base", n, b.Mode(), b.ModTime(), a.Mode(), a.ModTime())
+		case !a.IsDir() && !os.SameFile(a, b):
+			t.Errorf("%s: not a hard link to the base's", n)
+		}
 	}
 
 	lock, err := f.Lock(ctx, root+"/lock", 0, "test")
