@@ -130,6 +130,8 @@ func TestHostFSOnSecondMachine(t *testing.T) {
 		must(os.Chtimes(p, old, old))
 	}
 	must(f.MkdirAll(ctx, root+"/new2"))
+	defer func(n int) { parallelCloneMin = n }(parallelCloneMin)
+	parallelCloneMin = 0
 	all := append(append([]string{}, chain...), "x/y/z/f1", "x/y/z/f2", "x/y/z/sub/g")
 	copies, err = f.LinkTree(ctx, root+"/base2", root+"/new2", chain, describeFiles(t, remote(root+"/base2"), all), nil)
 	if err != nil || len(copies) != 0 {

@@ -292,7 +292,11 @@ func (f *HostFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	// In the file system's shell: no session of its own to pay for. drop
 	// comes as arguments, which the shell reads from its script, not from
 	// a command line, so no length limit applies.
-	script := cloneScript + `
+	parallel := ""
+	if len(files) >= parallelCloneMin {
+		parallel = "1"
+	}
+	script := "parallel=" + parallel + "\n" + cloneScript + `
 dst=$2
 cd -- "$dst" || exit 1
 shift 2
@@ -339,13 +343,18 @@ find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm
 	return append(copies, dirCopies...), nil
 }
 
+// parallelCloneMin is the size of a base from which it is cloned in
+// parallel: below, the processes that takes cost more than they save.
+var parallelCloneMin = 10000 // a variable for tests
+
 // cloneFailed is cloneScript's exit status when GNU cp -al failed.
 const cloneFailed = 97
 
 // cloneScript clones "$1" into "$2" (an empty directory) with hard links.
 // An item's tree starts with a chain of lone directories (its source's
-// absolute path): it is made alone, and what is under the chain's end is
-// cloned by as many cp -al at once as the host has CPUs. cp -al gives a
+// absolute path): when $parallel is set, it is made alone, and what is
+// under the chain's end is cloned by as many cp -al at once as the host
+// has CPUs; otherwise one cp -al clones it all. cp -al gives a
 // directory its source's attributes once it has filled it; the chain's
 // get theirs last, when nothing more is linked into them, from rsync -d
 // (which copies a directory without its contents), level by level. A name
@@ -355,7 +364,7 @@ const cloneScript = `rmdir -- "$2" || exit 1
 src=$1 dst=$2 rel=
 case $src in /*) ;; *) src=$PWD/$src ;; esac
 case $dst in /*) ;; *) dst=$PWD/$dst ;; esac
-while one=$(cd -- "$src$rel" && find . -mindepth 1 -maxdepth 1 | head -n 2) &&
+while [ -n "$parallel" ] && one=$(cd -- "$src$rel" && find . -mindepth 1 -maxdepth 1 | head -n 2) &&
 	[ "$(printf '%s\n' "$one" | wc -l)" -eq 1 ] && [ -n "$one" ] &&
 	[ -d "$src$rel/$one" ] && [ ! -L "$src$rel/$one" ]; do
 	rel=$rel/${one#./}
