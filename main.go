@@ -155,7 +155,7 @@ func report(err error, stderr io.Writer) int {
 		return exitUsage
 	case errors.Is(err, director.ErrChecksFailed), errors.Is(err, director.ErrVerifyFailed), errors.Is(err, director.ErrStale):
 		return exitFailed
-	case errors.Is(err, director.ErrSetsFailed):
+	case errors.Is(err, director.ErrSetsFailed), errors.Is(err, director.ErrMirrorsFailed):
 		fmt.Fprintf(stderr, "depot: %v\n", err)
 		return exitFailed
 	case errors.Is(err, director.ErrStopped):

@@ -114,3 +114,33 @@ func TestGuardIsNotified(t *testing.T) {
 		t.Errorf("%d snapshots after a guarded run, want 9", n)
 	}
 }
+
+// TestMirrorFailureSaysWhich: a failed mirror's exit message names the
+// mirror and gives the reason, not "one or more sets failed"; with two
+// failed, it names both.
+func TestMirrorFailureSaysWhich(t *testing.T) {
+	e := newEnv(t, 10)
+	cfg, _ := os.ReadFile(e.config)
+	cfg = append(cfg, fmt.Sprintf("mirrors:\n  - { name: disk, target: %s }\n  - { name: usb, target: %s }\n",
+		filepath.Join(e.dir, "disk"), filepath.Join(e.dir, "usb"))...)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDays(t, e, time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC), 1)
+	// Neither mirror is initialised: both fail.
+	code, _, errs := depot(t, "--config", e.config, "mirror")
+	last := finalLine(errs)
+	if code != 1 || !strings.Contains(last, "mirrors failed: disk, usb") || strings.Contains(errs, "sets failed") {
+		t.Errorf("two failed mirrors: exit %d, last line %q\n%s", code, last, errs)
+	}
+	code, _, errs = depot(t, "--config", e.config, "mirror", "usb")
+	last = finalLine(errs)
+	if code != 1 || !strings.HasPrefix(last, "depot: mirror usb: ") || strings.Contains(errs, "sets failed") {
+		t.Errorf("one failed mirror: exit %d, last line %q\n%s", code, last, errs)
+	}
+}
+
+func finalLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -71,14 +70,15 @@ func (f *Filesystem) Validate() []FieldError {
 
 // rsyncOptions returns the transfer for env: sources on env.Source, the
 // destination on env.Repo, at most one of them remote.
-func (f *Filesystem) rsyncOptions(env Env) rsync.Options {
-	o := f.transfer(env)
+func (f *Filesystem) rsyncOptions(env Env, tree TreeEnv) rsync.Options {
+	o := f.transfer(env, tree)
 	o.Between(env.Source, env.Repo)
 	return o
 }
 
-// transfer is rsyncOptions with every path still local to its host.
-func (f *Filesystem) transfer(env Env) rsync.Options {
+// transfer is rsyncOptions with every path still local to its host. rsync
+// itemizes every path when the listing must name them (tree.Remote).
+func (f *Filesystem) transfer(env Env, tree TreeEnv) rsync.Options {
 	return rsync.Options{
 		Sources:       f.Paths,
 		Dest:          env.Dir + "/",
@@ -92,30 +92,47 @@ func (f *Filesystem) transfer(env Env) rsync.Options {
 		Sparse:        true,
 		Delete:        true,
 		Excludes:      f.Exclude,
-		ListAll:       env.ListPaths,
+		ListAll:       tree.Remote,
 	}
 }
 
-// Plan implements Item.
+var _ TreeItem = (*Filesystem)(nil)
+
+// Plan implements Item: PlanTree as for a repository on env.Repo with no
+// base file list.
 func (f *Filesystem) Plan(ctx context.Context, env Env) Plan {
+	return f.PlanTree(ctx, env, TreeEnv{Remote: isRemote(env.Repo)})
+}
+
+// Backup implements Item: BackupTree as for a repository on env.Repo with no
+// base file list, the listing dropped.
+func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
+	res, _, err := f.BackupTree(ctx, env, TreeEnv{Remote: isRemote(env.Repo)})
+	return res, err
+}
+
+func isRemote(h hosts.Host) bool {
+	_, remote := h.(hosts.Remote)
+	return remote
+}
+
+// PlanTree implements TreeItem.
+func (f *Filesystem) PlanTree(ctx context.Context, env Env, tree TreeEnv) Plan {
 	p := Plan{Sources: f.Paths}
 	// As Backup does: a symlinked source path is copied as what it points to.
 	if followed, _, err := f.followLinks(ctx, env.Source, map[string]string{}); err == nil {
 		f = followed
 	}
-	err := fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
-	if env.Tree != nil {
-		_, _, err = f.quickReady(env)
-	}
+	_, _, err := f.quickReady(env, tree)
 	if err != nil {
 		p.Method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
-		p.Commands = [][]string{rsyncArgv(f.rsyncOptions(env))}
+		p.Commands = [][]string{rsyncArgv(f.rsyncOptions(env, tree))}
 		return p
 	}
 	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged; " +
 		"then rsync, each run only if the walk finds paths for it: what it cannot prove unchanged (--checksum), then what changed or is new"
 	for _, careful := range []bool{true, false} {
-		o := f.quickTransfer(env, careful)
+		o := f.quickTransfer(env, tree, careful)
 		o.Between(env.Source, env.Repo)
 		p.Commands = append(p.Commands, rsyncArgv(o))
 	}
@@ -126,58 +143,59 @@ func (f *Filesystem) Plan(ctx context.Context, env Env) Plan {
 // has placed its ends.
 func rsyncArgv(o rsync.Options) []string { return append([]string{"rsync"}, o.Args()...) }
 
-// Backup implements Item.
-func (f *Filesystem) Backup(ctx context.Context, env Env) (Result, error) {
+// BackupTree implements TreeItem.
+func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Result, TreeListing, error) {
 	started, err := f.checkSources(ctx, env.Source)
 	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
 	meta := map[string]string{metaWalkStarted: strconv.FormatInt(started, 10), metaWalkKey: f.walkKey(env)}
 	f, linkWarnings, err := f.followLinks(ctx, env.Source, meta)
 	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
-	began := time.Now()
-	walked, vanished, err := f.walkSource(ctx, env)
+	q, err := f.walk(ctx, env, tree)
 	var out Result
+	var list TreeListing
 	if err == nil {
-		out, err = f.quick(ctx, env, walked, vanished, time.Since(began))
+		out, list, err = f.quick(ctx, env, tree, q)
 	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		env.Log.Info("copying with rsync's own walk", "why", err)
-		out, err = f.rsyncWalk(ctx, env)
-		if err == nil && walked != nil {
+		out, list, err = f.rsyncWalk(ctx, env, tree)
+		if q != nil {
 			// The walk before the copy tells the next run what is
 			// unchanged (see treequick.go); paths it missed stay unknown.
-			if out.Listing == nil {
-				out.Listing = &Listing{}
-			}
-			out.Listing.Source = sourceStats(walked)
+			list.Source, list.Close = q.spill.source(), q.spill.close
 		}
+	}
+	if err != nil && q != nil {
+		q.spill.close()
 	}
 	out.Meta = meta
 	out.Warnings = append(linkWarnings, out.Warnings...)
-	return out, err
+	return out, list, err
 }
 
 // rsyncWalk copies the item with one rsync --link-dest run over the whole
 // tree.
-func (f *Filesystem) rsyncWalk(ctx context.Context, env Env) (Result, error) {
-	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, f.transfer(env))
+func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Result, TreeListing, error) {
+	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, f.transfer(env, tree))
 	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
 	out := Result{
 		Warnings:         res.Warnings,
 		FilesTransferred: res.Stats.FilesTransferred,
 		BytesTransferred: res.Stats.BytesTransferred,
 	}
-	if env.ListPaths {
+	var list TreeListing
+	if tree.Remote {
 		// With --relative, /var/www lands in Dir/var/www: the local tree
 		// that matches Dir is the source's root.
-		out.Listing = &Listing{Root: "/", Paths: res.Paths}
+		list = TreeListing{Root: "/", Paths: pathsOf(res.Paths)}
 	}
-	return out, nil
+	return out, list, nil
 }
 
 // Check implements Checker: every path exists and is readable on the source.

@@ -6,7 +6,6 @@ package backupitems
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,55 +50,10 @@ type Env struct {
 	// Out writes files into Dir, wherever Dir is, and stores a file that is
 	// identical to the base snapshot's file of the same name as a hard link.
 	Out Output
-	// BaseMeta is what the item recorded in the base snapshot (Result.Meta),
-	// or nil.
-	BaseMeta map[string]string
-	// ListPaths asks Backup to fill Result.Listing if it can: Dir is on
-	// another host, so depot cannot walk it to list the snapshot's files.
-	// (On this machine a walk after the copy costs less than listing every
-	// path during it.) Items that write only through Out need not: depot
-	// takes Out's record of what was written.
-	ListPaths bool
-	// Tree lets a tree item build Dir from the base snapshot's files
-	// itself, for what has not changed; nil when there is no base.
-	Tree TreeBase
-	Log  *slog.Logger
-}
-
-// TreeBase is the base snapshot of a tree item, on the repository host.
-type TreeBase interface {
-	// Entries calls fn for every entry of the base's file list, in file
-	// list order (component by component, bytewise).
-	Entries(ctx context.Context, fn func(BaseEntry) error) error
-	// Link fills the empty Dir from the base: dirs are created, files are
-	// hard links to the base's copies, and none of the base's other paths
-	// are there; drop names them (outermost only), for a repository host
-	// that clones the base whole and then removes. All paths are relative
-	// to the item directory and in file list order (in files, the
-	// directories come after the rest). A file whose base copy
-	// is missing or no longer what its entry says is not linked but
-	// returned, for the item to copy from the source. A directory among
-	// files (also among dirs) keeps its base copy's attributes, checked
-	// against its entry like a file's, or is returned for copying when
-	// they are not what the entry says. An error that wraps
-	// ErrNoTreeLink leaves Dir empty and means: copy with rsync instead.
-	Link(ctx context.Context, dirs []string, files []BaseEntry, drop []string) (copy []string, err error)
-}
-
-// ErrNoTreeLink means a repository host cannot build a tree from hard links
-// by itself (no GNU cp there, say).
-var ErrNoTreeLink = errors.New("the repository host cannot hard-link trees")
-
-// BaseEntry is one path of a base snapshot's file list.
-type BaseEntry struct {
-	Path  string
-	Mode  uint32 // st_mode
-	Size  int64
-	Mtime int64 // ns since the epoch
-	// What the base's walk saw of the path on the source; Ctime is 0 when
-	// the list does not say (then the entry proves nothing unchanged).
-	Ctime    int64 // ns, the source host's st_ctime
-	Uid, Gid uint32
+	// PrevMeta is what the item recorded in the base snapshot
+	// (Result.Meta), or nil.
+	PrevMeta map[string]string
+	Log      *slog.Logger
 }
 
 // Output writes the files of an item into the snapshot being built.
@@ -155,29 +109,8 @@ type Result struct {
 	FilesTransferred int64
 	BytesTransferred int64
 	// Meta is kept in the manifest and handed to the next run as
-	// Env.BaseMeta, e.g. the youngest revision an svn item dumped.
+	// Env.PrevMeta, e.g. the youngest revision an svn item dumped.
 	Meta map[string]string
-	// Listing answers Env.ListPaths.
-	Listing *Listing
-}
-
-// Listing is every path (relative, slash-separated, directories included)
-// that Backup put in Dir, true for those known to be unchanged hard links to
-// the base's copy. Root is a local directory holding the same files, for
-// when Dir is on another host.
-type Listing struct {
-	Root  string
-	Paths map[string]bool
-	// Source, when set, gives what a walk of the source saw of a path
-	// before the copy (a nil Paths with a Source: walk Dir for the paths).
-	Source func(path string) (SourceStat, bool)
-}
-
-// SourceStat is what a walk of the source saw of a path: what the file list
-// records so the next run can tell the path is unchanged.
-type SourceStat struct {
-	Uid, Gid uint32
-	Ctime    int64 // ns, on the source host's clock
 }
 
 // Checker is an item type that can test, without backing anything up, that

@@ -252,7 +252,7 @@ func (p *PostgreSQL) restrictKey(ctx context.Context, env Env) (string, error) {
 	if !strings.Contains(help, "--restrict-key") {
 		return "", nil
 	}
-	if k := env.BaseMeta[pgMetaKey]; k != "" && isAlnum(k) {
+	if k := env.PrevMeta[pgMetaKey]; k != "" && isAlnum(k) {
 		return k, nil
 	}
 	b := make([]byte, 16)

@@ -57,7 +57,7 @@ func (s *SVN) Validate() []FieldError {
 func (s *SVN) Plan(ctx context.Context, env Env) Plan {
 	p := Plan{Sources: []string{s.Repository}}
 	from, to := 0, "HEAD"
-	base, err := strconv.Atoi(env.BaseMeta[svnMetaYoungest])
+	base, err := strconv.Atoi(env.PrevMeta[svnMetaYoungest])
 	hasBase := err == nil && env.Base != ""
 	if hasBase {
 		from = base + 1
@@ -75,7 +75,7 @@ func (s *SVN) Plan(ctx context.Context, env Env) Plan {
 		p.Method = "the run will fail unless this is fixed: " + err.Error()
 	case yerr != nil:
 		p.Method = fmt.Sprintf("svnlook youngest %s: unexpected output %q", s.Repository, to)
-	case hasBase && env.BaseMeta[svnMetaUUID] != uuid:
+	case hasBase && env.PrevMeta[svnMetaUUID] != uuid:
 		from, p.Method = 0, "another repository than the base's: every revision afresh"
 	case hasBase && base > youngest:
 		from, p.Method = 0, "older than the base's revision: every revision afresh"
@@ -159,15 +159,15 @@ func (s *SVN) Backup(ctx context.Context, env Env) (Result, error) {
 	// a revision it still has; else the chain starts afresh at revision 0.
 	from := 0
 	var chain []svnRange
-	if base, err := strconv.Atoi(env.BaseMeta[svnMetaYoungest]); err == nil && env.Base != "" {
+	if base, err := strconv.Atoi(env.PrevMeta[svnMetaYoungest]); err == nil && env.Base != "" {
 		names, err := env.Out.BaseFiles(ctx)
 		if err != nil {
 			return Result{}, err
 		}
 		rs, whole := svnChain(names)
 		switch {
-		case env.BaseMeta[svnMetaUUID] != uuid:
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s is another repository than the base's (UUID %s, was %s): dumping every revision afresh", s.Repository, uuid, env.BaseMeta[svnMetaUUID]))
+		case env.PrevMeta[svnMetaUUID] != uuid:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s is another repository than the base's (UUID %s, was %s): dumping every revision afresh", s.Repository, uuid, env.PrevMeta[svnMetaUUID]))
 		case base > youngest:
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s is at revision %d, older than the base's %d: dumping every revision afresh", s.Repository, youngest, base))
 		case !whole || rs[len(rs)-1].to != base:

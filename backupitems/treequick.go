@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
 )
@@ -55,7 +53,7 @@ const (
 // walkKey digests the settings that decide what a snapshot of the item holds
 // for the same source files.
 func (f *Filesystem) walkKey(env Env) string {
-	o := f.transfer(env)
+	o := f.transfer(env, TreeEnv{})
 	h := sha256.New()
 	fmt.Fprintf(h, "depot-walk 1\x00%s\x00%v%v%v%v%v\x00", env.Source.Name(), o.HardLinks, o.ACLs, o.Xattrs, o.NumericIDs, o.OneFileSystem)
 	for _, e := range f.Exclude {
@@ -64,48 +62,38 @@ func (f *Filesystem) walkKey(env Env) string {
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// quickPlan is the outcome of comparing a walk with the base.
-type quickPlan struct {
-	dirs, drop []string
-	links      []BaseEntry
-	paths      map[string]bool // every path, true for the linked ones
-	kept       map[string]bool // the directories among links
-	// The changed paths go to rsync in two lists. careful: those that look
-	// unchanged to rsync's quick check (same size and mtime as the base's
-	// copy) and members of hard-link groups; rsync compares their content
-	// (--checksum) and links them to the base when it is the same. plain:
-	// the directories and the rest, which the base cannot supply whole;
-	// its copy of a changed file is still the basis of the file's delta.
-	careful, plain   bytes.Buffer
-	nCareful, nPlain int
-}
-
 // walkSource walks the item's paths on its source, or returns an error
 // wrapping errNoQuickWalk when no walk can see the tree as rsync copies it.
 // Any other error (a hostile record from a remote find) fails the item.
 func (f *Filesystem) walkSource(ctx context.Context, env Env) ([]sourceEntry, int, error) {
+	var walked []sourceEntry
+	vanished, err := f.walkSourceEach(ctx, env, func(e sourceEntry) error {
+		walked = append(walked, e)
+		return nil
+	})
+	if err != nil {
+		return nil, vanished, err
+	}
+	return walked, vanished, nil
+}
+
+// walkSourceEach is walkSource calling fn for each entry in file list
+// order, as the walk comes to it (another host's once its find is sorted).
+func (f *Filesystem) walkSourceEach(ctx context.Context, env Env, fn func(sourceEntry) error) (int, error) {
 	ex, err := f.walkable()
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	if _, remote := env.Source.(hosts.Remote); remote {
-		return walkRemote(ctx, env.Source, f.Paths, ex, f.OneFileSystem)
+	if _, remote := env.Source.(hosts.Remote); !remote {
+		return walkLocalEach(ctx, f.Paths, ex, f.OneFileSystem, fn)
 	}
-	return walkLocal(ctx, f.Paths, ex, f.OneFileSystem)
+	return walkRemoteEach(ctx, env.Source, f.Paths, ex, f.OneFileSystem, fn)
 }
 
 // sourceStats looks paths up in a walk (sorted in file list order).
 func sourceStats(walked []sourceEntry) func(string) (SourceStat, bool) {
 	return func(p string) (SourceStat, bool) {
-		i, ok := slices.BinarySearchFunc(walked, p, func(e sourceEntry, p string) int {
-			switch {
-			case e.path == p:
-				return 0
-			case pathLess(e.path, p):
-				return -1
-			}
-			return 1
-		})
+		i, ok := slices.BinarySearchFunc(walked, p, func(e sourceEntry, p string) int { return comparePaths(e.path, p) })
 		if !ok {
 			return SourceStat{}, false
 		}
@@ -114,34 +102,82 @@ func sourceStats(walked []sourceEntry) func(string) (SourceStat, bool) {
 	}
 }
 
-// quick backs the item up by the quick path from the walk, or returns an
-// error wrapping errNoQuickWalk (nothing done yet) when it cannot.
-func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, vanished int, walkTook time.Duration) (Result, error) {
-	if env.Tree == nil {
-		return Result{}, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
-	}
-	baseWalk, _, err := f.quickReady(env)
+// quickWalk is the walk the quick path starts from: every path in the
+// spill, and the plan when the walk was compared with the base.
+type quickWalk struct {
+	spill    *walkSpill
+	plan     *quickPlan // nil: the quick path cannot copy (why: err)
+	err      error
+	vanished int
+	took     time.Duration
+}
+
+// walk walks the item's source into a spill, comparing it with the base's
+// list as it goes when the quick path can copy the item. An error wrapping
+// errNoQuickWalk from walk itself means no walk could be made; in the
+// returned quickWalk it says why the quick path cannot copy, with the spill
+// complete.
+func (f *Filesystem) walk(ctx context.Context, env Env, tree TreeEnv) (*quickWalk, error) {
+	began := time.Now()
+	spill, err := newWalkSpill()
 	if err != nil {
-		return Result{}, err
+		return nil, err
+	}
+	q := &quickWalk{spill: spill}
+	add := func(e sourceEntry) error { return spill.add(e, 0) }
+	var c *comparer
+	baseWalk, _, err := f.quickReady(env, tree)
+	if err == nil {
+		var list PrevList
+		if list, err = tree.Prev.List(ctx); err == nil {
+			defer list.Close()
+			c = newComparer(list, time.Unix(baseWalk, 0).Add(-racyMargin).UnixNano(), spill)
+			add = c.add
+		} else if ctx.Err() == nil {
+			// A damaged base list costs only the speed.
+			err = fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
+		}
+	}
+	q.err = err
+	q.vanished, err = f.walkSourceEach(ctx, env, add)
+	if err == nil {
+		err = spill.done()
+	}
+	if err != nil {
+		spill.close()
+		return nil, err
+	}
+	if c != nil {
+		if q.plan, err = c.finish(); err != nil {
+			// Nothing is done yet: a damaged base list costs only the speed.
+			q.err = fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
+		}
+	}
+	if q.err != nil && ctx.Err() != nil {
+		spill.close()
+		return nil, ctx.Err()
+	}
+	q.took = time.Since(began)
+	return q, nil
+}
+
+// quick backs the item up by the quick path from the walk, or returns an
+// error wrapping errNoQuickWalk or ErrNoTreeLink (nothing done yet) when it
+// cannot.
+func (f *Filesystem) quick(ctx context.Context, env Env, tree TreeEnv, q *quickWalk) (Result, TreeListing, error) {
+	p := q.plan
+	if p == nil {
+		return Result{}, TreeListing{}, q.err
 	}
 	began := time.Now()
-	cutoff := time.Unix(baseWalk, 0).Add(-racyMargin).UnixNano()
-	p, err := compare(ctx, walked, env.Tree, cutoff)
+	copies, err := tree.Prev.Link(ctx, p.dirs, p.linkFiles, p.drop)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Result{}, ctx.Err()
-		}
-		// Nothing is done yet: a damaged base list costs only the speed.
-		return Result{}, fmt.Errorf("%w: the base's file list: %w", errNoQuickWalk, err)
-	}
-	compareTook := time.Since(began)
-	copies, err := env.Tree.Link(ctx, p.dirs, p.links, p.drop)
-	if err != nil {
-		return Result{}, err
+		return Result{}, TreeListing{}, err
 	}
 	// A base copy that is gone or changed since its snapshot: copied
 	// afresh from the source, with no base to link to.
-	linked, kept := len(p.links)-len(p.kept), len(p.kept)
+	linked, kept := p.nLinked, len(p.keptDirs)
+	copied := map[string]bool{}
 	for _, c := range copies {
 		if _, dir := p.kept[c]; dir {
 			if p.kept[c] { // else on the list already
@@ -152,7 +188,7 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			continue
 		}
 		p.plain.WriteString(c + "\x00")
-		p.paths[c] = false
+		copied[c] = true
 		p.nPlain++
 		linked--
 		// rsync writes into its directory: that goes to rsync too.
@@ -162,51 +198,97 @@ func (f *Filesystem) quick(ctx context.Context, env Env, walked []sourceEntry, v
 			kept--
 		}
 	}
-	env.Log.Info("quick path", "paths", len(walked), "linked", linked, "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs), "dirs_kept", kept,
-		"walk_ms", walkTook.Milliseconds(), "compare_ms", compareTook.Milliseconds(), "link_ms", (time.Since(began) - compareTook).Milliseconds())
-	out := Result{Listing: &Listing{Root: "/", Paths: p.paths, Source: sourceStats(walked)}}
-	if vanished > 0 {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", vanished))
+	env.Log.Info("quick path", "paths", p.spill.n, "linked", linked, "to_rsync", p.nCareful+p.nPlain, "dirs", len(p.dirs), "dirs_kept", kept,
+		"walk_ms", q.took.Milliseconds(), "link_ms", time.Since(began).Milliseconds())
+	var out Result
+	if q.vanished > 0 {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%d source files vanished during the walk", q.vanished))
 	}
 	if len(copies) > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d files of the base snapshot are missing or changed since it was made (first: %q); copied afresh from the source", len(copies), copies[0]))
 	}
+	// What rsync reports, by path: true for a careful one it linked to
+	// the base's copy.
+	itemized := map[string]bool{}
 	// The careful list first: the plain one holds the directories, whose
 	// times rsync sets after writing into them.
 	for _, list := range []*bytes.Buffer{&p.careful, &p.plain} {
 		if list.Len() == 0 {
 			continue
 		}
-		o := f.quickTransfer(env, list == &p.careful)
+		o := f.quickTransfer(env, tree, list == &p.careful)
 		o.FilesFrom = list
 		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
-			return Result{}, err
+			return Result{}, TreeListing{}, err
 		}
 		for path, linked := range res.Paths {
-			// What the sender sent is another host's choice: only a
-			// path depot asked for is taken.
-			if _, asked := p.paths[path]; !asked {
-				return Result{}, fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), path)
-			}
-			if linked && list == &p.careful {
-				p.paths[path] = true
-			}
+			itemized[path] = itemized[path] || linked && list == &p.careful
 		}
 		env.Log.Info("rsync", "list", listName(list == &p.plain), "files_sent", res.Stats.FilesTransferred, "wire_bytes", res.Stats.WireBytes)
 		out.Warnings = append(out.Warnings, res.Warnings...)
 		out.FilesTransferred += res.Stats.FilesTransferred
 		out.BytesTransferred += res.Stats.BytesTransferred
 	}
-	return out, nil
+	return out, quickListing(env, p.spill, copied, itemized), nil
+}
+
+// quickListing lists what the quick path put in Dir, from the spill: a
+// linked path stays linked unless the base's copy had to be copied afresh;
+// a careful path rsync linked is linked too. Each path rsync itemized must
+// be one of the walk's: what the sender sent is another host's choice, and
+// only a path depot asked for is taken.
+func quickListing(env Env, spill *walkSpill, copied, itemized map[string]bool) TreeListing {
+	paths := func(fn func(TreePath) error) error {
+		extra := sortedPaths(itemized)
+		err := spill.each(func(e sourceEntry, flags byte) error {
+			linked := flags&spillLinked != 0 && !copied[e.path]
+			if len(extra) > 0 && pathLess(extra[0], e.path) {
+				return fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), extra[0])
+			}
+			if len(extra) > 0 && extra[0] == e.path {
+				linked = linked || itemized[e.path]
+				extra = extra[1:]
+			}
+			return fn(TreePath{Path: e.path, Linked: linked})
+		})
+		if err == nil && len(extra) > 0 {
+			err = fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), extra[0])
+		}
+		return err
+	}
+	return TreeListing{Root: "/", Paths: paths, Source: spill.source(), Close: spill.close}
+}
+
+// pathsOf lists paths, true for the linked ones, in file list order.
+func pathsOf(paths map[string]bool) func(func(TreePath) error) error {
+	return func(fn func(TreePath) error) error {
+		for _, p := range sortedPaths(paths) {
+			if err := fn(TreePath{Path: p, Linked: paths[p]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// comparePaths orders paths as pathLess does, for slices.SortFunc.
+func comparePaths(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case pathLess(a, b):
+		return -1
+	}
+	return 1
 }
 
 // quickTransfer is one of the quick path's rsync runs, but for its list of
 // paths and for where it runs (see rsync.RunBetween): the careful one, for
 // the paths the walk could not prove unchanged, or the plain one, for
 // changed and new paths (and the directories).
-func (f *Filesystem) quickTransfer(env Env, careful bool) rsync.Options {
-	o := f.transfer(env)
+func (f *Filesystem) quickTransfer(env Env, tree TreeEnv, careful bool) rsync.Options {
+	o := f.transfer(env, tree)
 	// Itemized, so that a path the sender adds (a compromised source's
 	// rsync) is refused, and to tell which careful ones rsync linked to
 	// the base's copy.
@@ -240,17 +322,17 @@ func listName(plain bool) string {
 	return "careful"
 }
 
-// quickReady returns when the base's walk started (unix seconds), or says why the quick path cannot copy the item in env,
-// as an error wrapping errNoQuickWalk. A remote host's tools are found out
-// only by trying.
-func (f *Filesystem) quickReady(env Env) (int64, *excluder, error) {
-	if env.Base == "" {
+// quickReady returns when the base's walk started (unix seconds), or says
+// why the quick path cannot copy the item in env, as an error wrapping
+// errNoQuickWalk. A remote host's tools are found out only by trying.
+func (f *Filesystem) quickReady(env Env, tree TreeEnv) (int64, *excluder, error) {
+	if env.Base == "" || tree.Prev == nil {
 		return 0, nil, fmt.Errorf("%w: no base snapshot", errNoQuickWalk)
 	}
-	if env.BaseMeta[metaWalkKey] != f.walkKey(env) {
+	if env.PrevMeta[metaWalkKey] != f.walkKey(env) {
 		return 0, nil, fmt.Errorf("%w: the base snapshot was made by rsync's walk or with other settings", errNoQuickWalk)
 	}
-	baseWalk, err := strconv.ParseInt(env.BaseMeta[metaWalkStarted], 10, 64)
+	baseWalk, err := strconv.ParseInt(env.PrevMeta[metaWalkStarted], 10, 64)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: the base snapshot does not say when its walk started", errNoQuickWalk)
 	}
@@ -271,98 +353,6 @@ func (f *Filesystem) walkable() (*excluder, error) {
 	return compileExcludes(f.Exclude)
 }
 
-// compare merges the walk with the base's file list, both in file list order.
-func compare(ctx context.Context, walked []sourceEntry, base TreeBase, cutoff int64) (*quickPlan, error) {
-	p := &quickPlan{paths: make(map[string]bool, len(walked)), kept: map[string]bool{}}
-	i := 0
-	dropUnder := "" // a dropped base directory: its contents go with it
-	dropBase := func(b BaseEntry) {
-		if dropUnder != "" && strings.HasPrefix(b.Path, dropUnder+"/") {
-			return
-		}
-		p.drop = append(p.drop, b.Path)
-		if b.Mode&unix.S_IFMT == unix.S_IFDIR {
-			dropUnder = b.Path
-		}
-	}
-	// A directory proven unchanged keeps the base's attributes and stays
-	// off rsync's lists, unless anything in it goes to rsync or is
-	// dropped: that changes it, and rsync sets its times again after.
-	// The plain list is written once all is known.
-	var plain []string
-	keep := map[string]BaseEntry{}
-	touched := func(p string) {
-		dir, _ := splitPath(p)
-		delete(keep, dir)
-	}
-	drop := func(b BaseEntry) {
-		touched(b.Path)
-		dropBase(b)
-	}
-	// take handles walk entry w, whose base entry is b when found.
-	take := func(w sourceEntry, b BaseEntry, found bool) {
-		switch {
-		case w.isDir():
-			p.dirs = append(p.dirs, w.path)
-			plain = append(plain, w.path)
-			p.paths[w.path] = false
-			switch {
-			case found && b.Mode&unix.S_IFMT != unix.S_IFDIR:
-				drop(b)
-			case found && unchanged(w, b, cutoff):
-				keep[w.path] = b
-			}
-		case found && unchanged(w, b, cutoff):
-			p.links = append(p.links, b)
-			p.paths[w.path] = true
-		case found && b.Mode&unix.S_IFMT == w.mode&unix.S_IFMT && b.Size == w.size && b.Mtime == w.mtime || w.nlink > 1:
-			p.careful.WriteString(w.path + "\x00")
-			p.paths[w.path] = false
-			p.nCareful++
-			touched(w.path)
-			if found {
-				drop(b)
-			}
-		default:
-			plain = append(plain, w.path)
-			p.paths[w.path] = false
-			p.nPlain++
-			touched(w.path)
-			if found {
-				drop(b)
-			}
-		}
-	}
-	err := base.Entries(ctx, func(b BaseEntry) error {
-		for i < len(walked) && pathLess(walked[i].path, b.Path) {
-			take(walked[i], BaseEntry{}, false)
-			i++
-		}
-		if i < len(walked) && walked[i].path == b.Path {
-			take(walked[i], b, true)
-			i++
-			return nil
-		}
-		drop(b)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for ; i < len(walked); i++ {
-		take(walked[i], BaseEntry{}, false)
-	}
-	for _, path := range plain {
-		if b, kept := keep[path]; kept {
-			p.links = append(p.links, b)
-			p.kept[path] = true
-			continue
-		}
-		p.plain.WriteString(path + "\x00")
-	}
-	return p, nil
-}
-
 // splitPath splits a relative path into its directory ("" at the top) and
 // its last name.
 func splitPath(p string) (dir, name string) {
@@ -371,15 +361,6 @@ func splitPath(p string) (dir, name string) {
 		return "", p
 	}
 	return p[:i], p[i+1:]
-}
-
-// unchanged reports whether walk entry w is proven the same as base entry b:
-// every attribute equal, and b's ctime older than the base's walk less the
-// racy margin (cutoff).
-func unchanged(w sourceEntry, b BaseEntry, cutoff int64) bool {
-	return b.Ctime != 0 && b.Ctime < cutoff &&
-		w.mode == b.Mode && w.size == b.Size && w.mtime == b.Mtime &&
-		w.ctime == b.Ctime && w.uid == b.Uid && w.gid == b.Gid
 }
 
 // pathLess orders paths as file lists do: component by component, which is

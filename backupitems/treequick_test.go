@@ -2,25 +2,36 @@ package backupitems
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/hosts"
 )
 
-// baseEntries is a TreeBase whose list is held in memory.
-type baseEntries []BaseEntry
+// baseEntries is a PrevTree whose list is held in memory.
+type baseEntries []PrevEntry
 
-func (b baseEntries) Entries(_ context.Context, fn func(BaseEntry) error) error {
-	for _, e := range b {
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
+func (b baseEntries) List(context.Context) (PrevList, error) {
+	return &b, nil
 }
 
-func (baseEntries) Link(context.Context, []string, []BaseEntry, []string) ([]string, error) {
+func (b *baseEntries) Next() (PrevEntry, error) {
+	if len(*b) == 0 {
+		return PrevEntry{}, io.EOF
+	}
+	e := (*b)[0]
+	*b = (*b)[1:]
+	return e, nil
+}
+
+func (b *baseEntries) Close() error { return nil }
+
+func (baseEntries) Link(context.Context, []string, func(func(PrevEntry) error) error, []string) ([]string, error) {
 	return nil, nil
 }
 
@@ -30,27 +41,27 @@ func (baseEntries) Link(context.Context, []string, []BaseEntry, []string) ([]str
 // (careful when rsync's quick check would be fooled, plain otherwise).
 func TestCompareTrustsOnlyEquality(t *testing.T) {
 	const cutoff = 1_000_000_000_000
-	base := BaseEntry{Path: "srv/f", Mode: unix.S_IFREG | 0o644, Size: 10, Mtime: 5e11, Ctime: 6e11, Uid: 7, Gid: 8}
+	base := PrevEntry{Path: "srv/f", Mode: unix.S_IFREG | 0o644, Size: 10, Mtime: 5e11, Ctime: 6e11, Uid: 7, Gid: 8}
 	walk := sourceEntry{path: "srv/f", mode: unix.S_IFREG | 0o644, size: 10, mtime: 5e11, ctime: 6e11, uid: 7, gid: 8, nlink: 1}
 	tests := []struct {
 		name string
-		edit func(w *sourceEntry, b *BaseEntry)
+		edit func(w *sourceEntry, b *PrevEntry)
 		want string // link, careful or plain
 	}{
-		{"all equal", func(*sourceEntry, *BaseEntry) {}, "link"},
-		{"all equal, a hard-link group", func(w *sourceEntry, _ *BaseEntry) { w.nlink = 2 }, "link"},
-		{"ctime newer", func(w *sourceEntry, _ *BaseEntry) { w.ctime++ }, "careful"},
-		{"ctime older (a clock set back)", func(w *sourceEntry, _ *BaseEntry) { w.ctime -= 3600e9 }, "careful"},
-		{"owner", func(w *sourceEntry, _ *BaseEntry) { w.uid = 0 }, "careful"},
-		{"group", func(w *sourceEntry, _ *BaseEntry) { w.gid = 0 }, "careful"},
-		{"mode", func(w *sourceEntry, _ *BaseEntry) { w.mode = unix.S_IFREG | 0o600 }, "careful"},
-		{"size", func(w *sourceEntry, _ *BaseEntry) { w.size++ }, "plain"},
-		{"mtime", func(w *sourceEntry, _ *BaseEntry) { w.mtime++ }, "plain"},
-		{"type", func(w *sourceEntry, _ *BaseEntry) { w.mode = unix.S_IFLNK | 0o777 }, "plain"},
-		{"a version 1 list: no ctime", func(_ *sourceEntry, b *BaseEntry) { b.Ctime, b.Uid, b.Gid = 0, 0, 0 }, "careful"},
-		{"racy: ctime at the base's walk", func(w *sourceEntry, b *BaseEntry) { w.ctime, b.Ctime = cutoff, cutoff }, "careful"},
-		{"racy: ctime after the base's walk", func(w *sourceEntry, b *BaseEntry) { w.ctime, b.Ctime = cutoff+1, cutoff+1 }, "careful"},
-		{"not in the base", func(_ *sourceEntry, b *BaseEntry) { b.Path = "srv/other" }, "plain"},
+		{"all equal", func(*sourceEntry, *PrevEntry) {}, "link"},
+		{"all equal, a hard-link group", func(w *sourceEntry, _ *PrevEntry) { w.nlink = 2 }, "link"},
+		{"ctime newer", func(w *sourceEntry, _ *PrevEntry) { w.ctime++ }, "careful"},
+		{"ctime older (a clock set back)", func(w *sourceEntry, _ *PrevEntry) { w.ctime -= 3600e9 }, "careful"},
+		{"owner", func(w *sourceEntry, _ *PrevEntry) { w.uid = 0 }, "careful"},
+		{"group", func(w *sourceEntry, _ *PrevEntry) { w.gid = 0 }, "careful"},
+		{"mode", func(w *sourceEntry, _ *PrevEntry) { w.mode = unix.S_IFREG | 0o600 }, "careful"},
+		{"size", func(w *sourceEntry, _ *PrevEntry) { w.size++ }, "plain"},
+		{"mtime", func(w *sourceEntry, _ *PrevEntry) { w.mtime++ }, "plain"},
+		{"type", func(w *sourceEntry, _ *PrevEntry) { w.mode = unix.S_IFLNK | 0o777 }, "plain"},
+		{"a version 1 list: no ctime", func(_ *sourceEntry, b *PrevEntry) { b.Ctime, b.Uid, b.Gid = 0, 0, 0 }, "careful"},
+		{"racy: ctime at the base's walk", func(w *sourceEntry, b *PrevEntry) { w.ctime, b.Ctime = cutoff, cutoff }, "careful"},
+		{"racy: ctime after the base's walk", func(w *sourceEntry, b *PrevEntry) { w.ctime, b.Ctime = cutoff+1, cutoff+1 }, "careful"},
+		{"not in the base", func(_ *sourceEntry, b *PrevEntry) { b.Path = "srv/other" }, "plain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,9 +72,10 @@ func TestCompareTrustsOnlyEquality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer p.spill.close()
 			got := "plain"
 			switch {
-			case len(p.links) == 1:
+			case p.nLinked == 1:
 				got = "link"
 			case p.nCareful == 1:
 				got = "careful"
@@ -80,17 +92,17 @@ func TestCompareTrustsOnlyEquality(t *testing.T) {
 // directly in it goes to rsync or is dropped from the base.
 func TestCompareKeepsUnchangedDirs(t *testing.T) {
 	const cutoff = 1_000_000_000_000
-	dir := func(p string) (sourceEntry, BaseEntry) {
+	dir := func(p string) (sourceEntry, PrevEntry) {
 		return sourceEntry{path: p, mode: unix.S_IFDIR | 0o755, mtime: 4e11, ctime: 6e11, uid: 1, gid: 2, nlink: 2},
-			BaseEntry{Path: p, Mode: unix.S_IFDIR | 0o755, Mtime: 4e11, Ctime: 6e11, Uid: 1, Gid: 2}
+			PrevEntry{Path: p, Mode: unix.S_IFDIR | 0o755, Mtime: 4e11, Ctime: 6e11, Uid: 1, Gid: 2}
 	}
-	file := func(p string) (sourceEntry, BaseEntry) {
+	file := func(p string) (sourceEntry, PrevEntry) {
 		return sourceEntry{path: p, mode: unix.S_IFREG | 0o644, size: 3, mtime: 5e11, ctime: 6e11, uid: 1, gid: 2, nlink: 1},
-			BaseEntry{Path: p, Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 5e11, Ctime: 6e11, Uid: 1, Gid: 2}
+			PrevEntry{Path: p, Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 5e11, Ctime: 6e11, Uid: 1, Gid: 2}
 	}
 	var walked []sourceEntry
 	var base baseEntries
-	add := func(mk func(string) (sourceEntry, BaseEntry), path string, edit func(*sourceEntry)) {
+	add := func(mk func(string) (sourceEntry, PrevEntry), path string, edit func(*sourceEntry)) {
 		w, b := mk(path)
 		if edit != nil {
 			edit(&w)
@@ -114,11 +126,16 @@ func TestCompareKeepsUnchangedDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.spill.close()
 	var kept []string
-	for _, l := range p.links {
+	err = p.linkFiles(func(l PrevEntry) error {
 		if l.Mode&unix.S_IFMT == unix.S_IFDIR {
 			kept = append(kept, l.Path)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want := []string{"a", "e"}; !slices.Equal(kept, want) {
 		t.Errorf("kept directories %q, want %q", kept, want)
@@ -128,5 +145,46 @@ func TestCompareKeepsUnchangedDirs(t *testing.T) {
 	}
 	if len(p.dirs) != 6 {
 		t.Errorf("dirs to make %q, want all six", p.dirs)
+	}
+}
+
+// TestQuickListing: the listing takes the spill's decisions, less the base
+// copies that had to be copied afresh, plus the careful paths rsync linked;
+// a path rsync itemized that the walk never saw fails the listing.
+func TestQuickListing(t *testing.T) {
+	spill, err := newWalkSpill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spill.close()
+	for _, r := range []struct {
+		path  string
+		flags byte
+	}{{"a", 0}, {"a/b", spillLinked}, {"a/c", 0}, {"a/d", spillLinked}, {"a/e", 0}} {
+		if err := spill.add(sourceEntry{path: r.path}, r.flags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := spill.done(); err != nil {
+		t.Fatal(err)
+	}
+	env := Env{Source: hosts.Local{}}
+	list := func(itemized map[string]bool) (string, error) {
+		var got []string
+		l := quickListing(env, spill, map[string]bool{"a/b": true}, itemized)
+		err := l.Paths(func(p TreePath) error {
+			got = append(got, fmt.Sprintf("%s=%v", p.Path, p.Linked))
+			return nil
+		})
+		return strings.Join(got, " "), err
+	}
+	got, err := list(map[string]bool{"a/b": false, "a/c": true, "a/e": false})
+	if want := "a=false a/b=false a/c=true a/d=true a/e=false"; err != nil || got != want {
+		t.Errorf("listing %q (%v), want %q", got, err, want)
+	}
+	for _, extra := range []string{"a/0", "a/cc", "b", "0"} {
+		if _, err := list(map[string]bool{"a/c": true, extra: false}); err == nil || !strings.Contains(err.Error(), "not given") {
+			t.Errorf("rsync itemized %q: %v, want a refusal", extra, err)
+		}
 	}
 }

@@ -88,11 +88,23 @@ func (t rootTree) inRoot(rel string) bool {
 // oneFS, the contents of other file systems' mount points, as rsync -x does.
 // Names that vanish during the walk are left out and counted.
 func walkLocal(ctx context.Context, paths []string, ex *excluder, oneFS bool) ([]sourceEntry, int, error) {
-	w := &localWalk{ctx: ctx, tree: newRootTree(paths), ex: ex, oneFS: oneFS}
-	if err := w.implied(""); err != nil {
-		return nil, w.vanished, err
+	var out []sourceEntry
+	vanished, err := walkLocalEach(ctx, paths, ex, oneFS, func(e sourceEntry) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, vanished, err
 	}
-	return w.out, w.vanished, nil
+	return out, vanished, nil
+}
+
+// walkLocalEach is walkLocal calling fn for each entry as the walk comes to
+// it: only the directories on the way to the current one are held open.
+func walkLocalEach(ctx context.Context, paths []string, ex *excluder, oneFS bool, fn func(sourceEntry) error) (int, error) {
+	w := &localWalk{ctx: ctx, tree: newRootTree(paths), ex: ex, oneFS: oneFS, emit: fn}
+	err := w.implied("")
+	return w.vanished, err
 }
 
 type localWalk struct {
@@ -100,7 +112,7 @@ type localWalk struct {
 	tree     rootTree
 	ex       *excluder
 	oneFS    bool
-	out      []sourceEntry
+	emit     func(sourceEntry) error
 	vanished int
 }
 
@@ -125,7 +137,9 @@ func (w *localWalk) implied(dir string) error {
 				// (--keep-dirlinks and friends) are its own.
 				return fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, rel)
 			}
-			w.out = append(w.out, e)
+			if err := w.emit(e); err != nil {
+				return err
+			}
 			if err := w.implied(rel); err != nil {
 				return err
 			}
@@ -136,7 +150,9 @@ func (w *localWalk) implied(dir string) error {
 			// config what it points to: its rules, not the walk's.
 			return fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, rel)
 		}
-		w.out = append(w.out, e)
+		if err := w.emit(e); err != nil {
+			return err
+		}
 		if e.isDir() {
 			fd, err := unix.Open("/"+rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
@@ -177,18 +193,23 @@ func (w *localWalk) dir(fd int, rel string, dev uint64) error {
 		if w.ex.matches(child, e.isDir()) {
 			continue
 		}
-		w.out = append(w.out, e)
 		if !e.isDir() || w.oneFS && st.Dev != dev {
+			if err := w.emit(e); err != nil {
+				return err
+			}
 			continue
 		}
 		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				w.vanished++
-				w.out = w.out[:len(w.out)-1]
 				continue
 			}
 			return &os.PathError{Op: "open", Path: "/" + child, Err: err}
+		}
+		if err := w.emit(e); err != nil {
+			unix.Close(sub)
+			return err
 		}
 		if err := w.dir(sub, child, dev); err != nil {
 			return err

@@ -38,6 +38,23 @@ const maxFindRecord = relpath.Max + 256
 // the path: a source that prints it is broken or hostile, and no walk of it
 // is to be trusted.
 func walkRemote(ctx context.Context, h hosts.Host, paths []string, ex *excluder, oneFS bool) ([]sourceEntry, int, error) {
+	var out []sourceEntry
+	vanished, err := walkRemoteEach(ctx, h, paths, ex, oneFS, func(e sourceEntry) error {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, vanished, err
+	}
+	return out, vanished, nil
+}
+
+// walkRemoteEach is walkRemote calling fn for each entry in file list
+// order. find's order is another: its records are sorted in runs spilled
+// to disk and merged (memory stays bounded), and only once find has ended
+// well does fn see any. A record that fails a check after the first was
+// handed on fails the walk all the same.
+func walkRemoteEach(ctx context.Context, h hosts.Host, paths []string, ex *excluder, oneFS bool, fn func(sourceEntry) error) (int, error) {
 	tree := newRootTree(paths)
 	var implied, roots []string
 	for dir := range tree.children {
@@ -70,96 +87,84 @@ exec find "$@" -printf "$f"`
 		pw.Close()
 		ran <- err
 	}()
-	all, err := readFindRecords(pr, tree)
-	if err != nil {
+	sorted := newWalkSorter()
+	defer sorted.close()
+	if err := readFindRecords(pr, tree, sorted.add); err != nil {
 		cancel()
 		pr.CloseWithError(err)
 		<-ran
-		return nil, 0, fmt.Errorf("find on %s: %w", h.Name(), err)
+		return 0, fmt.Errorf("find on %s: %w", h.Name(), err)
 	}
 	if err := <-ran; err != nil {
 		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+			return 0, ctx.Err()
 		}
 		// Any error but a vanished name (an unreadable directory, say)
 		// means the walk may have missed files: rsync's walk copies
 		// instead, and reports the error if it is real.
 		var exit *hosts.ExitError
 		if errors.As(err, &exit) && exit.Code == 97 {
-			return nil, 0, fmt.Errorf("%w: find on %s: a directory above a configured path: %w", errNoQuickWalk, h.Name(), err)
+			return 0, fmt.Errorf("%w: find on %s: a directory above a configured path: %w", errNoQuickWalk, h.Name(), err)
 		}
 		if errs.other != "" {
-			return nil, 0, fmt.Errorf("%w: find on %s: %s", errNoQuickWalk, h.Name(), errs.other)
+			return 0, fmt.Errorf("%w: find on %s: %s", errNoQuickWalk, h.Name(), errs.other)
 		}
 		if errs.vanished == 0 {
-			return nil, 0, fmt.Errorf("%w: find on %s: %w", errNoQuickWalk, h.Name(), err)
-		}
-	}
-	slices.SortFunc(all, func(a, b sourceEntry) int {
-		switch {
-		case a.path == b.path:
-			return 0
-		case pathLess(a.path, b.path):
-			return -1
-		}
-		return 1
-	})
-	for i := 1; i < len(all); i++ {
-		if all[i].path == all[i-1].path {
-			return nil, 0, fmt.Errorf("find on %s: %q printed twice", h.Name(), all[i].path)
+			return 0, fmt.Errorf("%w: find on %s: %w", errNoQuickWalk, h.Name(), err)
 		}
 	}
 	// Leave out what the excludes name, with everything under an excluded
 	// directory, as rsync never descends there.
-	kept := all[:0]
-	excludedDir := ""
-	for _, e := range all {
+	last, excludedDir := "", ""
+	err := sorted.each(func(e sourceEntry) error {
+		if e.path == last {
+			return fmt.Errorf("find on %s: %q printed twice", h.Name(), e.path)
+		}
+		last = e.path
 		if excludedDir != "" && strings.HasPrefix(e.path, excludedDir+"/") {
-			continue
+			return nil
 		}
-		if !ex.matches(e.path, e.isDir()) {
-			kept = append(kept, e)
-			continue
+		if ex.matches(e.path, e.isDir()) {
+			if !tree.inRoot(e.path) || tree.roots[e.path] {
+				return fmt.Errorf("%w: an exclude pattern matches /%s", errNoQuickWalk, e.path)
+			}
+			if e.isDir() {
+				excludedDir = e.path
+			}
+			return nil
 		}
-		if !tree.inRoot(e.path) || tree.roots[e.path] {
-			return nil, 0, fmt.Errorf("%w: an exclude pattern matches /%s", errNoQuickWalk, e.path)
-		}
-		if e.isDir() {
-			excludedDir = e.path
-		}
-	}
-	for _, e := range kept {
 		if !tree.inRoot(e.path) && !e.isDir() {
-			return nil, 0, fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, e.path)
+			return fmt.Errorf("%w: /%s is not a directory", errNoQuickWalk, e.path)
 		}
 		if tree.roots[e.path] && e.mode&unix.S_IFMT == unix.S_IFLNK {
-			return nil, 0, fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, e.path)
+			return fmt.Errorf("%w: the path /%s is a symlink", errNoQuickWalk, e.path)
 		}
-	}
-	return kept, errs.vanished, nil
+		return fn(e)
+	})
+	return errs.vanished, err
 }
 
 // readFindRecords reads find's NUL-terminated records from r as they come,
-// in find's order, and checks where each one lies (see walkRemote).
-func readFindRecords(r io.Reader, tree rootTree) ([]sourceEntry, error) {
+// in find's order, checks where each one lies (see walkRemote) and hands
+// it to add.
+func readFindRecords(r io.Reader, tree rootTree, add func(sourceEntry) error) error {
 	br := bufio.NewReaderSize(r, maxFindRecord)
-	var out []sourceEntry
 	var open []string // the directories find is inside, outermost first
 	for n := 1; ; n++ {
 		rec, err := br.ReadSlice(0)
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			return nil, fmt.Errorf("record %d is longer than %d bytes", n, maxFindRecord)
+			return fmt.Errorf("record %d is longer than %d bytes", n, maxFindRecord)
 		case errors.Is(err, io.EOF) && len(rec) > 0:
-			return nil, fmt.Errorf("the output ends inside record %d", n)
+			return fmt.Errorf("the output ends inside record %d", n)
 		case errors.Is(err, io.EOF):
-			return out, nil
+			return nil
 		case err != nil:
-			return nil, err
+			return err
 		}
 		e, err := parseFindRecord(string(rec[:len(rec)-1]))
 		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", n, err)
+			return fmt.Errorf("record %d: %w", n, err)
 		}
 		_, above := tree.children[e.path]
 		switch {
@@ -167,23 +172,27 @@ func readFindRecords(r io.Reader, tree rootTree) ([]sourceEntry, error) {
 			open = open[:0] // find starts here
 		case above:
 			open = open[:0]
-			out = append(out, e)
+			if err := add(e); err != nil {
+				return err
+			}
 			continue // printed alone (-maxdepth 0): nothing comes inside
 		case !tree.inRoot(e.path):
-			return nil, fmt.Errorf("record %d: %q is outside the configured paths", n, e.path)
+			return fmt.Errorf("record %d: %q is outside the configured paths", n, e.path)
 		default:
 			parent := path.Dir(e.path)
 			for len(open) > 0 && open[len(open)-1] != parent {
 				open = open[:len(open)-1]
 			}
 			if len(open) == 0 {
-				return nil, fmt.Errorf("record %d: %q is not inside a directory find walked", n, e.path)
+				return fmt.Errorf("record %d: %q is not inside a directory find walked", n, e.path)
 			}
 		}
 		if e.isDir() {
 			open = append(open, e.path)
 		}
-		out = append(out, e)
+		if err := add(e); err != nil {
+			return err
+		}
 	}
 }
 

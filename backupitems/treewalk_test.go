@@ -151,12 +151,13 @@ func TestWalkExcludesAsRsyncDoes(t *testing.T) {
 func TestQuickRefusesTheRoot(t *testing.T) {
 	f := &Filesystem{Paths: []string{"/srv", "//"}}
 	env := Env{Source: hosts.Local{}, Base: "/repo/holding/s/x/item"}
-	env.BaseMeta = map[string]string{metaWalkKey: f.walkKey(env), metaWalkStarted: "1"}
-	if _, _, err := f.quickReady(env); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
+	env.PrevMeta = map[string]string{metaWalkKey: f.walkKey(env), metaWalkStarted: "1"}
+	tree := TreeEnv{Prev: baseEntries(nil)}
+	if _, _, err := f.quickReady(env, tree); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
 		t.Errorf("paths [/srv, //]: %v, want a refusal naming /", err)
 	}
 	f.Paths = []string{"/srv"}
-	if _, _, err := f.quickReady(env); err != nil {
+	if _, _, err := f.quickReady(env, tree); err != nil {
 		t.Errorf("paths [/srv]: %v", err)
 	}
 }

@@ -64,7 +64,7 @@ func (d *Director) Check(ctx context.Context) error {
 		}
 		for _, it := range set.Items {
 			if ch, ok := it.Item.(backupitems.Checker); ok {
-				env, _ := d.itemEnv(d.repo(), set, it.Header(), "", baseItem{})
+				env, _ := d.itemEnv(d.repo(), set, it.Header(), "", goodCopy{})
 				c := ch.Check(ctx, env)
 				for i := range c {
 					c[i].What = "item " + set.Name + "/" + it.Header().Name + ": " + c[i].What

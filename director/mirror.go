@@ -2,6 +2,7 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,27 +40,35 @@ func (d *Director) Mirror(ctx context.Context, names []string, o MirrorOptions) 
 		return err
 	}
 	defer lock.Unlock()
-	var errs []error
+	var failed []string
+	var last error
 	for _, m := range mirrors {
+		var err error
 		if m.IsRestic() {
-			if err := d.mirrorRestic(ctx, repo, m, o); err != nil {
-				d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
-				errs = append(errs, err)
-			}
-			continue
+			err = d.mirrorRestic(ctx, repo, m, o)
+		} else {
+			addr, dir, _ := ParseTarget(m.Target)
+			job := mirrorJob{what: "mirror " + m.Name, host: d.hosts.get(addr), dir: dir, bwlimit: m.BwLimit, del: m.DeleteOrDefault()}
+			err = d.mirrorTo(ctx, repo, job, o)
 		}
-		addr, dir, _ := ParseTarget(m.Target)
-		job := mirrorJob{what: "mirror " + m.Name, host: d.hosts.get(addr), dir: dir, bwlimit: m.BwLimit, del: m.DeleteOrDefault()}
-		if err := d.mirrorTo(ctx, repo, job, o); err != nil {
+		if err != nil {
 			d.Log.Error("mirror failed", "mirror", m.Name, "err", err)
-			errs = append(errs, err)
+			failed, last = append(failed, m.Name), err
 		}
 	}
-	if len(errs) > 0 {
-		return ErrSetsFailed
+	switch {
+	case len(failed) == 1:
+		// The reason itself, for the exit message and notifications.
+		return fmt.Errorf("mirror %s: %w", failed[0], last)
+	case len(failed) > 1:
+		return fmt.Errorf("%w: %s (each reason is logged above)", ErrMirrorsFailed, strings.Join(failed, ", "))
 	}
 	return nil
 }
+
+// ErrMirrorsFailed means more than one mirror failed; each failure has been
+// logged.
+var ErrMirrorsFailed = errors.New("mirrors failed")
 
 // PullMirror copies the repository at from (user@host[:port]:/path) into the
 // directory to, on this machine: an offsite host pulls, so a compromised

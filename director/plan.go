@@ -98,11 +98,11 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		if hasBase {
 			p.Base = base.Path
 		}
-		baseItems := goodBaseItems(candidates)
+		copies := goodCopies(candidates)
 		for _, it := range set.Items {
 			h := it.Header()
-			env, _ := d.itemEnv(repo, set, h, p.BuildDir, baseItems[h.Name])
-			ip := it.Plan(ctx, env)
+			env, tree := d.itemEnv(repo, set, h, p.BuildDir, copies[h.Name])
+			ip := planItem(ctx, it.Item, env, tree)
 			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Commands: ip.Commands})
 			if len(ip.Commands) > 0 {
 				p.Items[len(p.Items)-1].Command = ip.Commands[0]

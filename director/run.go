@@ -2,14 +2,9 @@ package director
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -188,8 +183,7 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	if hasBase {
 		m.Base = base.Section + "/" + base.Stamp
 	}
-	baseItems := goodBaseItems(snaps)
-	failed, err := d.backupItems(ctx, set, build, m, baseItems, log)
+	failed, err := d.backupItems(ctx, set, build, m, goodCopies(snaps), log)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}
@@ -219,66 +213,58 @@ func (d *Director) runSet(ctx context.Context, repo repository.Repo, set *SetCon
 	return snap, nil
 }
 
-// baseItem is what the base snapshot holds of an item.
-type baseItem struct {
-	typ      string
-	dir      string // the item's directory
-	fileList string // its file list
-	meta     map[string]string
-	snapshot string // section/stamp of the snapshot it is in
-	files    int64  // its regular files
-}
-
-// backupItem runs one item into the build and records its file list.
-func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig, build *repository.Build, base baseItem, log *slog.Logger) (repository.ItemRecord, error) {
+// backupItem runs one item into the build from its newest good copy c (of
+// its type) and records its file list.
+func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig, build *repository.Build, c goodCopy, log *slog.Logger) (repository.ItemRecord, error) {
 	h := it.Header()
 	rec := repository.ItemRecord{Name: h.Name, Type: h.Type, Status: repository.StatusOK}
-	w := d.newItemWriter(set, h, build, base)
 	log = log.With("item", h.Name)
-	w.env.Log = log
 	warn := func(warnings ...string) {
 		for _, s := range warnings {
 			log.Warn(s)
 			rec.Warnings, rec.Status = append(rec.Warnings, s), repository.StatusWarning
 		}
 	}
+	w := build.Item(h.Name, c.base)
+	env, _ := d.itemEnv(build.Repo, set, h, build.Dir, c)
+	env.Out, env.Log = w.Output(), log
 	t, _ := backupitems.Lookup(h.Type)
-	if err := w.prepare(ctx, t.Resumable); err != nil {
+	if err := w.Prepare(ctx, t.Resumable); err != nil {
 		return rec, err
 	}
 	d.progressItem(h.Name)
 	log.Info("backing up", "type", h.Type)
-	res, err := it.Backup(ctx, w.env)
-	if err != nil {
-		return rec, err
+	res, listing, err := runItem(ctx, it.Item, env, w.Tree())
+	if err == nil {
+		err = step(ctx, "item-copied")
 	}
-	if err := step(ctx, "item-copied"); err != nil {
+	if err != nil {
 		return rec, err
 	}
 	warn(res.Warnings...)
 	rec.Stats.FilesTransferred, rec.Stats.BytesTransferred, rec.Meta = res.FilesTransferred, res.BytesTransferred, res.Meta
-	stats, err := w.finish(ctx, res, &rec)
+	list, err := w.Finish(ctx, listing)
+	if err == nil {
+		err = checkListed(it, list.Stats, c, warn)
+	}
 	if err != nil {
 		return rec, err
 	}
-	rec.Stats.Files, rec.Stats.Bytes = stats.Files, stats.Bytes
-	if err := checkListed(it, stats, w.base, warn); err != nil {
-		return rec, err
-	}
-	log.Info("item done", "files", stats.Files, "bytes", stats.Bytes,
-		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", stats.FilesHashed)
+	rec.FileList, rec.FileListSHA256, rec.Stats.Files, rec.Stats.Bytes = list.Path, list.SHA256, list.Stats.Files, list.Stats.Bytes
+	log.Info("item done", "files", list.Stats.Files, "bytes", list.Stats.Bytes,
+		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", list.Stats.FilesHashed)
 	return rec, step(ctx, "item-listed")
 }
 
 // checkListed judges an item by its new file list: it warns of source files
 // that vanished and of an empty tree, and fails an item that shrank past its
 // guard against the base.
-func checkListed(it ItemConfig, stats repository.ScanStats, base baseItem, warn func(...string)) error {
+func checkListed(it ItemConfig, stats repository.ScanStats, c goodCopy, warn func(...string)) error {
 	if stats.Vanished > 0 {
 		warn(fmt.Sprintf("%d source files vanished between the walk and the copy", stats.Vanished))
 	}
 	if g, ok := it.Item.(backupitems.ShrinkGuarded); ok {
-		if err := backupitems.CheckShrink(g, stats.Files, base.files); err != nil {
+		if err := backupitems.CheckShrink(g, stats.Files, c.files); err != nil {
 			return err
 		}
 	}
@@ -288,139 +274,4 @@ func checkListed(it ItemConfig, stats repository.ScanStats, base baseItem, warn 
 		warn("no files were backed up: check the source paths")
 	}
 	return nil
-}
-
-// treeBase is the base snapshot of a tree item, for backupitems.Env.Tree. It
-// keeps the base's list as it reads it, so the new file list takes the
-// hashes of linked files from memory instead of reading the list again
-// (over SSH, for a pushed-to repository).
-type treeBase struct {
-	repo     repository.Repo
-	dir      string // the item's directory in the build
-	baseDir  string // and in the base
-	baseList string // the base's file list for the item
-	entries  []repository.Entry
-	readAll  bool // entries is the whole list
-}
-
-// Entries implements backupitems.TreeBase.
-func (t *treeBase) Entries(ctx context.Context, fn func(backupitems.BaseEntry) error) error {
-	r, err := t.repo.OpenFileList(ctx, t.baseList)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	t.entries, t.readAll = t.entries[:0], false
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			t.readAll = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		t.entries = append(t.entries, e)
-		if err := fn(backupitems.BaseEntry{Path: e.Path, Mode: e.Mode, Size: e.Size, Mtime: e.Mtime, Ctime: e.Ctime, Uid: e.Uid, Gid: e.Gid}); err != nil {
-			return err
-		}
-	}
-}
-
-// Link implements backupitems.TreeBase.
-func (t *treeBase) Link(ctx context.Context, dirs []string, files []backupitems.BaseEntry, drop []string) ([]string, error) {
-	links := make([]repository.LinkFile, len(files))
-	for i, f := range files {
-		links[i] = repository.LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime, Uid: f.Uid, Gid: f.Gid}
-	}
-	copies, err := t.repo.Files().LinkTree(ctx, t.baseDir, t.dir, dirs, links, drop)
-	if errors.Is(err, repository.ErrNoLinkTree) {
-		return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
-	}
-	return copies, err
-}
-
-// listing is where an item's file list comes from: the paths an item
-// reported (see rsync.Result.Paths) under a local root, a walk of a local
-// root, or entries known without either.
-type listing struct {
-	root    string
-	paths   map[string]bool
-	entries []repository.Entry
-	known   []repository.Entry // in memory already: stand in for the base's list
-	source  repository.SourceStats
-}
-
-// sourceStats adapts what an item's walk saw of the source for the file list.
-func sourceStats(l *backupitems.Listing) repository.SourceStats {
-	if l.Source == nil {
-		return nil
-	}
-	return func(p string) (repository.SourceStat, bool) {
-		st, ok := l.Source(p)
-		return repository.SourceStat{Uid: st.Uid, Gid: st.Gid, Ctime: st.Ctime}, ok
-	}
-}
-
-// writeFileList writes an item's file list to dst in the repository, carrying
-// hashes over from the base's list (if any), and returns the figures and the
-// SHA-256 of the written list.
-func writeFileList(ctx context.Context, repo repository.Repo, l listing, baseList, dst string) (repository.ScanStats, string, error) {
-	if err := repo.Files().MkdirAll(ctx, path.Dir(dst)); err != nil {
-		return repository.ScanStats{}, "", err
-	}
-	h := sha256.New()
-	f, err := repo.Files().Create(ctx, dst)
-	if err != nil {
-		return repository.ScanStats{}, "", fmt.Errorf("file list: %w", err)
-	}
-	defer f.Close()
-	w, err := repository.NewFileListWriter(io.MultiWriter(f, h))
-	if err != nil {
-		return repository.ScanStats{}, "", err
-	}
-	var stats repository.ScanStats
-	if l.entries != nil || l.root == "" {
-		stats, err = writeEntries(w, l.entries)
-	} else {
-		var base repository.EntryReader
-		switch {
-		case l.known != nil:
-			base = repository.EntriesReader(l.known)
-		case baseList != "":
-			if r, err := repo.OpenFileList(ctx, baseList); err == nil {
-				defer r.Close()
-				base = r
-			} // else an unreadable base list costs only hashing
-		}
-		if l.paths != nil {
-			stats, err = repository.ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, l.source, w)
-		} else {
-			stats, err = repository.Scan(ctx, filepath.FromSlash(l.root), base, l.source, w)
-		}
-	}
-	if err != nil {
-		return stats, "", err
-	}
-	if err := w.Close(); err != nil {
-		return stats, "", fmt.Errorf("file list: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return stats, "", fmt.Errorf("file list: %w", err)
-	}
-	return stats, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeEntries(w *repository.FileListWriter, entries []repository.Entry) (repository.ScanStats, error) {
-	var stats repository.ScanStats
-	for _, e := range entries {
-		if err := w.Write(e); err != nil {
-			return stats, err
-		}
-		if e.IsRegular() {
-			stats.Files++
-			stats.Bytes += e.Size
-		}
-	}
-	return stats, nil
 }

@@ -28,15 +28,15 @@ func (e *ItemsFailedError) Error() string {
 // content) and the next item runs. The error is for a snapshot that must
 // not be published: the run was interrupted, or every item failed (there is
 // nothing good to keep).
-func (d *Director) backupItems(ctx context.Context, set *SetConfig, build *repository.Build, m *repository.Manifest, bases map[string]baseItem, log *slog.Logger) ([]string, error) {
+func (d *Director) backupItems(ctx context.Context, set *SetConfig, build *repository.Build, m *repository.Manifest, copies map[string]goodCopy, log *slog.Logger) ([]string, error) {
 	var failed []string
 	var errs []error
 	for _, it := range set.Items {
 		h := it.Header()
-		if b, ok := bases[h.Name]; ok && b.snapshot != m.Base {
-			log.Info("item's base is its newest good copy, older than the set's base", "item", h.Name, "base", b.snapshot)
+		if c, ok := copies[h.Name]; ok && c.snapshot != m.Base {
+			log.Info("item's base is its newest good copy, older than the set's base", "item", h.Name, "base", c.snapshot)
 		}
-		rec, err := d.backupItem(ctx, set, it, build, bases[h.Name], log)
+		rec, err := d.backupItem(ctx, set, it, build, copies[h.Name].ofType(h.Type), log)
 		if err == nil {
 			m.Items = append(m.Items, rec)
 			continue
@@ -70,12 +70,12 @@ func latestComplete(snaps []repository.Snapshot) (repository.Snapshot, bool) {
 	return repository.Snapshot{}, false
 }
 
-// goodBaseItems returns, for every item, its newest good copy among snaps
-// (oldest first): an item that failed in the newest snapshot takes its base
-// from an older one, so its last good data is linked, not copied again,
-// and a failed (empty) copy is never a base.
-func goodBaseItems(snaps []repository.Snapshot) map[string]baseItem {
-	items := map[string]baseItem{}
+// goodCopies returns, for every item, its newest good copy among snaps
+// (oldest first), its base: an item that failed in the newest snapshot
+// takes its base from an older one, so its last good data is linked, not
+// copied again, and a failed (empty) copy is never a base.
+func goodCopies(snaps []repository.Snapshot) map[string]goodCopy {
+	items := map[string]goodCopy{}
 	for i := len(snaps) - 1; i >= 0; i-- {
 		s := snaps[i]
 		if !s.Complete || s.Manifest == nil {
@@ -85,11 +85,11 @@ func goodBaseItems(snaps []repository.Snapshot) map[string]baseItem {
 			if _, ok := items[it.Name]; ok || it.Status == repository.StatusFailed {
 				continue
 			}
-			b := baseItem{typ: it.Type, dir: path.Join(s.Path, it.Name), meta: it.Meta, snapshot: s.Section + "/" + s.Stamp, files: it.Stats.Files}
+			c := goodCopy{typ: it.Type, base: repository.ItemBase{Dir: path.Join(s.Path, it.Name)}, meta: it.Meta, snapshot: s.Section + "/" + s.Stamp, files: it.Stats.Files}
 			if it.FileList != "" {
-				b.fileList = path.Join(s.Path, it.FileList)
+				c.base.FileList = path.Join(s.Path, it.FileList)
 			}
-			items[it.Name] = b
+			items[it.Name] = c
 		}
 	}
 	return items

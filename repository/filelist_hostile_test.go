@@ -114,13 +114,19 @@ func TestScanPathsStaysInside(t *testing.T) {
 	scan := func(paths map[string]bool) error {
 		var buf bytes.Buffer
 		w, _ := NewFileListWriter(&buf)
-		_, err := ScanPaths(context.Background(), root, paths, nil, nil, w)
+		_, err := ScanPaths(context.Background(), root, sortedPaths(paths), nil, nil, w)
 		return err
 	}
 	for _, p := range []string{"../" + filepath.Base(filepath.Dir(secret)) + "/secret", "/etc/shadow", "a//b"} {
 		if err := scan(map[string]bool{p: false}); !errors.Is(err, relpath.ErrUnsafe) {
 			t.Errorf("%q: %v, want ErrUnsafe", p, err)
 		}
+	}
+	var buf bytes.Buffer
+	w, _ := NewFileListWriter(&buf)
+	unsorted := func(fn func(string, bool) error) error { return errors.Join(fn("b", false), fn("a", false)) }
+	if _, err := ScanPaths(context.Background(), root, unsorted, nil, nil, w); err == nil || !strings.Contains(err.Error(), "does not sort after") {
+		t.Errorf("paths out of order: %v, want a refusal", err)
 	}
 	err := scan(map[string]bool{"dir": false, "dir/secret": false})
 	if err == nil || !strings.Contains(err.Error(), "dir") {

@@ -228,6 +228,34 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// comparePaths orders paths as PathLess does, for slices.SortFunc.
+func comparePaths(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case PathLess(a, b):
+		return -1
+	}
+	return 1
+}
+
+// sortedPaths lists paths, true for the linked ones, in PathLess order.
+func sortedPaths(paths map[string]bool) PathList {
+	return func(fn func(string, bool) error) error {
+		sorted := make([]string, 0, len(paths))
+		for p := range paths {
+			sorted = append(sorted, p)
+		}
+		slices.SortFunc(sorted, comparePaths)
+		for _, p := range sorted {
+			if err := fn(p, paths[p]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 func TestScanPaths(t *testing.T) {
 	root := t.TempDir()
 	t0 := time.Unix(1_700_000_000, 0)
@@ -259,7 +287,7 @@ func TestScanPaths(t *testing.T) {
 	defer base.Close()
 	var buf bytes.Buffer
 	w, _ := NewFileListWriter(&buf)
-	st, err := ScanPaths(context.Background(), root, paths, base, nil, w)
+	st, err := ScanPaths(context.Background(), root, sortedPaths(paths), base, nil, w)
 	if err != nil {
 		t.Fatal(err)
 	}

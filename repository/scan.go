@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -52,61 +51,55 @@ func Scan(ctx context.Context, root string, base EntryReader, src SourceStats, w
 	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
 }
 
+// PathList calls fn for each path of a list in PathLess order, with linked
+// set for a path known to be a hard link to the base's copy, and stops at
+// fn's first error, returning it.
+type PathList func(fn func(path string, linked bool) error) error
+
 // ScanPaths writes the file list of the given paths, found under root,
 // without walking anything. A path known to be a hard link to the base's
-// copy (true) takes the base's entry without a system call; the others were
-// copied, and are stat'ed under root and hashed, even when their size and
-// mtime equal the base's copy: a copy made because something else told the
-// content changed may keep both. root is the snapshot's item directory, or,
-// when that is on another host, the local tree it was copied from ("/", the
-// only root whose symlinks to directories are followed: a configured path
-// may be one). The paths are input from another process, often another
-// host: each must pass relpath.Check, and is reached relative to root. A
-// copied path that is not there vanished from the source before rsync came
-// to it, and is left out.
-func ScanPaths(ctx context.Context, root string, paths map[string]bool, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
-	sorted := make([]string, 0, len(paths))
-	for p := range paths {
-		if err := relpath.Check(p); err != nil {
-			return ScanStats{}, fmt.Errorf("scan %s: %w", root, err)
-		}
-		sorted = append(sorted, p)
-	}
-	slices.SortFunc(sorted, comparePaths)
+// copy (linked) takes the base's entry without a system call; the others
+// were copied, and are stat'ed under root and hashed, even when their size
+// and mtime equal the base's copy: a copy made because something else told
+// the content changed may keep both. root is the snapshot's item directory,
+// or, when that is on another host, the local tree it was copied from ("/",
+// the only root whose symlinks to directories are followed: a configured
+// path may be one). The paths are input from another process, often
+// another host: each must pass relpath.Check and follow the one before in
+// PathLess order, and is reached relative to root. A copied path that is not
+// there vanished from the source before rsync came to it, and is left out.
+func ScanPaths(ctx context.Context, root string, paths PathList, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
 	s := &scanner{ctx: ctx, root: root, base: base, src: src, follow: root == "/"}
 	return s.run(w, func(queue, work chan<- *pending) error {
-		for i, rel := range sorted {
-			if i%4096 == 0 && ctx.Err() != nil {
+		n, last := 0, ""
+		return paths(func(rel string, linked bool) error {
+			if err := relpath.Check(rel); err != nil {
+				return err
+			}
+			if n > 0 && !PathLess(last, rel) {
+				return fmt.Errorf("%q does not sort after %q", rel, last)
+			}
+			if n++; n%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if paths[rel] {
+			last = rel
+			if linked {
 				if b, ok := s.baseEntry(rel); ok && (b.Hash != "" || !b.IsRegular() && !b.IsSymlink()) {
 					s.sourceOf(&b)
 					queue <- &pending{entry: b}
-					continue
+					return nil
 				}
 			}
 			if _, err := s.visit(rel, false, queue, work); err != nil {
-				if !paths[rel] && errors.Is(err, fs.ErrNotExist) {
+				if !linked && errors.Is(err, fs.ErrNotExist) {
 					s.vanished++ // gone from the source before rsync came
-					continue
+					return nil
 				}
 				return err
 			}
-		}
-		return nil
+			return nil
+		})
 	})
-}
-
-// comparePaths orders paths as PathLess does, for slices.SortFunc.
-func comparePaths(a, b string) int {
-	switch {
-	case a == b:
-		return 0
-	case PathLess(a, b):
-		return -1
-	}
-	return 1
 }
 
 // run drives produce, which queues every entry in order and hands those that

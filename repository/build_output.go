@@ -1,4 +1,4 @@
-package director
+package repository
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/depot-backup/depot/backupitems"
-	"github.com/depot-backup/depot/repository"
 )
 
 // tmpPrefix starts the names of files being written. A run killed mid-write
@@ -22,31 +21,30 @@ import (
 // directory afresh.
 const tmpPrefix = ".depot-tmp-"
 
-// fsOutput writes an item's files into the snapshot being built, on the
+// itemOutput writes an item's files into the snapshot being built, on the
 // repository's file system, wherever that is. It remembers what it wrote, so
 // a snapshot on another host gets its file list without being walked.
-type fsOutput struct {
-	repo     repository.Repo
-	dir      string    // the item's directory in the build
-	baseDir  string    // the item's directory in the base snapshot, or ""
-	baseList string    // the base's file list for the item, or ""
-	mtime    time.Time // every new file gets this time: the run's start
-	base     map[string]repository.Entry
-	written  map[string]repository.Entry
+type itemOutput struct {
+	repo    Repo
+	dir     string           // the item's directory in the build
+	base    ItemBase         // the base's copy of the item
+	mtime   time.Time        // every new file gets this time: the run's start
+	prev    map[string]Entry // the base's list, read when first needed
+	written map[string]Entry
 }
 
-var _ backupitems.Output = (*fsOutput)(nil)
+var _ backupitems.Output = (*itemOutput)(nil)
 
-// baseEntries reads the base's file list once: the regular files by name.
-func (o *fsOutput) baseEntries(ctx context.Context) (map[string]repository.Entry, error) {
-	if o.base != nil {
-		return o.base, nil
+// prevEntries reads the base's file list once: the regular files by name.
+func (o *itemOutput) prevEntries(ctx context.Context) (map[string]Entry, error) {
+	if o.prev != nil {
+		return o.prev, nil
 	}
-	o.base = map[string]repository.Entry{}
-	if o.baseList == "" {
-		return o.base, nil
+	o.prev = map[string]Entry{}
+	if o.base.FileList == "" {
+		return o.prev, nil
 	}
-	r, err := o.repo.OpenFileList(ctx, o.baseList)
+	r, err := o.repo.OpenFileList(ctx, o.base.FileList)
 	if err != nil {
 		return nil, err
 	}
@@ -54,18 +52,20 @@ func (o *fsOutput) baseEntries(ctx context.Context) (map[string]repository.Entry
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return o.base, nil
+			return o.prev, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		if e.IsRegular() {
-			o.base[e.Path] = e
+			o.prev[e.Path] = e
 		}
 	}
 }
 
-func checkName(name string) error {
+// CheckItemFileName refuses a name that is not a plain file name: an item's
+// output is one flat directory.
+func CheckItemFileName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || strings.HasPrefix(name, tmpPrefix) {
 		return fmt.Errorf("output file %q: want a plain file name", name)
 	}
@@ -73,8 +73,8 @@ func checkName(name string) error {
 }
 
 // Create implements backupitems.Output.
-func (o *fsOutput) Create(ctx context.Context, name string) (backupitems.OutputFile, error) {
-	if err := checkName(name); err != nil {
+func (o *itemOutput) Create(ctx context.Context, name string) (backupitems.OutputFile, error) {
+	if err := CheckItemFileName(name); err != nil {
 		return nil, err
 	}
 	tmp := path.Join(o.dir, tmpPrefix+name)
@@ -86,19 +86,19 @@ func (o *fsOutput) Create(ctx context.Context, name string) (backupitems.OutputF
 }
 
 // LinkBase implements backupitems.Output.
-func (o *fsOutput) LinkBase(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
+func (o *itemOutput) LinkBase(ctx context.Context, name string) error {
+	if err := CheckItemFileName(name); err != nil {
 		return err
 	}
-	base, err := o.baseEntries(ctx)
+	prev, err := o.prevEntries(ctx)
 	if err != nil {
 		return err
 	}
-	e, ok := base[name]
+	e, ok := prev[name]
 	if !ok {
 		return fmt.Errorf("link %s: the base snapshot has no such file", name)
 	}
-	if err := o.repo.Files().Link(ctx, path.Join(o.baseDir, name), path.Join(o.dir, name)); err != nil {
+	if err := o.repo.Files().Link(ctx, path.Join(o.base.Dir, name), path.Join(o.dir, name)); err != nil {
 		return fmt.Errorf("link %s: %w", name, err)
 	}
 	o.record(e)
@@ -106,40 +106,40 @@ func (o *fsOutput) LinkBase(ctx context.Context, name string) error {
 }
 
 // BaseFiles implements backupitems.Output.
-func (o *fsOutput) BaseFiles(ctx context.Context) ([]string, error) {
-	base, err := o.baseEntries(ctx)
+func (o *itemOutput) BaseFiles(ctx context.Context) ([]string, error) {
+	prev, err := o.prevEntries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(base))
-	for n := range base {
+	names := make([]string, 0, len(prev))
+	for n := range prev {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
-func (o *fsOutput) record(e repository.Entry) {
+func (o *itemOutput) record(e Entry) {
 	if o.written == nil {
-		o.written = map[string]repository.Entry{}
+		o.written = map[string]Entry{}
 	}
 	o.written[e.Path] = e
 }
 
 // entries returns what was written, in file list order.
-func (o *fsOutput) entries() []repository.Entry {
-	out := make([]repository.Entry, 0, len(o.written))
+func (o *itemOutput) entries() []Entry {
+	out := make([]Entry, 0, len(o.written))
 	for _, e := range o.written {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return repository.PathLess(out[i].Path, out[j].Path) })
+	sort.Slice(out, func(i, j int) bool { return PathLess(out[i].Path, out[j].Path) })
 	return out
 }
 
-// outputFile is a file being written through an fsOutput.
+// outputFile is a file being written through an itemOutput.
 type outputFile struct {
 	ctx  context.Context
-	out  *fsOutput
+	out  *itemOutput
 	name string
 	tmp  string
 	w    io.WriteCloser
@@ -167,14 +167,14 @@ func (f *outputFile) Commit() (backupitems.FileInfo, error) {
 		fsys.Remove(context.WithoutCancel(f.ctx), f.tmp)
 		return info, fmt.Errorf("write %s: %w", f.name, err)
 	}
-	base, err := f.out.baseEntries(f.ctx)
+	prev, err := f.out.prevEntries(f.ctx)
 	if err != nil {
 		return info, err
 	}
 	final := path.Join(f.out.dir, f.name)
-	if e, ok := base[f.name]; ok && e.Hash == info.SHA256 {
+	if e, ok := prev[f.name]; ok && e.Hash == info.SHA256 {
 		info.Linked = true
-		if err := fsys.Link(f.ctx, path.Join(f.out.baseDir, f.name), final); err != nil {
+		if err := fsys.Link(f.ctx, path.Join(f.out.base.Dir, f.name), final); err != nil {
 			return info, fmt.Errorf("link %s: %w", f.name, err)
 		}
 		f.out.record(e)
@@ -186,7 +186,7 @@ func (f *outputFile) Commit() (backupitems.FileInfo, error) {
 	if err := fsys.Rename(f.ctx, f.tmp, final); err != nil {
 		return info, fmt.Errorf("write %s: %w", f.name, err)
 	}
-	f.out.record(repository.Entry{Path: f.name, Mode: 0o100644, Size: f.size, Mtime: f.out.mtime.Truncate(time.Second).UnixNano(), Hash: info.SHA256})
+	f.out.record(Entry{Path: f.name, Mode: 0o100644, Size: f.size, Mtime: f.out.mtime.Truncate(time.Second).UnixNano(), Hash: info.SHA256})
 	return info, nil
 }
 
@@ -201,45 +201,4 @@ func (f *outputFile) Abort() {
 	}
 	f.w.Close()
 	f.out.repo.Files().Remove(context.WithoutCancel(f.ctx), f.tmp)
-}
-
-// fsInput reads an item's files from a snapshot on the repository's file
-// system.
-type fsInput struct {
-	repo     repository.Repo
-	dir      string // the item's directory in the snapshot
-	fileList string // its file list
-}
-
-var _ backupitems.Input = fsInput{}
-
-// Files implements backupitems.Input.
-func (in fsInput) Files(ctx context.Context) ([]string, error) {
-	r, err := in.repo.OpenFileList(ctx, in.fileList)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var names []string
-	for {
-		e, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			sort.Strings(names)
-			return names, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if e.IsRegular() {
-			names = append(names, e.Path)
-		}
-	}
-}
-
-// Open implements backupitems.Input.
-func (in fsInput) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	return in.repo.Files().Open(ctx, path.Join(in.dir, name))
 }
