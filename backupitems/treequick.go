@@ -369,8 +369,8 @@ func splitPath(p string) (dir, name string) {
 
 // pathLess orders paths as file lists do: component by component, which is
 // bytewise order with '/' below every other byte. It is repository.PathLess,
-// which this package may not import (DESIGN §5: items and the repository do
-// not depend on each other).
+// which this package cannot import: the repository writes items into
+// snapshots, so it imports this package.
 func pathLess(a, b string) bool {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] == b[i] {
