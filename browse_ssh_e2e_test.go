@@ -13,13 +13,12 @@ import (
 // quick path does, and ls, versions and diff read a pushed-to repository's
 // lists through its host.
 func TestBrowseOverSSH(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
 	for _, mode := range []string{"pull", "push"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newRemoteEnv(t, mode, s, 20, sshSettings{})
+			e := newTwoHostEnv(t, mode, 20, sshtest.Options{})
 			args := []string{"--config", e.config}
 			mustDepot(t, append(args, "run")...)
-			if err := os.WriteFile(filepath.Join(e.src, "later"), []byte("x\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(e.srcSide(), "later"), []byte("x\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			out := mustDepot(t, append(args, "diff", "web", "--source")...)

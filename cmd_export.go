@@ -17,7 +17,8 @@ func exportCmd(g *globals) *cobra.Command {
 extended attributes, ACLs among them) compressed with zstd, in constant memory.
 Every item lands in ITEM/ inside it; --item takes one, --path (repeatable)
 only a file or subtree with its parent directories. -o - writes to stdout.
-The file appears only when complete.
+The file appears only when complete. A repository on another host is read
+through GNU tar there, streamed over SSH and checked against the file lists.
 
 --encrypt-to RECIPIENT (repeatable: an age public key age1..., an SSH public
 key, or a file of them) or --passphrase-file FILE encrypts the archive with

@@ -295,7 +295,7 @@ the snapshots (a file linked into many snapshots is in or out once), and
 the other files are checked by size and type. --seed N picks the same files
 again (verify prints the seed it used). --since AGE (7d, 36h) verifies only
 the snapshots made within AGE. Each file that fails is listed with the
-snapshots, and the mirrors on this machine, that still hold a good copy:
+snapshots and mirrors (on this machine or over SSH) that still hold a good copy:
 the same path with the SHA-256 its list records.`,
 		Example: "  depot verify\n  depot verify web@2026-11-21T020000Z\n  depot verify --mirror offsite --sample 3\n  depot verify --sample 5% --since 7d\n  depot verify web --max-bytes 10G --seed 42",
 		Args:    args(cobra.MaximumNArgs(1)),
@@ -338,9 +338,6 @@ the same path with the SHA-256 its list records.`,
 						return &director.UsageError{Msg: "--mirror compares whole repositories: name no set; it takes --sample N only"}
 					}
 					return d.VerifyMirror(cmd.Context(), mirror, picked)
-				}
-				if picked != nil {
-					return d.VerifySample(cmd.Context(), picked)
 				}
 				if seed != 0 && o.Percent == 0 && o.MaxBytes == 0 {
 					return &director.UsageError{Msg: "--seed picks a sample: give --sample P% or --max-bytes SIZE"}

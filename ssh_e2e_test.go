@@ -33,16 +33,6 @@ type sshSettings struct {
 	knownHosts   string // default: trusting the server
 }
 
-// newRemoteEnv writes a config for mode "push" or "pull" against s.
-func newRemoteEnv(t testing.TB, mode string, s *sshtest.Server, files int, ss sshSettings) *remoteEnv {
-	t.Helper()
-	e := newSizedEnv(t, 2, files, 8<<10)
-	writeRemoteConfig(t, mode, s, e, ss)
-	// newSizedEnv's depot init made e.repo, which the SSH server sees at
-	// the same path: the pushed-to repository exists.
-	return &remoteEnv{testEnv: e, server: s, pull: mode == "pull"}
-}
-
 // writeRemoteConfig writes e's config for mode "push" or "pull" against s.
 func writeRemoteConfig(t testing.TB, mode string, s *sshtest.Server, e *testEnv, ss sshSettings) {
 	t.Helper()
@@ -88,8 +78,8 @@ func TestPushAndPull(t *testing.T) {
 			e := newTwoHostEnv(t, mode, 60, sshtest.Options{})
 			s := e.server
 			plan := mustDepot(t, "--config", e.config, "plan")
-			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, "-e 'ssh -p ") {
-				t.Errorf("plan does not show the remote end and ssh command:\n%s", plan)
+			if !strings.Contains(plan, s.User+"@127.0.0.1:") || !strings.Contains(plan, " __depot_ssh_relay ") {
+				t.Errorf("plan does not show the remote end and rsync's remote shell (depot's relay):\n%s", plan)
 			}
 			time.Sleep(2100 * time.Millisecond) // old enough for the quick path to link
 			mustDepot(t, "--config", e.config, "run")
@@ -215,38 +205,52 @@ func pathWithout(t testing.TB, missing ...string) string {
 	return dir
 }
 
+// TestRemoteFailures: each way a remote host can be unusable fails the
+// run in one line naming the host and the reason, on the two-machine
+// harness.
 func TestRemoteFailures(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	noRsync := sshtest.Start(t, sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, "rsync")}})
 	otherKey := filepath.Join(t.TempDir(), "other_key")
 	sshtest.NewKey(t, otherKey)
-	wrongKnown := filepath.Join(t.TempDir(), "known_hosts")
 	wrongHostKey := sshtest.NewKey(t, filepath.Join(t.TempDir(), "host"))
-	if err := os.WriteFile(wrongKnown, []byte(sshtest.KnownHostsLine(s.Host, s.Port, wrongHostKey)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downAddr := fmt.Sprintf("%s@%s", s.User, l.Addr())
-	l.Close()
-
+	noRsync := sshtest.Options{Config: []string{"SetEnv PATH=" + pathWithout(t, "rsync")}}
 	tests := []struct {
-		name   string
-		server *sshtest.Server
-		ss     sshSettings
-		want   []string
+		name string
+		opts sshtest.Options
+		ss   func(t *testing.T, s *sshtest.Server) sshSettings
+		want func(s *sshtest.Server) []string
 	}{
-		{"host down", s, sshSettings{addr: downAddr}, []string{"ssh " + downAddr, "connect", "refused"}},
-		{"auth denied", s, sshSettings{identityFile: otherKey}, []string{"ssh " + s.User + "@127.0.0.1", "authentication denied"}},
-		{"host key changed", s, sshSettings{knownHosts: wrongKnown}, []string{"host key of", "CHANGED", wrongKnown + ":1"}},
-		{"rsync missing", noRsync, sshSettings{}, []string{"rsync on " + noRsync.User + "@127.0.0.1", "not runnable", "rsync: not found"}},
+		{"host down", sshtest.Options{}, func(t *testing.T, s *sshtest.Server) sshSettings {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			return sshSettings{addr: fmt.Sprintf("%s@%s", s.User, l.Addr())}
+		}, func(s *sshtest.Server) []string {
+			return []string{"ssh " + s.User + "@127.0.0.1:", "connect", "refused"}
+		}},
+		{"auth denied", sshtest.Options{}, func(t *testing.T, s *sshtest.Server) sshSettings {
+			return sshSettings{identityFile: otherKey}
+		}, func(s *sshtest.Server) []string {
+			return []string{"ssh " + s.User + "@127.0.0.1", "authentication denied"}
+		}},
+		{"host key changed", sshtest.Options{}, func(t *testing.T, s *sshtest.Server) sshSettings {
+			wrongKnown := filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(wrongKnown, []byte(sshtest.KnownHostsLine(s.Host, s.Port, wrongHostKey)+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return sshSettings{knownHosts: wrongKnown}
+		}, func(s *sshtest.Server) []string { return []string{"host key of", "CHANGED", "known_hosts:1"} }},
+		{"rsync missing", noRsync, func(t *testing.T, s *sshtest.Server) sshSettings { return sshSettings{} },
+			func(s *sshtest.Server) []string {
+				return []string{"rsync on " + s.User + "@127.0.0.1", "not runnable", "rsync: not found"}
+			}},
 	}
 	for _, mode := range []string{"push", "pull"} {
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
-				e := newRemoteEnv(t, mode, tt.server, 5, tt.ss)
+				e := newTwoHostEnv(t, mode, 5, tt.opts)
+				writeRemoteConfig(t, mode, e.server, e.testEnv, tt.ss(t, e.server))
 				code, _, errs := depot(t, "--config", e.config, "run")
 				if code != 1 {
 					t.Fatalf("exit %d, want 1:\n%s", code, errs)
@@ -255,7 +259,7 @@ func TestRemoteFailures(t *testing.T) {
 				if last == "" {
 					last = lastLine(errs, "depot:")
 				}
-				for _, w := range tt.want {
+				for _, w := range tt.want(e.server) {
 					if !strings.Contains(last, w) {
 						t.Errorf("error line lacks %q:\n%s", w, last)
 					}

@@ -198,10 +198,7 @@ func cronJobs(cfg *director.Config) ([]schedules.Job, error) {
 		case director.JobDrill:
 			job.Argv = depot("drill")
 		case director.JobVerify:
-			job.Argv = depot("verify")
-			if j.Sample != nil {
-				job.Argv = depot("verify", "--sample", fmt.Sprint(*j.Sample))
-			}
+			job.Argv = depot("verify", j.Verify.Args()...)
 		}
 		jobs = append(jobs, job)
 	}

@@ -13,8 +13,7 @@ import (
 // over SSH: a whole one passes, a changed file, a removed one and one added
 // are each reported, and verify exits 1.
 func TestVerifyPushedRepository(t *testing.T) {
-	s := sshtest.Start(t, sshtest.Options{})
-	e := newRemoteEnv(t, "push", s, 20, sshSettings{})
+	e := newTwoHostEnv(t, "push", 20, sshtest.Options{})
 	mustDepot(t, "--config", e.config, "run")
 	snaps := e.snapshots(t)
 	if len(snaps) != 1 {

@@ -31,6 +31,9 @@ func TestVerifySampleAndGoodCopies(t *testing.T) {
 	if !strings.Contains(out, "sample (seed 7): hashed ") || !strings.Contains(out, "2 snapshots: 2 verified, 0 failed") {
 		t.Errorf("verify --sample 50%%:\n%s", out)
 	}
+	if out := mustDepot(t, append(args, "verify", "--sample", "1")...); !strings.Contains(out, "1 snapshots: 1 verified, 0 failed") {
+		t.Errorf("verify --sample 1 prints no summary:\n%s", out)
+	}
 	again := mustDepot(t, append(args, "verify", "--sample", "50%", "--seed", "7")...)
 	if sampleLine(out) != sampleLine(again) || sampleLine(out) == "" {
 		t.Errorf("the same seed sampled differently: %q and %q", sampleLine(out), sampleLine(again))
@@ -47,8 +50,8 @@ func TestVerifySampleAndGoodCopies(t *testing.T) {
 	if err := os.WriteFile(victim, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, extra := range [][]string{nil, {"--sample", "100%"}} {
-		code, out, _ := depot(t, append(append(args, "verify", "web"), extra...)...)
+	for _, extra := range [][]string{{"web"}, {"web", "--sample", "100%"}, {"--sample", "2"}} {
+		code, out, _ := depot(t, append(append(args, "verify"), extra...)...)
 		rel := "site/" + strings.TrimPrefix(e.src, "/") + "/d0/sub0/file-000.dat"
 		if code != 1 || !strings.Contains(out, "content differs") || !strings.Contains(out, "2 snapshots: 0 verified, 2 failed") {
 			t.Errorf("verify %v of a damaged file: exit %d\n%s", extra, code, out)

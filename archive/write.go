@@ -201,7 +201,7 @@ func (w *Writer) Write(f *File) (bool, error) {
 		if h.PAXRecords == nil {
 			h.PAXRecords = map[string]string{}
 		}
-		h.PAXRecords["SCHILY.xattr."+k] = v
+		h.PAXRecords[xattrPrefix+k] = v
 	}
 	if err := w.tw.WriteHeader(h); err != nil {
 		return false, fmt.Errorf("archive %s: %w", f.name, err)

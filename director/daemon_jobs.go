@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"time"
-
-	"github.com/depot-backup/depot/repository"
 )
 
 // Kinds of scheduled job.
@@ -27,7 +24,7 @@ type ScheduledJob struct {
 	Target string // the set's or mirror's name
 	What   string // for people: "back up set web"
 	Timing JobTiming
-	Sample *int // verify's
+	Verify VerifyOptions // verify's
 }
 
 // ScheduledJobs returns the jobs with a schedule (or after-runs), sets
@@ -45,11 +42,7 @@ func (c *Config) ScheduledJobs() []ScheduledJob {
 		}
 	}
 	if v := c.Repository.Verify; v != nil && v.Schedule != "" {
-		what := "verify every snapshot"
-		if v.Sample != nil {
-			what = fmt.Sprintf("verify %d snapshots picked at random", *v.Sample)
-		}
-		out = append(out, ScheduledJob{Name: "verify", Kind: JobVerify, What: what, Timing: v.JobTiming, Sample: v.Sample})
+		out = append(out, ScheduledJob{Name: "verify", Kind: JobVerify, What: v.Options().describe(), Timing: v.JobTiming, Verify: v.Options()})
 	}
 	if p := c.Repository.Prune; p != nil && p.Schedule != "" {
 		out = append(out, ScheduledJob{Name: "prune", Kind: JobPrune, What: "apply retention to every set", Timing: p.JobTiming})
@@ -218,7 +211,9 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		_, err := d.Prune(ctx, nil, RunOptions{Wait: wait, LeaveTrash: true})
 		return err
 	case JobVerify:
-		return d.VerifySample(ctx, spec.Sample)
+		o := spec.Verify
+		o.Log = true // nobody reads the daemon's output: each result is logged too
+		return d.VerifyWith(ctx, "", o)
 	case JobDrill:
 		return d.Drill(ctx, nil)
 	}
@@ -278,50 +273,4 @@ func (d *Director) lastSuccess(ctx context.Context) (map[string]time.Time, error
 		}
 	}
 	return last, nil
-}
-
-// VerifySample verifies sample complete snapshots picked at random, or all
-// when sample is nil, logging each result. A repository on another host is
-// read over SSH, each file streamed here.
-func (d *Director) VerifySample(ctx context.Context, sample *int) error {
-	repo := d.repo()
-	sets, err := repo.Sets(ctx)
-	if err != nil {
-		return err
-	}
-	var snaps []repository.Snapshot
-	for _, s := range sets {
-		more, err := repo.Snapshots(ctx, s)
-		if err != nil {
-			return err
-		}
-		for _, sn := range more {
-			if sn.Complete {
-				snaps = append(snaps, sn)
-			}
-		}
-	}
-	if sample != nil && *sample < len(snaps) {
-		rand.Shuffle(len(snaps), func(i, j int) { snaps[i], snaps[j] = snaps[j], snaps[i] })
-		snaps = snaps[:*sample]
-	}
-	failed := 0
-	cache := newHashCache()
-	for _, s := range snaps {
-		name := s.Name()
-		files, problems := verifyAnywhere(ctx, repo, s, cache)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if len(problems) > 0 {
-			failed++
-			d.Log.Error("verify failed", "snapshot", name, "problems", problems)
-			continue
-		}
-		d.Log.Info("verified", "snapshot", name, "files", files)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d snapshots", ErrVerifyFailed, failed, len(snaps))
-	}
-	return nil
 }

@@ -34,9 +34,6 @@ type ExportOptions struct {
 // through a temporary name and renamed when complete: a failed export leaves
 // nothing behind.
 func (d *Director) Export(ctx context.Context, o ExportOptions) error {
-	if d.Config.Repository.Host != "" {
-		return &UsageError{Msg: "export reads every file of a snapshot: run it on the repository host " + d.Config.Repository.Host}
-	}
 	if o.Output == "" {
 		return &UsageError{Msg: "export needs -o FILE.tar.zst (or -o - for stdout)"}
 	}
@@ -97,7 +94,13 @@ func (d *Director) Export(ctx context.Context, o ExportOptions) error {
 		if len(o.Paths) > 0 && !chosen {
 			continue
 		}
-		if err := d.exportItem(ctx, w, snap, it, rels); err != nil {
+		export := d.exportItem
+		if fsys, ok := d.repo().FS.(*repository.HostFS); ok {
+			export = func(ctx context.Context, w *archive.Writer, snap repository.Snapshot, it repository.ItemRecord, rels []string) error {
+				return d.exportItemOnHost(ctx, w, fsys, snap, it, rels)
+			}
+		}
+		if err := export(ctx, w, snap, it, rels); err != nil {
 			w.Close()
 			return err
 		}
@@ -187,17 +190,7 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 	if _, err := w.Add(it.Name+"/", dir); err != nil {
 		return fmt.Errorf("export item %s: %w", it.Name, err)
 	}
-	wanted := func(p string) bool {
-		if len(rels) == 0 {
-			return true
-		}
-		for _, rel := range rels {
-			if under(p, rel) || strings.HasPrefix(rel, p+"/") {
-				return true
-			}
-		}
-		return false
-	}
+	wanted := exportWanted(rels)
 	// One goroutine reads the files ahead (metadata, and small files
 	// whole: at most readAhead of them wait) while this one writes the
 	// stream, so reading overlaps compression.
@@ -251,6 +244,22 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 		}
 	}
 	return ctx.Err()
+}
+
+// exportWanted says which paths of an item an export holds: all, or those
+// under rels and their parent directories.
+func exportWanted(rels []string) func(string) bool {
+	return func(p string) bool {
+		if len(rels) == 0 {
+			return true
+		}
+		for _, rel := range rels {
+			if under(p, rel) || strings.HasPrefix(rel, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // ListArchive reads a whole export and prints its entries like tar tv,

@@ -58,12 +58,54 @@ type RepositoryJobs struct {
 	Drill *PruneJobConfig `yaml:"drill"`
 }
 
-// VerifyJobConfig is a scheduled verify of a sample of the snapshots.
+// VerifyJobConfig is a scheduled verify, narrowed as depot verify's flags
+// narrow one.
 type VerifyJobConfig struct {
 	JobTiming `yaml:",inline"`
-	// Sample is how many snapshots, picked at random among all complete
-	// ones, each verify reads; unset reads them all.
-	Sample *int `yaml:"sample"`
+	// Sample is "N", how many snapshots picked at random among all
+	// complete ones each verify reads, or "P%", the share of the files it
+	// hashes (picked at random each time); unset reads them all.
+	Sample string `yaml:"sample"`
+	// MaxBytes stops hashing at that many bytes (10G); the other files are
+	// checked by size and type.
+	MaxBytes string `yaml:"max_bytes"`
+	// Since verifies only the snapshots made within that age (7d, 36h).
+	Since string `yaml:"since"`
+
+	options VerifyOptions
+}
+
+// Options returns what each scheduled verify reads; valid once the config
+// is validated.
+func (v *VerifyJobConfig) Options() VerifyOptions { return v.options }
+
+// checkNarrowing parses sample, max_bytes and since in mapping n, reporting each
+// mistake at its position.
+func (v *VerifyJobConfig) checkNarrowing(d *decoder, n *yaml.Node) {
+	o := &v.options
+	if s := mappingValue(n, "sample"); v.Sample != "" && d.ok(s) {
+		var err error
+		if o.Snapshots, o.Percent, err = ParseSample(v.Sample); err != nil {
+			d.errorf(s, `e.g. 5 (snapshots picked at random) or "5%" (of the files); leave it out to read all`,
+				"repository.verify.sample: %q: want a number of snapshots, at least 1, or a percentage of files above 0%% and at most 100%%", v.Sample)
+		}
+	}
+	if s := mappingValue(n, "max_bytes"); v.MaxBytes != "" && d.ok(s) {
+		var err error
+		if o.MaxBytes, err = ParseBytes(v.MaxBytes); err != nil {
+			d.errorf(s, "the most each verify hashes", "repository.verify.max_bytes: %v", err)
+		}
+	}
+	if s := mappingValue(n, "since"); v.Since != "" && d.ok(s) {
+		var err error
+		if o.Since, err = ParseAge(v.Since); err != nil {
+			d.errorf(s, "verify only the snapshots made within that age", "repository.verify.since: %v", err)
+		}
+	}
+	if s := mappingValue(n, "sample"); o.Snapshots > 0 && (v.MaxBytes != "" || v.Since != "") {
+		d.errorf(s, `sample: "P%" (a share of the files) goes with max_bytes and since; or leave those out`,
+			"repository.verify.sample: %s picks whole snapshots at random, which max_bytes and since do not narrow", v.Sample)
+	}
 }
 
 // PruneJobConfig is a scheduled prune of every set.
@@ -127,9 +169,7 @@ func (c *Config) validateSchedules(d *decoder, doc *yaml.Node) {
 		n := resolve(mappingValue(repo, "verify"))
 		v.check(d, n, "repository.verify", false)
 		v.required(d, n, "repository.verify", "verify: {schedule: \"0 6 * * 0\", sample: 5}")
-		if s := mappingValue(n, "sample"); v.Sample != nil && *v.Sample < 1 && d.ok(s) {
-			d.errorf(s, "how many snapshots each verify reads; leave it out to read all", "repository.verify.sample: must be at least 1, got %d", *v.Sample)
-		}
+		v.checkNarrowing(d, n)
 	}
 	if p := c.Repository.Prune; p != nil {
 		n := resolve(mappingValue(repo, "prune"))

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -74,6 +75,9 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 		}
 	}
 	snaps = d.verifySince(snaps, o.Since)
+	if o.Snapshots > 0 {
+		snaps = pickSnapshots(snaps, o.Snapshots)
+	}
 	cache := newHashCache()
 	if o.Percent > 0 || o.MaxBytes > 0 {
 		if o.Seed == 0 {
@@ -90,7 +94,13 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(d.Out, "ok    %s: %d files match the manifest\n", name, files)
+			if o.Log {
+				d.Log.Info("verified", "snapshot", name, "files", files)
+			}
 			continue
+		}
+		if o.Log {
+			d.Log.Error("verify failed", "snapshot", name, "problems", problems)
 		}
 		failed++
 		for _, p := range problems {
@@ -102,10 +112,36 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 	}
 	d.goodCopies(ctx, repo, cache)
 	fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), len(snaps)-failed, failed)
+	if o.Log {
+		attrs := []any{"snapshots", len(snaps), "verified", len(snaps) - failed, "failed", failed, "bad_files", len(cache.bad)}
+		if cache.sample != nil {
+			attrs = append(attrs, "sample", cache.sample.summary())
+		}
+		d.Log.Info("verify done", attrs...)
+	}
 	if failed > 0 {
-		return ErrVerifyFailed
+		return fmt.Errorf("%w: %d of %d snapshots", ErrVerifyFailed, failed, len(snaps))
 	}
 	return nil
+}
+
+// pickSnapshots returns n of the complete snapshots, picked at random, in
+// their order (all of them when there are no more than n).
+func pickSnapshots(snaps []repository.Snapshot, n int) []repository.Snapshot {
+	var complete []int
+	for i, s := range snaps {
+		if s.Complete {
+			complete = append(complete, i)
+		}
+	}
+	rand.Shuffle(len(complete), func(i, j int) { complete[i], complete[j] = complete[j], complete[i] })
+	complete = complete[:min(n, len(complete))]
+	slices.Sort(complete)
+	out := make([]repository.Snapshot, len(complete))
+	for k, i := range complete {
+		out[k] = snaps[i]
+	}
+	return out
 }
 
 // maxProblems bounds what one snapshot reports.
@@ -269,7 +305,7 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 		if e.IsRegular() {
 			files++
 		}
-		for w != nil && repository.PathLess(w.rel, e.Path) {
+		for w != nil && w.rel != e.Path && repository.PathLess(w.rel, e.Path) {
 			extra()
 			nextW()
 		}

@@ -142,6 +142,7 @@ func (tree remoteTree) verify(ctx context.Context, list []byte, cache *hashCache
 			files++
 		}
 		if msg := tree.check(ctx, e, cache); msg != "" {
+			cache.noteBad(path.Join(tree.dir, e.Path), e)
 			report(e.Path + ": " + msg)
 		}
 	}

@@ -28,6 +28,56 @@ type VerifyOptions struct {
 	Seed uint64
 	// Since, when > 0, verifies only the snapshots made in that time.
 	Since time.Duration
+	// Log logs each snapshot's result as well as printing it (a scheduled
+	// verify, whose output nobody reads).
+	Log bool
+}
+
+// describe says what a verify with o reads, for plan and the daemon.
+func (o VerifyOptions) describe() string {
+	var what string
+	switch {
+	case o.Snapshots > 0:
+		return fmt.Sprintf("verify %d snapshots picked at random", o.Snapshots)
+	case o.Percent > 0:
+		what = fmt.Sprintf("verify every snapshot, hashing %g%% of the files picked at random", o.Percent)
+	default:
+		what = "verify every snapshot"
+	}
+	if o.MaxBytes > 0 {
+		what += ", at most " + humanBytes(o.MaxBytes)
+	}
+	if o.Since > 0 {
+		what += ", of the last " + formatAge(o.Since)
+	}
+	return what
+}
+
+// Args returns the depot verify flags that read what o reads: a
+// scheduled verify run by cron or systemd.
+func (o VerifyOptions) Args() []string {
+	var out []string
+	if o.Snapshots > 0 {
+		out = append(out, "--sample", strconv.Itoa(o.Snapshots))
+	}
+	if o.Percent > 0 {
+		out = append(out, "--sample", strconv.FormatFloat(o.Percent, 'g', -1, 64)+"%")
+	}
+	if o.MaxBytes > 0 {
+		out = append(out, "--max-bytes", strconv.FormatInt(o.MaxBytes, 10))
+	}
+	if o.Since > 0 {
+		out = append(out, "--since", formatAge(o.Since))
+	}
+	return out
+}
+
+// formatAge writes an age as depot reads it: whole days as 7d.
+func formatAge(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // ParseSample reads --sample: "N" snapshots, or "P%" of the files.

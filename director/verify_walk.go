@@ -1,6 +1,7 @@
 package director
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -21,71 +22,82 @@ type dirent struct {
 	dev uint64 // of the directory holding it
 	ino uint64
 	typ uint8 // unix.DT_*
+	end int   // readDirents' own: where rel ends in its directory's names
 }
 
 // walkSorted sends every path below root, depth first with names in byte
 // order: the order of a file list, in batches of up to walkBatch. It closes
 // out when done or when ctx is cancelled. A directory it cannot read is not
 // descended into (the list's paths below it are then checked one by one,
-// and found missing).
+// and found missing). Each directory is opened relative to its parent's
+// descriptor (one name to resolve, not the whole path), never following a
+// symlink, and the paths of its names share one allocation.
 func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 	defer close(out)
-	buf := make([]byte, 64<<10)
-	batch := make([]dirent, 0, walkBatch)
-	send := func() bool {
-		select {
-		case out <- batch:
-			batch = make([]dirent, 0, walkBatch)
-			return true
-		case <-ctx.Done():
+	w := walker{ctx: ctx, out: out, buf: make([]byte, 64<<10), batch: make([]dirent, 0, walkBatch)}
+	if w.walk(unix.AT_FDCWD, root, "") && len(w.batch) > 0 {
+		w.send()
+	}
+}
+
+// walker is the state of one walkSorted.
+type walker struct {
+	ctx   context.Context
+	out   chan<- []dirent
+	buf   []byte // for getdents
+	batch []dirent
+	names []byte // the current directory's names, for readDirents
+}
+
+func (w *walker) send() bool {
+	select {
+	case w.out <- w.batch:
+		w.batch = make([]dirent, 0, walkBatch)
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+// walk sends the tree of the directory name (relative to the descriptor
+// at, and at rel in the walk); false means the walk was cancelled.
+func (w *walker) walk(at int, name, rel string) bool {
+	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	prefix := ""
+	if rel != "" {
+		prefix = rel + "/"
+	}
+	ents, err := readDirents(fd, w.buf, prefix, &w.names)
+	if err == nil {
+		err = unix.Fstat(fd, &st)
+	}
+	if err != nil {
+		return true
+	}
+	n := len(prefix) // every name has it: compare what follows
+	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel[n:], b.rel[n:]) })
+	for _, e := range ents {
+		e.dev = uint64(st.Dev)
+		if e.typ == unix.DT_UNKNOWN {
+			var lst unix.Stat_t
+			if unix.Fstatat(fd, e.rel[len(prefix):], &lst, unix.AT_SYMLINK_NOFOLLOW) == nil && lst.Mode&unix.S_IFMT == unix.S_IFDIR {
+				e.typ = unix.DT_DIR
+			}
+		}
+		w.batch = append(w.batch, e)
+		if len(w.batch) == walkBatch && !w.send() {
+			return false
+		}
+		if e.typ == unix.DT_DIR && !w.walk(fd, e.rel[len(prefix):], e.rel) {
 			return false
 		}
 	}
-	var walk func(rel string) bool
-	walk = func(rel string) bool {
-		p := root
-		if rel != "" {
-			p = root + "/" + rel
-		}
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return true
-		}
-		var st unix.Stat_t
-		prefix := ""
-		if rel != "" {
-			prefix = rel + "/"
-		}
-		ents, err := readDirents(fd, buf, prefix)
-		if err == nil {
-			err = unix.Fstat(fd, &st)
-		}
-		unix.Close(fd)
-		if err != nil {
-			return true
-		}
-		slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel, b.rel) })
-		for _, e := range ents {
-			e.dev = uint64(st.Dev)
-			if e.typ == unix.DT_UNKNOWN {
-				var lst unix.Stat_t
-				if unix.Lstat(root+"/"+e.rel, &lst) == nil && lst.Mode&unix.S_IFMT == unix.S_IFDIR {
-					e.typ = unix.DT_DIR
-				}
-			}
-			batch = append(batch, e)
-			if len(batch) == walkBatch && !send() {
-				return false
-			}
-			if e.typ == unix.DT_DIR && !walk(e.rel) {
-				return false
-			}
-		}
-		return true
-	}
-	if walk("") && len(batch) > 0 {
-		send()
-	}
+	return true
 }
 
 // walkBatch is how many names walkSorted sends at once: one channel
@@ -93,16 +105,18 @@ func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 const walkBatch = 512
 
 // readDirents reads a directory's entries (but . and ..) with getdents64,
-// each name with prefix before it (one string per name).
-func readDirents(fd int, buf []byte, prefix string) ([]dirent, error) {
+// each name with prefix before it. The paths are cut from one string for
+// the whole directory, built in *names (reused from call to call).
+func readDirents(fd int, buf []byte, prefix string, names *[]byte) ([]dirent, error) {
 	var out []dirent
+	all := (*names)[:0]
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err != nil {
 			return nil, err
 		}
 		if n <= 0 {
-			return out, nil
+			break
 		}
 		for off := 0; off+19 <= n; {
 			ino := binary.NativeEndian.Uint64(buf[off:])
@@ -112,18 +126,26 @@ func readDirents(fd int, buf []byte, prefix string) ([]dirent, error) {
 			}
 			typ := buf[off+18]
 			name := buf[off+19 : off+reclen]
-			for i, c := range name {
-				if c == 0 {
-					name = name[:i]
-					break
-				}
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
 			}
 			off += reclen
-			if string(name) != "." && string(name) != ".." {
-				out = append(out, dirent{rel: prefix + string(name), ino: ino, typ: typ})
+			if string(name) == "." || string(name) == ".." {
+				continue
 			}
+			all = append(all, prefix...)
+			all = append(all, name...)
+			// rel holds the end offset in all until the string exists.
+			out = append(out, dirent{ino: ino, typ: typ, end: len(all)})
 		}
 	}
+	*names = all
+	s := string(all)
+	start := 0
+	for i := range out {
+		out[i].rel, start = s[start:out[i].end], out[i].end
+	}
+	return out, nil
 }
 
 // confirmed reports whether the inode id has been hashed in this

@@ -125,10 +125,21 @@ func appendLine(file, line string) error {
 	return nil
 }
 
-// RsyncShell is rsync's -e command: the system ssh with the same identity,
-// port and known_hosts as depot's own connections, strict host key checking
-// and no prompts, so both paths trust exactly the same keys.
+// RsyncShell is rsync's -e command. It is depot's own binary as a relay
+// onto depot's connection to the host (see relay), so rsync needs no
+// connection of its own. Where the relay cannot start it is the system
+// ssh with the same identity, port and known_hosts as depot's own
+// connections, strict host key checking and no prompts, so both paths
+// trust exactly the same keys.
 func (h *SSH) RsyncShell() string {
+	if sh, err := h.relayShell(); err == nil {
+		return sh
+	}
+	return h.sshCommand()
+}
+
+// sshCommand is the system ssh as rsync's -e command.
+func (h *SSH) sshCommand() string {
 	words := []string{"ssh", "-p", fmt.Sprint(h.Port)}
 	if h.opts.IdentityFile != "" {
 		words = append(words, "-i", h.opts.IdentityFile)
@@ -141,13 +152,7 @@ func (h *SSH) RsyncShell() string {
 		"-o", fmt.Sprintf("ServerAliveInterval=%d", int(h.opts.KeepAlive.Seconds())),
 		"-o", "ServerAliveCountMax=3",
 	)
-	for i, w := range words {
-		if strings.ContainsAny(w, " '\"\\") {
-			// rsync splits -e on spaces and honours quotes.
-			words[i] = "'" + strings.ReplaceAll(w, "'", `'"'"'`) + "'"
-		}
-	}
-	return strings.Join(words, " ")
+	return rshWords(words)
 }
 
 // RsyncPath is path on this host in rsync's user@host:path notation.

@@ -69,6 +69,13 @@ func (s *Shell) Close() error {
 	return nil
 }
 
+// alive reports whether the shell still takes commands.
+func (s *Shell) alive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead == nil
+}
+
 func (s *Shell) kill(reason error) {
 	if s.dead != nil {
 		return
@@ -83,31 +90,61 @@ func (s *Shell) kill(reason error) {
 // and returns its stdout. A non-zero exit is an *ExitError with its stderr.
 // If ctx ends first, the shell is killed and every later call fails.
 func (s *Shell) Script(ctx context.Context, script string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	err := s.Stream(ctx, &out, nil, script, args...)
+	return out.Bytes(), err
+}
+
+// Stream is Script with the script's stdout streaming into stdout as it
+// comes, in constant memory, and its stderr into stderr (nil: kept, its
+// tail, for the error only). If stdout fails, the rest of the output is
+// read and dropped, so the shell lives on, and Stream returns stdout's
+// error.
+func (s *Shell) Stream(ctx context.Context, stdout, stderr io.Writer, script string, args ...string) error {
 	words := []string{"(", "set", "--"}
 	for _, a := range args {
 		words = append(words, ShellQuote(a))
 	}
 	words = append(words, ";", script, "\n)")
-	return s.run(ctx, strings.Join(words, " "), append([]string{"sh", "-c", script}, args...))
+	return s.run(ctx, strings.Join(words, " "), append([]string{"sh", "-c", script}, args...), stdout, stderr)
+}
+
+// Command runs c (whose Stdin must be nil: the command's stdin is
+// /dev/null) in a subshell, as Host.Run would.
+func (s *Shell) Command(ctx context.Context, c Command) error {
+	if c.Stdin != nil {
+		return errors.New("shell: a command with stdin needs a session of its own")
+	}
+	return s.run(ctx, "( "+commandLine(c)+" )", c.Argv, c.Stdout, c.Stderr)
 }
 
 // Eval runs a line in the shell itself (not a subshell), so what it changes,
 // such as an open descriptor, stays for later lines.
 func (s *Shell) Eval(ctx context.Context, line string) ([]byte, error) {
-	return s.run(ctx, line, []string{"sh", line})
+	var out bytes.Buffer
+	err := s.run(ctx, line, []string{"sh", line}, &out, nil)
+	return out.Bytes(), err
 }
 
-func (s *Shell) run(ctx context.Context, line string, argv []string) ([]byte, error) {
+func (s *Shell) run(ctx context.Context, line string, argv []string, stdout, stderr io.Writer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead != nil {
-		return nil, fmt.Errorf("shell on %s: %w", s.host.Name(), s.dead)
+		return fmt.Errorf("shell on %s: %w", s.host.Name(), s.dead)
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	tail := &tailBuffer{max: 64 << 10}
+	var errOut io.Writer = tail
+	if stderr != nil {
+		errOut = io.MultiWriter(tail, stderr)
 	}
 	request := fmt.Sprintf("%s </dev/null\nprintf '\\n%s %%s\\n' \"$?\"; printf '\\n%s\\n' >&2\n", line, s.nonce, s.nonce)
 	type reply struct {
-		out, errOut []byte
-		status      int
-		err         error
+		status int
+		err    error // the shell's: it is unusable
+		outErr error // stdout's
 	}
 	replies := make(chan reply, 1)
 	go func() {
@@ -117,9 +154,20 @@ func (s *Shell) run(ctx context.Context, line string, argv []string) ([]byte, er
 			replies <- r
 			return
 		}
-		r.out, r.status, r.err = readFramed(s.stdout, s.nonce, true)
+		// Both at once: a command that fills one stream while the other
+		// is not read would stall.
+		errDone := make(chan error, 1)
+		go func() {
+			_, _, err := readFramed(s.stderr, "\n"+s.nonce, errOut)
+			errDone <- err
+		}()
+		var status string
+		status, r.outErr, r.err = readFramed(s.stdout, "\n"+s.nonce+" ", stdout)
+		if err := <-errDone; r.err == nil {
+			r.err = err
+		}
 		if r.err == nil {
-			r.errOut, _, r.err = readFramed(s.stderr, s.nonce, false)
+			r.status, r.err = strconv.Atoi(status)
 		}
 		replies <- r
 	}()
@@ -127,37 +175,47 @@ func (s *Shell) run(ctx context.Context, line string, argv []string) ([]byte, er
 	case r := <-replies:
 		if r.err != nil {
 			s.kill(r.err)
-			return nil, fmt.Errorf("shell on %s: %w", s.host.Name(), r.err)
+			return fmt.Errorf("shell on %s: %w", s.host.Name(), r.err)
 		}
 		if r.status != 0 {
-			return r.out, &ExitError{Argv: argv, Code: r.status, Stderr: string(r.errOut)}
+			return &ExitError{Argv: argv, Code: r.status, Stderr: tail.String()}
 		}
-		return r.out, nil
+		return r.outErr
 	case <-ctx.Done():
 		s.kill(ctx.Err())
 		<-replies
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-// readFramed reads up to the marker line "\n<nonce>[ status]\n" and returns
-// what came before it.
-func readFramed(r *bufio.Reader, nonce string, withStatus bool) ([]byte, int, error) {
-	var data bytes.Buffer
+// readFramed copies r into w up to the marker (a newline and the nonce,
+// which the shell prints after each command) and returns the rest of the
+// marker's line. It holds back only what may be the marker's start, so
+// memory stays constant however long the output. Once w fails, it drops
+// the rest and returns w's error as wErr.
+func readFramed(r *bufio.Reader, marker string, w io.Writer) (rest string, wErr, err error) {
+	m := []byte(marker)
+	var pending []byte
+	buf := make([]byte, 32<<10)
+	emit := func(p []byte) {
+		if wErr == nil && len(p) > 0 {
+			_, wErr = w.Write(p)
+		}
+	}
 	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return nil, 0, err
-		}
-		text := strings.TrimSuffix(string(line), "\n")
-		if rest, ok := strings.CutPrefix(text, nonce); ok && (rest == "" || rest[0] == ' ') {
-			out := bytes.TrimSuffix(data.Bytes(), []byte("\n")) // the newline printed before the marker
-			if !withStatus {
-				return out, 0, nil
+		n, rerr := r.Read(buf)
+		pending = append(pending, buf[:n]...)
+		if i := bytes.Index(pending, m); i >= 0 {
+			if j := bytes.IndexByte(pending[i+len(m):], '\n'); j >= 0 {
+				emit(pending[:i])
+				return string(pending[i+len(m) : i+len(m)+j]), wErr, nil
 			}
-			status, err := strconv.Atoi(strings.TrimSpace(rest))
-			return out, status, err
+		} else if keep := len(m) - 1; len(pending) > keep {
+			emit(pending[:len(pending)-keep])
+			pending = append(pending[:0], pending[len(pending)-keep:]...)
 		}
-		data.Write(line)
+		if rerr != nil {
+			return "", wErr, rerr
+		}
 	}
 }

@@ -37,6 +37,14 @@ type SSH struct {
 
 	mu     sync.Mutex
 	client *ssh.Client
+
+	relayMu  sync.Mutex
+	relay    *relay // rsync's way onto client, made on first use
+	relayExe string
+
+	shellBusy sync.Mutex // held while a command runs in shell
+	shellMu   sync.Mutex
+	shell     *Shell // for commands without stdin, made on first use
 }
 
 var _ Remote = (*SSH)(nil)
@@ -109,8 +117,15 @@ func (h *SSH) Connect(ctx context.Context) error {
 	return err
 }
 
-// Close closes the connection.
+// Close closes the connection and rsync's relay to it.
 func (h *SSH) Close() error {
+	h.closeRelay()
+	h.shellMu.Lock()
+	if h.shell != nil {
+		h.shell.Close()
+		h.shell = nil
+	}
+	h.shellMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.client == nil {
@@ -260,13 +275,19 @@ func (h *SSH) Run(ctx context.Context, c Command) error {
 	if len(c.Argv) == 0 {
 		return errors.New("run: empty command")
 	}
-	client, err := h.conn(ctx)
+	if c.Stdin == nil {
+		sh, release, err := h.idleShell(ctx)
+		if err != nil {
+			return err
+		}
+		if sh != nil {
+			defer release()
+			return sh.Command(ctx, c)
+		}
+	}
+	s, client, err := h.session(ctx)
 	if err != nil {
 		return err
-	}
-	s, err := client.NewSession()
-	if err != nil {
-		return fmt.Errorf("ssh %s: new session: %w", h.Name(), err)
 	}
 	defer s.Close()
 	tail := &tailBuffer{max: 2048}
@@ -299,6 +320,75 @@ func (h *SSH) Run(ctx context.Context, c Command) error {
 		return fmt.Errorf("ssh %s: %s: connection lost", h.Name(), c.Argv[0])
 	}
 	return fmt.Errorf("ssh %s: %s: %w", h.Name(), c.Argv[0], err)
+}
+
+// idleShell returns the host's shell for commands without stdin, started
+// on first use (and again after a cancelled command killed it), with the
+// function that frees it; nil when a command runs in it already, as a
+// streaming one may for long. Every session pays for sshd's fork and the
+// login shell's start-up files (tens to hundreds of milliseconds); the
+// shell pays once.
+func (h *SSH) idleShell(ctx context.Context) (*Shell, func(), error) {
+	if _, err := h.conn(ctx); err != nil {
+		return nil, nil, err
+	}
+	if !h.shellBusy.TryLock() {
+		return nil, nil, nil
+	}
+	h.shellMu.Lock()
+	defer h.shellMu.Unlock()
+	if h.shell == nil || !h.shell.alive() {
+		sh, err := StartShell(h)
+		if err != nil {
+			h.shellBusy.Unlock()
+			return nil, nil, err
+		}
+		h.shell = sh
+	}
+	return h.shell, h.shellBusy.Unlock, nil
+}
+
+// session opens a session on the shared connection or, when the server
+// refuses one more there (sshd's MaxSessions, 10 by default, which many
+// sets at once can reach), on a connection of its own that closes with the
+// session. It returns the client the session is on.
+func (h *SSH) session(ctx context.Context) (*session, *ssh.Client, error) {
+	client, err := h.conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := client.NewSession()
+	var refused *ssh.OpenChannelError
+	if errors.As(err, &refused) && refused.Reason == ssh.Prohibited {
+		own, derr := h.dial(ctx)
+		if derr != nil {
+			return nil, nil, fmt.Errorf("ssh %s: %w", h.Name(), derr)
+		}
+		s, err = own.NewSession()
+		if err != nil {
+			own.Close()
+		} else {
+			return &session{Session: s, own: own}, own, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssh %s: new session: %w", h.Name(), err)
+	}
+	return &session{Session: s}, client, nil
+}
+
+// session is an SSH session, perhaps on a connection of its own.
+type session struct {
+	*ssh.Session
+	own *ssh.Client
+}
+
+func (s *session) Close() error {
+	err := s.Session.Close()
+	if s.own != nil {
+		s.own.Close()
+	}
+	return err
 }
 
 // killGroup kills the process group of a remote command whose pid was seen.
@@ -365,7 +455,13 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 // RemoteCommand is the command line sent to the remote shell for c: report
 // the pid, then exec the argv (so the pid stays the command's).
 func RemoteCommand(c Command) string {
-	words := []string{"printf", "'" + pidMarker + "%s\\n'", `"$$"`, ">&2", "&&"}
+	return "printf '" + pidMarker + "%s\\n' \"$$\" >&2 && " + commandLine(c)
+}
+
+// commandLine is c as a shell command line: cd to its Dir, then exec its
+// argv with its Env.
+func commandLine(c Command) string {
+	var words []string
 	if c.Dir != "" {
 		words = append(words, "cd", ShellQuote(c.Dir), "&&")
 	}

@@ -248,9 +248,10 @@ func TestSSHAcceptNewHostKey(t *testing.T) {
 	if err != nil || !strings.Contains(string(data), sshtest.KnownHostsLine(s.Host, s.Port, s.HostKey)) {
 		t.Fatalf("known_hosts after trust on first use: %q, %v", data, err)
 	}
-	// The system ssh that rsync runs trusts the added line too.
+	// The system ssh that rsync runs where the relay cannot start trusts
+	// the added line too.
 	var out bytes.Buffer
-	err = hosts.Local{}.Run(context.Background(), hosts.Command{Argv: append(strings.Fields(h.RsyncShell()), h.User+"@"+h.Host, "echo", "ok"), Stdout: &out})
+	err = hosts.Local{}.Run(context.Background(), hosts.Command{Argv: append(strings.Fields(hosts.SSHCommand(h)), h.User+"@"+h.Host, "echo", "ok"), Stdout: &out})
 	if err != nil || strings.TrimSpace(out.String()) != "ok" {
 		t.Fatalf("system ssh with the added key: %v %q", err, out.String())
 	}

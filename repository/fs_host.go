@@ -218,10 +218,11 @@ func (f *HostFS) SetMtime(ctx context.Context, path string, t time.Time) error {
 	return err
 }
 
-// Sync implements FS. POSIX sync(1) flushes every file system, which is more
-// than needed but all a POSIX host offers.
-func (f *HostFS) Sync(ctx context.Context, _ string) error {
-	_, err := f.Script(ctx, `sync`)
+// Sync implements FS: GNU sync -f flushes the one file system that holds
+// dir (syncfs, as LocalFS does); elsewhere POSIX sync(1) flushes them all,
+// which is more than needed but all a POSIX host offers.
+func (f *HostFS) Sync(ctx context.Context, dir string) error {
+	_, err := f.Script(ctx, `sync -f -- "$1" 2>/dev/null || sync`, dir)
 	return err
 }
 
@@ -254,8 +255,83 @@ func (r *pipeReader) Close() error {
 	return nil
 }
 
-// Create implements FS: the data streams into cat.
+// Create implements FS. A file of up to shellWriteMax bytes (a manifest,
+// the file list of tens of thousands of files) is written by the shell
+// when it is closed, which costs a round trip instead of a session; a
+// longer one streams into cat in a session of its own from the moment it
+// outgrows that. CloseWithError drops what was written.
 func (f *HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error) {
+	return &hostFile{f: f, ctx: ctx, path: path}, nil
+}
+
+// shellWriteMax is the most Create buffers for the shell.
+const shellWriteMax = 4 << 20
+
+type hostFile struct {
+	f      *HostFS
+	ctx    context.Context
+	path   string
+	buf    []byte
+	stream *pipeWriter // once the data outgrew buf
+	done   bool
+	err    error
+}
+
+func (w *hostFile) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("write to a closed file")
+	}
+	if w.stream == nil && len(w.buf)+len(p) <= shellWriteMax {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if w.stream == nil {
+		w.stream = w.f.catTo(w.ctx, w.path)
+		buf := w.buf
+		w.buf = nil
+		if _, err := w.stream.Write(buf); err != nil {
+			return 0, err
+		}
+	}
+	return w.stream.Write(p)
+}
+
+func (w *hostFile) Close() error {
+	if w.done {
+		return w.err
+	}
+	w.done = true
+	if w.stream != nil {
+		w.err = w.stream.Close()
+		return w.err
+	}
+	// printf's %b turns \\ and \0ooo back into the bytes, so any data
+	// (NULs included) travels as one quoted word.
+	data := strings.ReplaceAll(string(w.buf), `\`, `\\`)
+	data = strings.ReplaceAll(data, "\x00", `\0000`)
+	w.buf = nil
+	if _, err := w.f.Script(w.ctx, `umask 077 && printf '%b' "$2" > "$1"`, w.path, data); err != nil {
+		w.err = fmt.Errorf("write %s: %w", w.path, err)
+	}
+	return w.err
+}
+
+// CloseWithError ends the file without writing what is buffered; a stream
+// already started is cut with err.
+func (w *hostFile) CloseWithError(err error) error {
+	if w.done {
+		return w.err
+	}
+	w.done, w.err, w.buf = true, err, nil
+	if w.stream != nil {
+		w.stream.CloseWithError(err)
+		w.stream.Close()
+	}
+	return nil
+}
+
+// catTo starts cat writing its stdin to path in a session of its own.
+func (f *HostFS) catTo(ctx context.Context, path string) *pipeWriter {
 	pr, pw := io.Pipe()
 	w := &pipeWriter{PipeWriter: pw, done: make(chan error, 1)}
 	go func() {
@@ -266,7 +342,7 @@ func (f *HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error
 		pr.CloseWithError(err)
 		w.done <- err
 	}()
-	return w, nil
+	return w
 }
 
 type pipeWriter struct {

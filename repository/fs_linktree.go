@@ -289,31 +289,34 @@ func (f *HostFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 		return nil, err
 	}
 	const cpFailed, findFailed = 97, 98
+	// In the file system's shell: no session of its own to pay for. drop
+	// comes as arguments, which the shell reads from its script, not from
+	// a command line, so no length limit applies.
 	script := `rmdir -- "$2" || exit 1
 cp -al -- "$1" "$2" || { rm -rf -- "$2"; mkdir -- "$2"; exit ` + fmt.Sprint(cpFailed) + `; }
-cd -- "$2" && xargs -0 rm -rf -- || exit 1
-find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm -rf -- "$2" && mkdir -- "$2"; exit ` + fmt.Sprint(findFailed) + `; }`
-	var list bytes.Buffer
-	for _, p := range drop {
-		list.WriteString(p + "\x00")
+dst=$2
+cd -- "$dst" || exit 1
+shift 2
+if [ $# -gt 0 ]; then printf '%s\0' "$@" | xargs -0 rm -rf -- || exit 1; fi
+find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm -rf -- "$dst" && mkdir -- "$dst"; exit ` + fmt.Sprint(findFailed) + `; }`
+	sh, err := f.sh()
+	if err != nil {
+		return nil, err
 	}
 	// find's records are checked as they come: no copy of them all.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	ran := make(chan error, 1)
 	go func() {
-		err := f.Host.Run(runCtx, hosts.Command{Argv: []string{"sh", "-c", script, "sh", src, dst}, Stdin: &list, Stdout: pw, Stderr: &stderr})
+		err := sh.Stream(ctx, pw, &stderr, script, append([]string{src, dst}, drop...)...)
 		pw.Close()
 		ran <- err
 	}()
 	copies, dirCopies, extra, checkErr := checkClone(pr, dirs, files)
-	if checkErr != nil {
-		cancel()
-		pr.CloseWithError(checkErr)
-	}
-	err := <-ran
+	// On a bad record the rest is read and dropped: the shell, which may
+	// hold the repository's lock, lives on.
+	pr.CloseWithError(checkErr)
+	err = <-ran
 	var exit *hosts.ExitError
 	if errors.As(err, &exit) && exit.Code == cpFailed {
 		return nil, fmt.Errorf("%w: cp -al on %s: %s", ErrNoLinkTree, f.Host.Name(), bytes.TrimSpace(stderr.Bytes()))
@@ -327,14 +330,8 @@ find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm
 	if err != nil {
 		return nil, fmt.Errorf("link %s from %s: %w", dst, src, err)
 	}
-	if len(extra)+len(copies) > 0 {
-		var rm bytes.Buffer
-		for _, p := range append(extra, copies...) {
-			rm.WriteString(p + "\x00")
-		}
-
-		err := f.Host.Run(ctx, hosts.Command{Argv: []string{"sh", "-c", `cd -- "$1" && xargs -0 rm -rf --`, "sh", dst}, Stdin: &rm})
-		if err != nil {
+	if rm := append(extra, copies...); len(rm) > 0 {
+		if _, err := f.Script(ctx, `cd -- "$1" && shift && printf '%s\0' "$@" | xargs -0 rm -rf --`, append([]string{dst}, rm...)...); err != nil {
 			return nil, fmt.Errorf("link %s from %s: %w", dst, src, err)
 		}
 	}

@@ -4,7 +4,10 @@
 #
 # Each set pulls its own generated tree of FILES files (default 5000, 15 KB
 # a file) from its own "host": one sshd of the script's own (throwaway keys)
-# listens on 127.0.0.2 to 127.0.0.9, which depot counts as 8 hosts. It times
+# listens on 127.0.0.2 to 127.0.0.9, which depot counts as 8 hosts. That
+# sshd plays a second machine, as in bench_remote.sh: it runs in a mount
+# namespace of its own (unshare -m) where $W/srv is $W/remote-host, which
+# holds the trees, while this host sees an empty $W/srv. It times
 # a first run (everything copied) into an empty repository and a no-change
 # run after it, for each concurrency, median of $BENCH_ROUNDS (default 1 for
 # the first run, 3 for the no-change one), and prints the speed-ups.
@@ -41,12 +44,13 @@ rss_mb() { cut -d' ' -f2 "$LOGS/$1.times" | sort -g | tail -n1 | awk '{printf "%
 
 setup() {
 	need_go
-	need_packages rsync time openssh-server openssh-client
+	need_packages rsync time openssh-server openssh-client util-linux
 	rm -rf "$W/repo-"* "$LOGS"
 	mkdir -p "$BIN" "$LOGS" /run/sshd
 	(cd "$ROOT" && go build -o "$BIN/depot" . && go build -o "$BIN/gentree" ./scripts/gentree)
+	mkdir -p "$W/remote-host" "$W/srv"
 	for i in $(seq "$SETS"); do
-		local tree=$W/tree-$FILES-$i
+		local tree=$W/remote-host/tree-$FILES-$i
 		if [[ ! -f $tree.done ]]; then
 			log "generating $FILES files in $tree"
 			rm -rf "$tree"
@@ -56,7 +60,8 @@ setup() {
 	done
 }
 
-# start_sshd: one sshd on a free port of 127.0.0.2 to 127.0.0.9.
+# start_sshd: one sshd on a free port of 127.0.0.2 to 127.0.0.9, as a second
+# machine that alone sees the trees at $W/srv.
 start_sshd() {
 	local d=$W/sshd
 	rm -rf "$d"
@@ -80,7 +85,9 @@ MaxStartups 100
 LogLevel ERROR
 CFG
 	} >"$d/sshd_config"
-	/usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
+	unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && exec /usr/sbin/sshd -f "$3" -E "$4"' \
+		sh "$W/remote-host" "$W/srv" "$d/sshd_config" "$d/sshd.log" || die "sshd in a mount namespace of its own (unshare -m, as root)"
+	[[ -z $(ls -A "$W/srv") ]] || die "$W/srv is not empty here: the trees must be on the second machine only"
 	trap 'kill "$(cat "$W/sshd/sshd.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
 	for _ in $(seq 50); do
 		ssh-keyscan -p "$PORT" 127.0.0.2 2>/dev/null | grep -q ed25519 && break
@@ -110,7 +117,7 @@ CFG
   - name: s$i
     source: $(id -un)@127.0.0.$((i + 1)):$PORT
     items:
-      - { name: tree, type: filesystem, paths: [$W/tree-$FILES-$i] }
+      - { name: tree, type: filesystem, paths: [$W/srv/tree-$FILES-$i] }
 CFG
 		done
 	} >"$cfg"

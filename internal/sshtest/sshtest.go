@@ -129,7 +129,7 @@ func Start(t testing.TB, opts Options) *Server {
 			"PasswordAuthentication no",
 			"KbdInteractiveAuthentication no",
 			"PermitRootLogin prohibit-password",
-			"LogLevel ERROR",
+			"LogLevel INFO", // one "Accepted publickey" line a login: see Logins
 			"Subsystem sftp internal-sftp",
 		}
 		config = append(config, opts.Config...)
@@ -204,6 +204,17 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // KnownHostsLine is the known_hosts line for a key of host:port.
 func KnownHostsLine(host string, port int, key ssh.PublicKey) string {
 	return fmt.Sprintf("[%s]:%d %s", host, port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))))
+}
+
+// Logins counts the logins the server has accepted so far: one a
+// connection.
+func (s *Server) Logins(t testing.TB) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.Dir, "sshd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), "Accepted publickey for ")
 }
 
 // NewKey writes a fresh ed25519 private key to path and returns its public key.
