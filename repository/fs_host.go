@@ -256,7 +256,7 @@ func (r *pipeReader) Close() error {
 }
 
 // Create implements FS. A file of up to shellWriteMax bytes (a manifest,
-// the file list of tens of thousands of files) is written by the shell
+// the file list of about 10,000 files) is written by the shell
 // when it is closed, which costs a round trip instead of a session; a
 // longer one streams into cat in a session of its own from the moment it
 // outgrows that. CloseWithError drops what was written.
@@ -264,8 +264,9 @@ func (f *HostFS) Create(ctx context.Context, path string) (io.WriteCloser, error
 	return &hostFile{f: f, ctx: ctx, path: path}, nil
 }
 
-// shellWriteMax is the most Create buffers for the shell.
-const shellWriteMax = 4 << 20
+// shellWriteMax is the most Create buffers for the shell: the copies of it
+// that quoting makes stay small beside a run's memory.
+const shellWriteMax = 1 << 20
 
 type hostFile struct {
 	f      *HostFS

@@ -288,12 +288,15 @@ func (f *HostFS) LinkTree(ctx context.Context, src, dst string, dirs []string, f
 	if err := checkLinkPaths(dirs, files, drop); err != nil {
 		return nil, err
 	}
-	const cpFailed, findFailed = 97, 98
+	const findFailed = 98
 	// In the file system's shell: no session of its own to pay for. drop
 	// comes as arguments, which the shell reads from its script, not from
 	// a command line, so no length limit applies.
-	script := `rmdir -- "$2" || exit 1
-cp -al -- "$1" "$2" || { rm -rf -- "$2"; mkdir -- "$2"; exit ` + fmt.Sprint(cpFailed) + `; }
+	parallel := ""
+	if len(files) >= parallelCloneMin {
+		parallel = "1"
+	}
+	script := "parallel=" + parallel + "\n" + cloneScript + `
 dst=$2
 cd -- "$dst" || exit 1
 shift 2
@@ -318,7 +321,7 @@ find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm
 	pr.CloseWithError(checkErr)
 	err = <-ran
 	var exit *hosts.ExitError
-	if errors.As(err, &exit) && exit.Code == cpFailed {
+	if errors.As(err, &exit) && exit.Code == cloneFailed {
 		return nil, fmt.Errorf("%w: cp -al on %s: %s", ErrNoLinkTree, f.Host.Name(), bytes.TrimSpace(stderr.Bytes()))
 	}
 	if errors.As(err, &exit) && exit.Code == findFailed {
@@ -339,6 +342,49 @@ find . -mindepth 1 -printf '%y %m %s %T@ %U %G %P\0' 2>/dev/null || { cd / && rm
 	// linked into it, for rsync to set them.
 	return append(copies, dirCopies...), nil
 }
+
+// parallelCloneMin is the size of a base from which it is cloned in
+// parallel: below, the processes that takes cost more than they save.
+var parallelCloneMin = 10000 // a variable for tests
+
+// cloneFailed is cloneScript's exit status when GNU cp -al failed.
+const cloneFailed = 97
+
+// cloneScript clones "$1" into "$2" (an empty directory) with hard links.
+// An item's tree starts with a chain of lone directories (its source's
+// absolute path): when $parallel is set, it is made alone, and what is
+// under the chain's end is cloned by as many cp -al at once as the host
+// has CPUs; otherwise one cp -al clones it all. cp -al gives a
+// directory its source's attributes once it has filled it; the chain's
+// get theirs last, when nothing more is linked into them, from rsync -d
+// (which copies a directory without its contents), level by level. A name
+// with a newline in it ends the chain early, which only costs parallelism.
+// Where rsync lacks ACLs or xattrs, the chain keeps what else it can.
+const cloneScript = `rmdir -- "$2" || exit 1
+src=$1 dst=$2 rel=
+case $src in /*) ;; *) src=$PWD/$src ;; esac
+case $dst in /*) ;; *) dst=$PWD/$dst ;; esac
+while [ -n "$parallel" ] && one=$(cd -- "$src$rel" && find . -mindepth 1 -maxdepth 1 | head -n 2) &&
+	[ "$(printf '%s\n' "$one" | wc -l)" -eq 1 ] && [ -n "$one" ] &&
+	[ -d "$src$rel/$one" ] && [ ! -L "$src$rel/$one" ]; do
+	rel=$rel/${one#./}
+done
+if [ -z "$rel" ]; then
+	cp -al -- "$src" "$dst" || { rm -rf -- "$dst"; mkdir -- "$dst"; exit 97; }
+else
+	ok=1 n=$(nproc 2>/dev/null || echo 2)
+	mkdir -p -- "$dst$rel" && (cd -- "$src$rel" &&
+		find . -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r -P "$n" cp -al -t "$dst$rel" -- &&
+		find . -mindepth 1 -maxdepth 1 -type d -print0 | xargs -0 -r -P "$n" -n 2 cp -al -t "$dst$rel" --) || ok=
+	level=$rel
+	while [ -n "$ok" ]; do
+		rsync -dlptgoAX --numeric-ids -- "$src$level/" "$dst$level/" 2>/dev/null ||
+			rsync -dlptgo --numeric-ids -- "$src$level/" "$dst$level/" || ok=
+		[ -n "$level" ] || break
+		level=${level%/*}
+	done
+	[ -n "$ok" ] || { rm -rf -- "$dst"; mkdir -- "$dst"; exit 97; }
+fi`
 
 // checkClone compares find's records of a clone (see HostFS.LinkTree) with
 // the dirs and files asked for. It returns the files to copy, the kept

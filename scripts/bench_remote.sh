@@ -149,8 +149,12 @@ CFG
 	local d r
 	d=$(wall "$mode-depot")
 	r=$(wall "$mode-rsync")
-	printf '%-6s no-change: depot %6.2f s (max RSS %s MB), rsync -e ssh %6.2f s, ratio %.3f (target <= 1.15)\n' \
-		"$mode" "$d" "$(rss_mb "$mode-depot")" "$r" "$(calc %.3f "$d / $r")" | tee -a "$RESULTS"
+	# Issue 9's targets at 100,000 files; at a few thousand (issue 17) the
+	# fixed costs dominate, and the target is 1.1.
+	local target=0.35
+	((FILES >= 20000)) || target=1.1
+	printf '%-6s no-change: depot %6.2f s (max RSS %s MB), rsync -e ssh %6.2f s, ratio %.3f (target <= %s), load %s\n' \
+		"$mode" "$d" "$(rss_mb "$mode-depot")" "$r" "$(calc %.3f "$d / $r")" "$target" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
 	rm -rf "$W/$mode-rsync" "$W/$mode-repo" "$RBACK/$mode-rsync" "$RBACK/$mode-repo"
 }
 
