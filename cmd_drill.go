@@ -9,6 +9,7 @@ import (
 func drillCmd(g *globals) *cobra.Command {
 	var history, asJSON bool
 	var last int
+	var o director.DrillOptions
 	cmd := &cobra.Command{
 		Use:   "drill [SET...] | drill --history",
 		Short: "Prove the newest backups restore: load dumps into scratch databases, verify svn, restore tree samples",
@@ -21,7 +22,12 @@ copy restores:
   - an svn item's dump chain is loaded into a scratch repository in $TMPDIR
     (else /tmp) on the source host and checked with svnadmin verify, then removed;
   - a tree item has 50 files, spread over its file list, restored into a
-    temporary directory and compared with the list's SHA-256.
+    temporary directory and compared with the list's SHA-256;
+  - a command item's drill_command runs on the source host with the stored
+    output on its stdin (exit 0 passes); without one the item is skipped,
+    and says so.
+A drill holds the repository's lock as a run does, and each set's lock while
+it drills that set: another holder makes it exit 3 (or wait: --wait).
 Each result is printed and recorded in the repository's .depot/drills.jsonl
 and in the metrics; a failed drill exits 1 naming the item and why.
 --history prints the recorded drills instead.`,
@@ -41,12 +47,13 @@ and in the metrics; a failed drill exits 1 naming the item and why.
 				if asJSON || cmd.Flags().Changed("last") {
 					return &director.UsageError{Msg: "--json and --last go with --history"}
 				}
-				return d.Drill(cmd.Context(), sets)
+				return d.Drill(cmd.Context(), sets, o)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&history, "history", false, "print the recorded drills")
 	cmd.Flags().IntVar(&last, "last", 20, "with --history: the last N drills (0 for all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --history: print JSON")
+	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "wait this long for a run's or prune's lock instead of exiting 3")
 	return cmd
 }

@@ -29,10 +29,15 @@ const DefaultStdoutFile = "stdout"
 // repository are both this machine: in push and pull modes the directory is
 // on another host than the command. Files written there are kept as written,
 // without hard links to the base snapshot's.
+//
+// DrillCommand, when given, is what depot drill runs on the source host with
+// the stored output on its standard input: exit 0 proves the output
+// restores (e.g. [slapadd, -n, "0", -u] for a slapcat dump).
 type CommandItem struct {
-	Common     `yaml:",inline"`
-	Command    []string `yaml:"command"`
-	StdoutFile string   `yaml:"stdout_file"`
+	Common       `yaml:",inline"`
+	Command      []string `yaml:"command"`
+	StdoutFile   string   `yaml:"stdout_file"`
+	DrillCommand []string `yaml:"drill_command"`
 }
 
 var _ Item = (*CommandItem)(nil)
@@ -45,15 +50,50 @@ func (c *CommandItem) Validate() []FieldError {
 	var errs []FieldError
 	if len(c.Command) == 0 {
 		errs = append(errs, FieldError{Key: "command", Index: -1, Message: "required: the program and its arguments as a list, e.g. [slapcat, -n, \"1\"]"})
-	} else if c.Command[0] == "" {
-		errs = append(errs, FieldError{Key: "command", Index: 0, Message: "empty program name"})
-	} else if len(c.Command) == 1 && strings.Contains(c.Command[0], " ") {
-		errs = append(errs, FieldError{Key: "command", Index: 0, Message: fmt.Sprintf("no program is called %q: write the program and each argument as a list element, e.g. [%s]", c.Command[0], strings.Join(strings.Fields(c.Command[0]), ", "))})
+	} else {
+		errs = append(errs, checkArgv("command", c.Command)...)
+	}
+	if c.DrillCommand != nil {
+		if len(c.DrillCommand) == 0 {
+			errs = append(errs, FieldError{Key: "drill_command", Index: -1, Message: "empty: the program that checks the output on its stdin, as a list, or leave drill_command out"})
+		} else {
+			errs = append(errs, checkArgv("drill_command", c.DrillCommand)...)
+		}
 	}
 	if f := c.StdoutFile; f != "" && (strings.ContainsAny(f, "/\x00") || strings.HasPrefix(f, ".")) {
 		errs = append(errs, FieldError{Key: "stdout_file", Index: -1, Message: fmt.Sprintf("%q is not a plain file name: no '/', not starting with '.'", f)})
 	}
 	return errs
+}
+
+// checkArgv checks a command list of key.
+func checkArgv(key string, argv []string) []FieldError {
+	switch {
+	case argv[0] == "":
+		return []FieldError{{Key: key, Index: 0, Message: "empty program name"}}
+	case len(argv) == 1 && strings.Contains(argv[0], " "):
+		return []FieldError{{Key: key, Index: 0, Message: fmt.Sprintf("no program is called %q: write the program and each argument as a list element, e.g. [%s]", argv[0], strings.Join(strings.Fields(argv[0]), ", "))}}
+	}
+	return nil
+}
+
+// Drill implements Driller: drill_command reads the stored output on its
+// standard input, on the source host; without one there is nothing to
+// drill.
+func (c *CommandItem) Drill(ctx context.Context, env RestoreEnv, _ func(string) string) ([]DrillResult, error) {
+	if len(c.DrillCommand) == 0 {
+		return nil, &NoDrillError{Why: "command items have no drill (give the item a drill_command that checks its output on stdin)"}
+	}
+	in, err := env.In.Open(ctx, c.stdoutFile())
+	if err != nil {
+		return nil, fmt.Errorf("open the stored output: %w", err)
+	}
+	defer in.Close()
+	cmd := strings.Join(c.DrillCommand, " ")
+	if err := env.Source.Run(ctx, hosts.Command{Argv: c.DrillCommand, Stdin: in}); err != nil {
+		return nil, fmt.Errorf("drill_command %s: %w", cmd, err)
+	}
+	return []DrillResult{{Command: cmd}}, nil
 }
 
 func (c *CommandItem) stdoutFile() string {

@@ -23,7 +23,15 @@ type DrillResult struct {
 	Query    string `json:"query,omitempty"`
 	// Revision is the youngest revision an svn drill loaded and verified.
 	Revision int64 `json:"revision,omitempty"`
+	// Command is the drill_command that checked a command item's output.
+	Command string `json:"command,omitempty"`
 }
+
+// NoDrillError is a Driller's answer when the item declares nothing to
+// drill: the drill skips it and says why.
+type NoDrillError struct{ Why string }
+
+func (e *NoDrillError) Error() string { return e.Why }
 
 // Driller is an item type that can prove its dumps load: each is loaded
 // with the item's own restore (its restore_ settings) into a scratch target
@@ -36,6 +44,7 @@ var (
 	_ Driller = (*MySQL)(nil)
 	_ Driller = (*PostgreSQL)(nil)
 	_ Driller = (*SVN)(nil)
+	_ Driller = (*CommandItem)(nil)
 )
 
 // drillDumps returns the database dumps of a snapshot, sorted by database.

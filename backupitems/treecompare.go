@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,6 +69,7 @@ type comparer struct {
 	// dropped, which changes it (rsync then sets its times again).
 	plain []string
 	keep  map[string]PrevEntry
+	took  time.Duration // in add and finish
 }
 
 func newComparer(prev PrevList, cutoff int64, spill *walkSpill) *comparer {
@@ -94,6 +96,8 @@ func (c *comparer) advance() {
 
 // add takes the walk's next entry.
 func (c *comparer) add(w sourceEntry) error {
+	began := time.Now()
+	defer func() { c.took += time.Since(began) }()
 	if c.prevErr != nil {
 		return c.p.spill.add(w, 0)
 	}
@@ -112,6 +116,8 @@ func (c *comparer) add(w sourceEntry) error {
 // finish drops what is left of the base and returns the plan, or the
 // base's list's error.
 func (c *comparer) finish() (*quickPlan, error) {
+	began := time.Now()
+	defer func() { c.took += time.Since(began) }()
 	for c.hasNext {
 		c.drop(c.next)
 		c.advance()

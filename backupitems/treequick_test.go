@@ -13,14 +13,14 @@ import (
 	"github.com/depot-backup/depot/hosts"
 )
 
-// baseEntries is a PrevTree whose list is held in memory.
-type baseEntries []PrevEntry
+// prevEntries is a PrevTree whose list is held in memory.
+type prevEntries []PrevEntry
 
-func (b baseEntries) List(context.Context) (PrevList, error) {
+func (b prevEntries) List(context.Context) (PrevList, error) {
 	return &b, nil
 }
 
-func (b *baseEntries) Next() (PrevEntry, error) {
+func (b *prevEntries) Next() (PrevEntry, error) {
 	if len(*b) == 0 {
 		return PrevEntry{}, io.EOF
 	}
@@ -29,9 +29,9 @@ func (b *baseEntries) Next() (PrevEntry, error) {
 	return e, nil
 }
 
-func (b *baseEntries) Close() error { return nil }
+func (b *prevEntries) Close() error { return nil }
 
-func (baseEntries) Link(context.Context, []string, func(func(PrevEntry) error) error, []string) ([]string, error) {
+func (prevEntries) Link(context.Context, []string, func(func(PrevEntry) error) error, []string) ([]string, error) {
 	return nil, nil
 }
 
@@ -68,7 +68,7 @@ func TestCompareTrustsOnlyEquality(t *testing.T) {
 			w, b := walk, base
 			tt.edit(&w, &b)
 			dir := sourceEntry{path: "srv", mode: unix.S_IFDIR | 0o755, nlink: 2}
-			p, err := compare(context.Background(), []sourceEntry{dir, w}, baseEntries{{Path: "srv", Mode: unix.S_IFDIR | 0o755}, b}, cutoff)
+			p, err := compare(context.Background(), []sourceEntry{dir, w}, prevEntries{{Path: "srv", Mode: unix.S_IFDIR | 0o755}, b}, cutoff)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestCompareKeepsUnchangedDirs(t *testing.T) {
 			PrevEntry{Path: p, Mode: unix.S_IFREG | 0o644, Size: 3, Mtime: 5e11, Ctime: 6e11, Uid: 1, Gid: 2}
 	}
 	var walked []sourceEntry
-	var base baseEntries
+	var base prevEntries
 	add := func(mk func(string) (sourceEntry, PrevEntry), path string, edit func(*sourceEntry)) {
 		w, b := mk(path)
 		if edit != nil {

@@ -152,7 +152,7 @@ func TestQuickRefusesTheRoot(t *testing.T) {
 	f := &Filesystem{Paths: []string{"/srv", "//"}}
 	env := Env{Source: hosts.Local{}, Base: "/repo/holding/s/x/item"}
 	env.PrevMeta = map[string]string{metaWalkKey: f.walkKey(env), metaWalkStarted: "1"}
-	tree := TreeEnv{Prev: baseEntries(nil)}
+	tree := TreeEnv{Prev: prevEntries(nil)}
 	if _, _, err := f.quickReady(env, tree); !errors.Is(err, errNoQuickWalk) || !strings.Contains(err.Error(), "the path /") {
 		t.Errorf("paths [/srv, //]: %v, want a refusal naming /", err)
 	}

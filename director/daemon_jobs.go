@@ -215,7 +215,7 @@ func (dm *Daemon) runSpec(d *Director, spec ScheduledJob, follows bool) error {
 		o.Log = true // nobody reads the daemon's output: each result is logged too
 		return d.VerifyWith(ctx, "", o)
 	case JobDrill:
-		return d.Drill(ctx, nil)
+		return d.Drill(ctx, nil, DrillOptions{Wait: wait})
 	}
 	return fmt.Errorf("job %s: unknown kind %q", spec.Name, spec.Kind)
 }

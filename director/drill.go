@@ -48,29 +48,43 @@ type DrillRecord struct {
 // sample of a tree's files is restored into a temporary directory and
 // compared with the file list's hashes. Each result is printed and recorded
 // in the drill history; any failure makes the error ErrDrillFailed.
-func (d *Director) Drill(ctx context.Context, names []string) error {
+//
+// A drill holds the repository's lock as a run does, and each set's lock
+// while it drills that set: no prune, forget or run of the set deletes the
+// snapshot it reads. An item type with nothing to drill (a command item
+// without drill_command) is printed as skipped, and not recorded.
+func (d *Director) Drill(ctx context.Context, names []string, o DrillOptions) error {
 	sets, err := d.selectSets(names)
 	if err != nil {
 		return err
 	}
-	repo, err := d.openRepo(ctx)
+	repo, lock, err := d.lockRuns(ctx, o.Wait)
 	if err != nil {
 		return err
 	}
+	defer lock.Unlock()
 	var recs []DrillRecord
+	skipped := 0
 	for _, set := range sets {
+		setLock, err := repo.LockSet(ctx, set.Name, o.Wait)
+		if err != nil {
+			return err
+		}
 		for _, it := range set.Items {
 			rec := d.drillItem(ctx, repo, set, it)
 			if ctx.Err() != nil {
+				setLock.Unlock()
 				return ctx.Err()
 			}
-			if rec.Status == "" {
+			d.printDrill(rec)
+			if rec.Status == drillSkipped {
+				skipped++
 				continue
 			}
-			d.printDrill(rec)
 			d.appendDrill(ctx, repo, rec)
 			recs = append(recs, rec)
 		}
+		setLock.Unlock()
 	}
 	failed := 0
 	for _, r := range recs {
@@ -78,7 +92,11 @@ func (d *Director) Drill(ctx context.Context, names []string) error {
 			failed++
 		}
 	}
-	fmt.Fprintf(d.Out, "%d items drilled: %d ok, %d failed\n", len(recs), len(recs)-failed, failed)
+	summary := fmt.Sprintf("%d items drilled: %d ok, %d failed", len(recs), len(recs)-failed, failed)
+	if skipped > 0 {
+		summary += fmt.Sprintf(", %d skipped", skipped)
+	}
+	fmt.Fprintln(d.Out, summary)
 	d.writeMetrics(ctx, repo)
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d items", ErrDrillFailed, failed, len(recs))
@@ -86,16 +104,23 @@ func (d *Director) Drill(ctx context.Context, names []string) error {
 	return nil
 }
 
-// drillItem drills one item; a record without a status means the item
-// type has nothing to drill.
+// DrillOptions say how a drill waits for the locks it takes.
+type DrillOptions struct {
+	Wait time.Duration // how long to wait for another run's lock
+}
+
+// drillSkipped is the status of an item whose type has nothing to drill.
+const drillSkipped = "skipped"
+
+// drillItem drills one item.
 func (d *Director) drillItem(ctx context.Context, repo repository.Repo, set *SetConfig, it ItemConfig) DrillRecord {
 	h := it.Header()
 	rec := DrillRecord{Set: set.Name, Item: h.Name, Type: h.Type, Started: d.Now()}
 	driller, isDriller := it.Item.(backupitems.Driller)
 	_, isTree := it.Item.(backupitems.SourceWalker)
 	if !isDriller && !isTree {
-		d.Log.Info("nothing to drill: the item's files restore with --to DIR", "set", set.Name, "item", h.Name, "type", h.Type)
-		return DrillRecord{}
+		rec.Status, rec.Error = drillSkipped, h.Type+" items have no drill"
+		return rec
 	}
 	fail := func(err error) DrillRecord {
 		rec.Status, rec.Error = "failed", err.Error()
@@ -134,6 +159,11 @@ func (d *Director) drillItem(ctx context.Context, repo repository.Repo, set *Set
 		}
 		res, err := driller.Drill(ctx, env, scratch)
 		rec.Results = res
+		var none *backupitems.NoDrillError
+		if errors.As(err, &none) {
+			rec.Status, rec.Error = drillSkipped, none.Error()
+			return rec
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -222,6 +252,10 @@ func (d *Director) drillTree(ctx context.Context, repo repository.Repo, snap rep
 // printDrill writes one line per drilled item.
 func (d *Director) printDrill(r DrillRecord) {
 	head := fmt.Sprintf("%s/%s (%s) %s", r.Set, r.Item, r.Type, r.Snapshot)
+	if r.Status == drillSkipped {
+		fmt.Fprintf(d.Out, "skip  %s/%s (%s): skipped: %s\n", r.Set, r.Item, r.Type, r.Error)
+		return
+	}
 	if r.Status != "ok" {
 		fmt.Fprintf(d.Out, "FAIL  %s: %s\n", head, r.Error)
 		return
@@ -229,6 +263,8 @@ func (d *Director) printDrill(r DrillRecord) {
 	var parts []string
 	for _, x := range r.Results {
 		switch {
+		case x.Command != "":
+			parts = append(parts, "drill_command "+x.Command+" passed")
 		case r.Type == "svn":
 			parts = append(parts, fmt.Sprintf("loaded and verified revisions 0-%d", x.Revision))
 		default:

@@ -79,8 +79,7 @@ func (w *walker) walk(at int, name, rel string) bool {
 	if err != nil {
 		return true
 	}
-	n := len(prefix) // every name has it: compare what follows
-	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.rel[n:], b.rel[n:]) })
+	ents = sortNames(ents, len(prefix))
 	for _, e := range ents {
 		e.dev = uint64(st.Dev)
 		if e.typ == unix.DT_UNKNOWN {
@@ -98,6 +97,58 @@ func (w *walker) walk(at int, name, rel string) bool {
 		}
 	}
 	return true
+}
+
+// sortNames sorts a directory's entries by name (rel past its first skip
+// bytes) in byte order. It sorts small keys: each name's 8 bytes past the
+// prefix all names share, big-endian (a shorter name pads with zeros, and
+// sorts first, as no name holds a NUL), with the names themselves compared
+// only where keys tie.
+func sortNames(ents []dirent, skip int) []dirent {
+	if len(ents) < 2 {
+		return ents
+	}
+	common := len(ents[0].rel) - skip
+	for _, e := range ents[1:] {
+		a, b := ents[0].rel[skip:skip+common], e.rel[skip:]
+		n := 0
+		for n < len(a) && n < len(b) && a[n] == b[n] {
+			n++
+		}
+		common = n
+	}
+	at := skip + common
+	keys := make([]nameKey, len(ents))
+	for i, e := range ents {
+		var k uint64
+		for j := 0; j < 8; j++ {
+			k <<= 8
+			if at+j < len(e.rel) {
+				k |= uint64(e.rel[at+j])
+			}
+		}
+		keys[i] = nameKey{k, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b nameKey) int {
+		switch {
+		case a.key < b.key:
+			return -1
+		case a.key > b.key:
+			return 1
+		}
+		return strings.Compare(ents[a.i].rel[at:], ents[b.i].rel[at:])
+	})
+	out := make([]dirent, len(ents))
+	for i, k := range keys {
+		out[i] = ents[k.i]
+	}
+	return out
+}
+
+// nameKey is a name's sort key and its index, for sortNames.
+type nameKey struct {
+	key uint64
+	i   int32
 }
 
 // walkBatch is how many names walkSorted sends at once: one channel

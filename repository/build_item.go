@@ -93,12 +93,13 @@ type ItemList struct {
 }
 
 // Finish writes the item's file list into the build, carrying hashes over
-// from the base's list. A tree item's list comes from tree, the listing
-// it returned: the paths it names, stat'ed where they are on this
-// machine, or a walk of the item's directory. Any other item's comes from a
-// walk of the item's directory, for files it may have written beside
-// Output, with the hashes Output computed while writing; or, when the
-// directory is on another host, from what it wrote through Output.
+// from the base's list, and then releases tree. A tree item's list comes
+// from tree, the listing it returned: the paths it names, stat'ed where
+// they are on this machine, or a walk of the item's directory. Any other
+// item's (tree nil) comes from a walk of the item's directory, for files
+// it may have written beside Output, with the hashes Output computed while
+// writing; or, when the directory is on another host, from what it wrote
+// through Output.
 func (w *ItemWriter) Finish(ctx context.Context, tree *backupitems.TreeListing) (ItemList, error) {
 	src := listSource{root: w.dir}
 	switch {

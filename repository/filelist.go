@@ -360,21 +360,24 @@ func parseInt(s string) (int64, error) {
 	if len(s) > 0 && s[0] == '-' {
 		digits, neg = s[1:], true
 	}
-	if len(digits) == 0 || len(digits) > 18 { // 18 digits fit 63 bits
+	if len(digits) == 0 || len(digits) > 19 { // 19 digits fit 64 bits unsigned
 		return strconv.ParseInt(s, 10, 64)
 	}
-	var v int64
+	var v uint64
 	for i := 0; i < len(digits); i++ {
 		d := digits[i] - '0'
 		if d > 9 {
 			return strconv.ParseInt(s, 10, 64)
 		}
-		v = v*10 + int64(d)
+		v = v*10 + uint64(d)
 	}
-	if neg {
-		v = -v
+	switch {
+	case neg && v <= 1<<63:
+		return int64(-v), nil
+	case !neg && v < 1<<63:
+		return int64(v), nil
 	}
-	return v, nil
+	return strconv.ParseInt(s, 10, 64) // out of range
 }
 
 // Close releases the reader.
