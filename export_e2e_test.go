@@ -32,17 +32,7 @@ func TestExportRoundTrip(t *testing.T) {
 	if _, err := os.Stat(tarball + ".partial"); err == nil {
 		t.Errorf("the temporary file is left")
 	}
-	out := filepath.Join(e.dir, "unpacked")
-	untar(t, tarball, out)
-	sameTree(t, readTree(t, filepath.Join(out, "site", e.src), nil), e.sourceTree(t))
-	buf := make([]byte, 16)
-	if n, err := unix.Lgetxattr(filepath.Join(out, "site", e.src, "secret"), "user.depot-test", buf); err != nil || string(buf[:n]) != "kept" {
-		t.Errorf("xattr after the round trip: %q, %v", buf[:n], err)
-	}
-	list := mustDepot(t, "export", "--list", tarball)
-	if !strings.Contains(list, "hard-b link to site/") && !strings.Contains(list, "hard-a link to site/") {
-		t.Errorf("export --list shows no hard link:\n%s", list)
-	}
+	list := checkExported(t, tarball, filepath.Join(e.dir, "unpacked"), e.src, e.sourceTree(t))
 	if !strings.Contains(list, tarball+": ok,") {
 		t.Errorf("export --list:\n%s", list)
 	}
@@ -130,4 +120,22 @@ func untar(t testing.TB, tarball, dir string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tar -x: %v\n%s", err, out)
 	}
+}
+
+// checkExported unpacks tarball into out and checks it holds the source
+// tree src (want), its xattr and, by export --list, a hard link; it returns
+// what export --list printed.
+func checkExported(t *testing.T, tarball, out, src string, want map[string]treeEntry) string {
+	t.Helper()
+	untar(t, tarball, out)
+	sameTree(t, readTree(t, filepath.Join(out, "site", src), nil), want)
+	buf := make([]byte, 16)
+	if n, err := unix.Lgetxattr(filepath.Join(out, "site", src, "secret"), "user.depot-test", buf); err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("xattr after the round trip: %q, %v", buf[:n], err)
+	}
+	list := mustDepot(t, "export", "--list", tarball)
+	if !strings.Contains(list, "hard-b link to site/") && !strings.Contains(list, "hard-a link to site/") {
+		t.Errorf("export --list shows no hard link:\n%s", list)
+	}
+	return list
 }

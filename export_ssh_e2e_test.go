@@ -30,17 +30,7 @@ func TestExportPushedRepository(t *testing.T) {
 
 	tarball := filepath.Join(e.dir, "web.tar.zst")
 	mustDepot(t, append(args, "export", "web", "-o", tarball)...)
-	out := filepath.Join(e.dir, "unpacked")
-	untar(t, tarball, out)
-	sameTree(t, readTree(t, filepath.Join(out, "site", e.src), nil), e.sourceTree(t))
-	buf := make([]byte, 16)
-	if n, err := unix.Lgetxattr(filepath.Join(out, "site", e.src, "secret"), "user.depot-test", buf); err != nil || string(buf[:n]) != "kept" {
-		t.Errorf("xattr after the round trip: %q, %v", buf[:n], err)
-	}
-	list := mustDepot(t, "export", "--list", tarball)
-	if !strings.Contains(list, "hard-b link to site/") && !strings.Contains(list, "hard-a link to site/") {
-		t.Errorf("export --list shows no hard link:\n%s", list)
-	}
+	list := checkExported(t, tarball, filepath.Join(e.dir, "unpacked"), e.src, e.sourceTree(t))
 
 	one := filepath.Join(e.dir, "one.tar.zst")
 	mustDepot(t, append(args, "export", "web", "--path", e.src+"/d1", "-o", one)...)
