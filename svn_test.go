@@ -119,6 +119,14 @@ func TestSVNRoundTrip(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "svnadmin create") {
 		t.Errorf("restore over an existing repository: exit %d\n%s", code, errs)
 	}
+	// A target an svn item cannot take is the command line's mistake:
+	// exit 2 and one line, as for a tree item given --to-database.
+	for _, args := range [][]string{{"--to-database", "x"}, {"--to-svn", "relative/path"}} {
+		code, _, errs := depot(t, append([]string{"--config", e.config, "restore", "web", "--item", "db"}, args...)...)
+		if code != 2 || !strings.Contains(errs, "restore item db: ") || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("restore %v of an svn item: exit %d, want 2 and one line:\n%s", args, code, errs)
+		}
+	}
 }
 
 // TestSVNNewChain: a repository replaced by another (a new UUID) starts a new

@@ -133,6 +133,13 @@ type Restorer interface {
 	Restore(ctx context.Context, env RestoreEnv) error
 }
 
+// TargetError is a Restorer's refusal of the target it was given (--to-svn
+// for a database, no --to-database for one): the command line's mistake, not
+// a failed restore.
+type TargetError struct{ Msg string }
+
+func (e *TargetError) Error() string { return e.Msg }
+
 // RestoreEnv is where a restore reads from and writes to.
 type RestoreEnv struct {
 	Source hosts.Host // the host the set backs up, where the service runs

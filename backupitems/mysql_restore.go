@@ -18,7 +18,7 @@ func (m *MySQL) Restore(ctx context.Context, env RestoreEnv) error {
 		return m.restoreServer(ctx, env)
 	}
 	if env.Database == "" {
-		return fmt.Errorf("a %s item restores with --to-database, --to-server or --to DIR", m.Type)
+		return &TargetError{Msg: fmt.Sprintf("a %s item restores with --to-database, --to-server or --to DIR", m.Type)}
 	}
 	dumps, err := listDumps(ctx, env.In, mysqlGlobalsFile)
 	if err != nil {

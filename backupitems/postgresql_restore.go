@@ -26,7 +26,7 @@ func (p *PostgreSQL) Restore(ctx context.Context, env RestoreEnv) error {
 		return p.restoreServer(ctx, env)
 	}
 	if env.Database == "" {
-		return fmt.Errorf("a %s item restores with --to-database, --to-server or --to DIR", p.Type)
+		return &TargetError{Msg: fmt.Sprintf("a %s item restores with --to-database, --to-server or --to DIR", p.Type)}
 	}
 	dumps, err := listDumps(ctx, env.In, pgGlobalsFile)
 	if err != nil {

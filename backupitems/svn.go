@@ -203,10 +203,10 @@ func (s *SVN) Backup(ctx context.Context, env Env) (Result, error) {
 // source host and loads every range, in order.
 func (s *SVN) Restore(ctx context.Context, env RestoreEnv) error {
 	if env.SVNPath == "" {
-		return fmt.Errorf("an svn item restores with --to-svn PATH or --to DIR")
+		return &TargetError{Msg: "an svn item restores with --to-svn PATH or --to DIR"}
 	}
 	if !filepath.IsAbs(env.SVNPath) {
-		return fmt.Errorf("--to-svn %s: write the path from the root", env.SVNPath)
+		return &TargetError{Msg: fmt.Sprintf("--to-svn %s: write the path from the root", env.SVNPath)}
 	}
 	names, err := env.In.Files(ctx)
 	if err != nil {

@@ -126,6 +126,10 @@ func (d *Director) restoreInto(ctx context.Context, repo repository.Repo, snap r
 		Log:            d.Log.With("set", snap.Set, "stamp", snap.Stamp, "item", rec.Name),
 	}
 	if err := restorer.Restore(ctx, env); err != nil {
+		var te *backupitems.TargetError
+		if errors.As(err, &te) {
+			return &UsageError{Msg: fmt.Sprintf("restore item %s: %s", rec.Name, te.Msg)}
+		}
 		return fmt.Errorf("restore item %s: %w", rec.Name, err)
 	}
 	d.Log.Info("restored", "snapshot", snap.Name(), "item", rec.Name, "database", o.Database, "server", o.Server, "svn", o.SVNPath)
