@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depot-backup/depot/hosts"
 	"github.com/depot-backup/depot/rsync"
@@ -166,7 +167,14 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 		if q != nil {
 			// The walk before the copy tells the next run what is
 			// unchanged (see treequick.go); paths it missed stay unknown.
-			list.Source, list.Close = q.spill.source(), q.spill.close
+			list.Source = q.spill.source()
+			closeHashes := list.Close
+			list.Close = func() {
+				q.spill.close()
+				if closeHashes != nil {
+					closeHashes()
+				}
+			}
 		}
 	}
 	if err != nil && q != nil {
@@ -179,9 +187,38 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 
 // rsyncWalk copies the item with one rsync --link-dest run over the whole
 // tree.
+//
+// When Dir is on this machine, the files rsync sends are hashed as they
+// arrive (see copyHasher), for the file list.
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Result, TreeListing, error) {
-	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, f.transfer(env, tree))
+	o := f.transfer(env, tree)
+	var hasher *copyHasher
+	if !tree.Remote && !isRemote(env.Repo) {
+		var err error
+		if hasher, err = newCopyHasher(env.Dir); err != nil {
+			env.Log.Info("not hashing while copying", "why", err)
+		} else {
+			o.Sent = hasher.sent
+		}
+	}
+	began := time.Now()
+	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
+	var hashes *CopyHashes
+	if hasher != nil {
+		copied := time.Since(began)
+		var herr error
+		hashes, herr = hasher.finish()
+		if herr != nil {
+			env.Log.Info("hashing while copying failed; the file list reads every file", "why", herr)
+		} else if err == nil {
+			env.Log.Info("hashed while copying", "files_read", hasher.hashed.Load(), "not_read", hasher.dropped.Load(),
+				"rsync_ms", copied.Milliseconds(), "hash_wait_ms", (time.Since(began) - copied).Milliseconds())
+		}
+	}
 	if err != nil {
+		if hashes != nil {
+			hashes.close()
+		}
 		return Result{}, TreeListing{}, err
 	}
 	out := Result{
@@ -194,6 +231,9 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Resu
 		// With --relative, /var/www lands in Dir/var/www: the local tree
 		// that matches Dir is the source's root.
 		list = TreeListing{Root: "/", Paths: pathsOf(res.Paths)}
+	}
+	if hashes != nil {
+		list.Hashed, list.Close = hashes.Lookup(), hashes.close
 	}
 	return out, list, nil
 }

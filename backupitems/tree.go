@@ -92,6 +92,11 @@ type TreeListing struct {
 	// copy; it is asked about paths in file list order, each at most
 	// once. nil knows no path.
 	Source func(path string) (SourceStat, bool)
+	// Hashed gives what the item read of a path's copy in Dir while
+	// copying it; it is asked about regular files in file list order, each
+	// at most once. Its answer is a hint, taken only for a copy that is
+	// still the file that was read (see CopyHash). nil knows no path.
+	Hashed func(path string) (CopyHash, bool)
 	// Close, if set, releases what Paths and Source read from, once the
 	// list is written.
 	Close func()

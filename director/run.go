@@ -252,7 +252,7 @@ func (d *Director) backupItem(ctx context.Context, set *SetConfig, it ItemConfig
 	}
 	rec.FileList, rec.FileListSHA256, rec.Stats.Files, rec.Stats.Bytes = list.Path, list.SHA256, list.Stats.Files, list.Stats.Bytes
 	log.Info("item done", "files", list.Stats.Files, "bytes", list.Stats.Bytes,
-		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", list.Stats.FilesHashed)
+		"files_transferred", res.FilesTransferred, "bytes_transferred", res.BytesTransferred, "files_hashed", list.Stats.FilesHashed, "files_prehashed", list.Stats.FilesPrehashed)
 	return rec, step(ctx, "item-listed")
 }
 

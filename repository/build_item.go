@@ -116,6 +116,9 @@ func (w *ItemWriter) Finish(ctx context.Context, tree *backupitems.TreeListing) 
 	if tree != nil && tree.Source != nil {
 		src.source = sourceStats(tree.Source)
 	}
+	if tree != nil && tree.Hashed != nil {
+		src.hashed = tree.Hashed
+	}
 	if tree != nil && tree.Close != nil {
 		defer tree.Close()
 	}
@@ -134,6 +137,7 @@ type listSource struct {
 	entries []Entry
 	known   []Entry // in memory already: stand in for the base's list
 	source  SourceStats
+	hashed  CopyHashes
 }
 
 // pathList adapts a tree item's listing of paths.
@@ -186,7 +190,7 @@ func (w *ItemWriter) writeFileList(ctx context.Context, l listSource, dst string
 		if l.paths != nil {
 			stats, err = ScanPaths(ctx, filepath.FromSlash(l.root), l.paths, base, l.source, fw)
 		} else {
-			stats, err = Scan(ctx, filepath.FromSlash(l.root), base, l.source, fw)
+			stats, err = Scan(ctx, filepath.FromSlash(l.root), base, l.source, l.hashed, fw)
 		}
 	}
 	if err != nil {

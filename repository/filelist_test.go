@@ -145,7 +145,7 @@ func scanEntries(t testing.TB, root string, base []byte) ([]Entry, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Scan(context.Background(), root, baseReader, nil, w); err != nil {
+	if _, err := Scan(context.Background(), root, baseReader, nil, nil, w); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/depot-backup/depot/backupitems"
 	"github.com/depot-backup/depot/internal/relpath"
 )
 
@@ -25,7 +26,10 @@ type ScanStats struct {
 	FilesHashed  int64 // files read and hashed because they are new or changed
 	BytesHashed  int64
 	FilesCarried int64 // files whose hash came from the base's list
-	Vanished     int64 // copied paths gone before the copy (ScanPaths)
+	// FilesPrehashed of FilesHashed were read while they were copied, and
+	// are still the file read (see CopyHashes).
+	FilesPrehashed int64
+	Vanished       int64 // copied paths gone before the copy (ScanPaths)
 }
 
 // SourceStat is what a walk of the source saw of a path before it was copied:
@@ -39,15 +43,22 @@ type SourceStat struct {
 // the source. A nil SourceStats knows no path.
 type SourceStats func(path string) (SourceStat, bool)
 
+// CopyHashes looks a path (relative to the item directory, asked in PathLess
+// order, each at most once) up in what was read of the copy while it was
+// made. A nil CopyHashes knows no path.
+type CopyHashes func(path string) (backupitems.CopyHash, bool)
+
 // Scan walks the tree at root and writes its file list to w. A file whose type,
 // size and mtime equal its entry in base (the base snapshot's list, or nil) is
-// the base's file hard-linked by rsync, so it keeps the base's hash unread;
+// the base's file hard-linked by rsync, so it keeps the base's hash unread; a
+// file that hashed read while it was copied, and that is still the file read
+// (device, inode, size, mtime and ctime all equal), takes that hash unread;
 // every other regular file and symlink is hashed. src supplies the source's
 // ctime, uid and gid. Memory stays constant: the walk, the base list and the
 // output all stream in the same order. Everything below root is reached
 // relative to its directory, never through a symlink.
-func Scan(ctx context.Context, root string, base EntryReader, src SourceStats, w *FileListWriter) (ScanStats, error) {
-	s := &scanner{ctx: ctx, root: root, base: base, src: src}
+func Scan(ctx context.Context, root string, base EntryReader, src SourceStats, hashed CopyHashes, w *FileListWriter) (ScanStats, error) {
+	s := &scanner{ctx: ctx, root: root, base: base, src: src, hashed: hashed}
 	return s.run(w, func(queue, work chan<- *pending) error { return s.walk("", queue, work) })
 }
 
@@ -145,6 +156,10 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 			}
 			stats.FilesHashed += boolInt(p.entry.IsRegular())
 			stats.BytesHashed += p.entry.Size * boolInt(p.entry.IsRegular())
+		} else if p.prehashed {
+			stats.FilesHashed++
+			stats.FilesPrehashed++
+			stats.BytesHashed += p.entry.Size
 		} else if p.entry.IsRegular() {
 			stats.FilesCarried++
 		}
@@ -166,10 +181,11 @@ func (s *scanner) run(w *FileListWriter, produce func(queue, work chan<- *pendin
 }
 
 type pending struct {
-	entry Entry
-	file  *os.File      // the open file to hash
-	done  chan struct{} // nil when the entry needs no hashing
-	err   error
+	entry     Entry
+	prehashed bool          // the hash came from CopyHashes
+	file      *os.File      // the open file to hash
+	done      chan struct{} // nil when the entry needs no hashing
+	err       error
 }
 
 type scanner struct {
@@ -179,6 +195,7 @@ type scanner struct {
 	dirs     *dirChain
 	base     EntryReader
 	src      SourceStats
+	hashed   CopyHashes
 	baseNext Entry
 	baseOK   bool
 	vanished int64
@@ -283,6 +300,8 @@ func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (En
 				return Entry{}, &os.PathError{Op: "readlink", Path: rel, Err: err}
 			}
 			p.entry.Hash = hashBytes([]byte(target))
+		case s.prehashed(&p.entry, &st):
+			p.prehashed = true
 		default:
 			fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 			if err != nil {
@@ -297,6 +316,20 @@ func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (En
 		work <- p
 	}
 	return e, nil
+}
+
+// prehashed sets e's hash from what was read of the regular file e while it
+// was copied, when st, its lstat, shows it is still the file read.
+func (s *scanner) prehashed(e *Entry, st *unix.Stat_t) bool {
+	if s.hashed == nil || !e.IsRegular() {
+		return false
+	}
+	h, ok := s.hashed(e.Path)
+	if !ok || h.Dev != st.Dev || h.Ino != st.Ino || h.Size != st.Size || h.Mtime != st.Mtim.Nano() || h.Ctime != st.Ctim.Nano() {
+		return false
+	}
+	e.Hash = hex.EncodeToString(h.SHA256[:])
+	return true
 }
 
 // readlinkat reads the target of the symlink name in the directory dfd.

@@ -49,6 +49,13 @@ type Options struct {
 	// match its --link-dest copy (which rsync would otherwise hard-link
 	// unread); the --link-dest copy is still the basis of its delta.
 	IgnoreTimes bool
+	// Sent, when set, is called with the name of each regular file whose
+	// data the transfer sent (relative to Dest, as with Result.Paths), as
+	// soon as rsync logs it, while the transfer goes on: after the file's
+	// data went through, but maybe before the receiver has put the file in
+	// place. It must not block for long, or rsync waits for it; it is
+	// called from one goroutine at a time. Not with ListAll.
+	Sent func(name string)
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -109,8 +116,11 @@ func (o Options) Args() []string {
 	if o.Shell != "" {
 		args = append(args, "-e", o.Shell)
 	}
-	if o.ListAll {
+	switch {
+	case o.ListAll:
 		args = append(args, "-ii", "--out-format=%i %n")
+	case o.Sent != nil:
+		args = append(args, sentFormat)
 	}
 	if o.BwLimit != "" {
 		args = append(args, "--bwlimit="+o.BwLimit)
@@ -181,8 +191,17 @@ func RunBetween(ctx context.Context, src, dst hosts.Host, o Options) (Result, er
 // stderr, on one line.
 func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 	var out bytes.Buffer
+	var stdout io.Writer = &out
+	var sent *sentLines
+	if o.Sent != nil && !o.ListAll {
+		sent = &sentLines{sent: o.Sent}
+		stdout = sent
+	}
 	var errLines lineCollector
-	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdin: o.FilesFrom, Stdout: &out, Stderr: &errLines})
+	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdin: o.FilesFrom, Stdout: stdout, Stderr: &errLines})
+	if sent != nil {
+		out.Write(sent.flush())
+	}
 	res := Result{Stats: parseStats(out.Bytes())}
 	if o.ListAll {
 		res.Paths = parseItemized(out.Bytes())

@@ -1,0 +1,159 @@
+package backupitems
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/internal/relpath"
+)
+
+// A first copy of a tree is read twice: rsync copies every file, then the
+// file list needs every file's hash. copyHasher does the second read while
+// rsync still copies: it hashes each file as rsync reports it sent, while
+// its data is in the page cache and on a CPU rsync leaves idle, and keeps
+// what it read in a CopyHashes sorted into file list order on disk. Its
+// records are hints, never trusted as such: the file list takes a hash only
+// when the copy it lists is still the very file that was read (see
+// CopyHash).
+//
+// rsync logs a file after its data went through (the %b of its
+// --out-format) but before the receiver renames the finished temporary file
+// into place (receiver.c: log_item, then finish_transfer). A file that is
+// not there yet is waited for a little, as the receiver is a few files
+// behind at most; one that is there is the finished file, whose attributes
+// rsync set before the rename. A name rsync reports more than once keeps its
+// last read.
+type copyHasher struct {
+	dir     *os.File // the item directory, which names are resolved beneath
+	names   chan string
+	stop    chan struct{} // closed when rsync has ended: stop waiting
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	hashes  *CopyHashes
+	err     error
+	seq     atomic.Uint64
+	hashed  atomic.Int64 // files read
+	dropped atomic.Int64 // names not read: the queue was full or the file never came
+}
+
+// hashWorkers read files beside rsync; some wait for a file to appear while
+// others hash.
+const hashWorkers = 4
+
+// hashQueue bounds the names waiting to be read; beyond it names are
+// dropped rather than slow rsync down (their files are read afterwards).
+const hashQueue = 8192
+
+// newCopyHasher starts hashing files under dir, a local directory rsync is
+// copying into.
+func newCopyHasher(dir string) (*copyHasher, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("hash while copying: %w", err)
+	}
+	h := &copyHasher{dir: d, names: make(chan string, hashQueue), stop: make(chan struct{}), hashes: newCopyHashes()}
+	for range hashWorkers {
+		h.wg.Add(1)
+		go h.work()
+	}
+	return h, nil
+}
+
+// sent takes a name rsync reported (rsync.Options.Sent). It never blocks.
+func (h *copyHasher) sent(name string) {
+	select {
+	case h.names <- name:
+	default:
+		h.dropped.Add(1)
+	}
+}
+
+// finish waits for the names taken to be read, once rsync has ended, and
+// returns the hashes, or an error after which none are usable.
+func (h *copyHasher) finish() (*CopyHashes, error) {
+	close(h.stop)
+	close(h.names)
+	h.wg.Wait()
+	h.dir.Close()
+	if h.err == nil {
+		h.err = h.hashes.done()
+	}
+	if h.err != nil {
+		h.hashes.close()
+		return nil, h.err
+	}
+	return h.hashes, nil
+}
+
+func (h *copyHasher) work() {
+	defer h.wg.Done()
+	buf := make([]byte, 256<<10)
+	for name := range h.names {
+		seq := h.seq.Add(1)
+		c, ok := h.read(name, buf)
+		if !ok {
+			h.dropped.Add(1)
+			continue
+		}
+		h.hashed.Add(1)
+		h.mu.Lock()
+		if h.err == nil {
+			h.err = h.hashes.add(name, seq, c)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// read hashes the file name, waiting for it a little when it is not there
+// yet. ok is false when there is nothing to record: the name is unsafe, the
+// file never came, is not a regular file, or changed while it was read.
+func (h *copyHasher) read(name string, buf []byte) (CopyHash, bool) {
+	if relpath.Check(name) != nil {
+		return CopyHash{}, false
+	}
+	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS}
+	fd, err := unix.Openat2(int(h.dir.Fd()), name, how)
+	for wait := time.Millisecond; errors.Is(err, unix.ENOENT) && wait < 256*time.Millisecond; wait *= 2 {
+		select {
+		case <-h.stop:
+			return CopyHash{}, false
+		case <-time.After(wait):
+		}
+		fd, err = unix.Openat2(int(h.dir.Fd()), name, how)
+	}
+	if err != nil {
+		return CopyHash{}, false
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	var before, after unix.Stat_t
+	if unix.Fstat(fd, &before) != nil || before.Mode&unix.S_IFMT != unix.S_IFREG {
+		return CopyHash{}, false
+	}
+	sum := sha256.New()
+	if _, err := io.CopyBuffer(sum, struct{ io.Reader }{f}, buf); err != nil {
+		return CopyHash{}, false
+	}
+	if unix.Fstat(fd, &after) != nil {
+		return CopyHash{}, false
+	}
+	c := copyHashOf(&before)
+	if c != copyHashOf(&after) {
+		return CopyHash{}, false // written to while read
+	}
+	sum.Sum(c.SHA256[:0])
+	return c, true
+}
+
+// copyHashOf is what st says of a file, for a CopyHash.
+func copyHashOf(st *unix.Stat_t) CopyHash {
+	return CopyHash{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
+}

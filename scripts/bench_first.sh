@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench_first.sh [FILES] — a first snapshot (no base) by depot against plain
+# `rsync -aHAX --numeric-ids` of the same tree, alternating (depot, rsync,
+# depot, rsync, ...), each copy removed by `rm -rf` before the next of its
+# kind, warm source cache. Prints per run wall, user+sys CPU (children
+# included) and the load average, then the medians and their ratio.
+#
+# The tree is scripts/bench.sh's ($BENCH_DIR/tree, made by gentree; this
+# script generates it the same way when it is missing). Environment:
+# BENCH_DIR (default <repo>/_bench), BENCH_ROUNDS (5), BENCH_SEED (1),
+# BENCH_DEPOT (a depot binary to time instead of building one), BENCH_TREE
+# (a tree to copy instead, left as it is).
+#
+# ext4 creates files slowly soon after many were deleted (recently deleted
+# inodes are skipped on allocation), so a copy made right after an rm -rf of
+# another can take several times longer: alternating gives both sides the
+# same history, and the medians compare like with like.
+set -euo pipefail
+
+FILES=${1:-100000}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$(realpath -m "${BENCH_DIR:-$ROOT/_bench}")
+ROUNDS=${BENCH_ROUNDS:-5}
+SEED=${BENCH_SEED:-1}
+TREE=${BENCH_TREE:-$BENCH_DIR/tree}
+WORK=$BENCH_DIR/first
+BIN=$BENCH_DIR/bin
+
+log() { printf '%s bench_first: %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+mkdir -p "$BIN" "$WORK"
+DEPOT=${BENCH_DEPOT:-}
+if [[ -z $DEPOT ]]; then
+	(cd "$ROOT" && go build -o "$BIN/depot-first" .) || die "go build failed"
+	DEPOT=$BIN/depot-first
+fi
+want="files=$FILES bytes=$((FILES * 15000)) seed=$SEED"
+if [[ -z ${BENCH_TREE:-} ]] && [[ ! -d $TREE || $(cat "$BENCH_DIR/tree.marker" 2>/dev/null) != "$want" ]]; then
+	log "generating tree ($want)"
+	(cd "$ROOT" && go build -o "$BIN/gentree" ./scripts/gentree)
+	rm -rf "$TREE" "$BENCH_DIR/tree.marker"
+	"$BIN/gentree" -files "$FILES" -bytes "$((FILES * 15000))" -seed "$SEED" "$TREE" >&2
+	echo "$want" >"$BENCH_DIR/tree.marker"
+fi
+
+CONFIG=$WORK/depot.yaml
+REPO=$WORK/repo
+cat >"$CONFIG" <<YAML
+version: 1
+repository:
+  path: $REPO
+  holding: { max_recent_backups: 100 }
+sets:
+  - name: bench
+    items:
+      - { name: tree, type: filesystem, paths: [$TREE] }
+YAML
+
+# timed LABEL CMD...: one line "LABEL wall user+sys maxrss_kb load1".
+timed() {
+	local label=$1
+	shift
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	/usr/bin/time -f '%e %U %S %M' -o "$WORK/time.tmp" "$@" >"$WORK/$label.log" 2>&1 || {
+		tail -n 20 "$WORK/$label.log" >&2
+		die "$label failed: $*"
+	}
+	read -r wall user sys rss <"$WORK/time.tmp"
+	printf '%s %s %s %s %s\n' "$label" "$wall" "$(awk "BEGIN{print $user+$sys}")" "$rss" "$load" | tee -a "$WORK/results"
+}
+
+depot_first() {
+	rm -rf "$REPO"
+	mkdir -p "$REPO"
+	"$DEPOT" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init failed"
+	timed depot "$DEPOT" --config "$CONFIG" run bench
+}
+rsync_first() {
+	rm -rf "$WORK/rsync"
+	timed rsync rsync -aHAX --numeric-ids "$TREE" "$WORK/rsync/"
+}
+
+: >"$WORK/results"
+tar -cf - -C "$TREE" . | cat >/dev/null # warm the source cache
+log "warm-up (untimed)"
+depot_first >/dev/null
+rsync_first >/dev/null
+: >"$WORK/results"
+for ((i = 1; i <= ROUNDS; i++)); do
+	log "round $i/$ROUNDS"
+	depot_first
+	rsync_first
+done
+rm -rf "$REPO" "$WORK/rsync"
+
+median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+col() { awk -v l="$1" -v f="$2" '$1 == l {print $f}' "$WORK/results" | median; }
+dw=$(col depot 2) rw=$(col rsync 2) dc=$(col depot 3) rc=$(col rsync 3)
+echo "medians of $ROUNDS: depot wall $dw s, cpu $dc s; rsync wall $rw s, cpu $rc s; ratio wall $(awk "BEGIN{printf \"%.2f\", $dw/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $dc/$rc}"); load $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
