@@ -36,6 +36,7 @@ type CopyHashes struct {
 	run  []copyHashRec
 	runs []*os.File
 	n    []int // records in each run
+	max  int   // records held in memory
 }
 
 type copyHashRec struct {
@@ -47,7 +48,7 @@ type copyHashRec struct {
 // copyHashRun is how many records are held in memory: a few MB.
 const copyHashRun = 1 << 15
 
-func newCopyHashes() *CopyHashes { return &CopyHashes{} }
+func newCopyHashes() *CopyHashes { return &CopyHashes{max: copyHashRun} }
 
 func compareCopyHashRecs(a, b copyHashRec) int {
 	if c := comparePaths(a.path, b.path); c != 0 {
@@ -65,7 +66,7 @@ func compareCopyHashRecs(a, b copyHashRec) int {
 // add takes the record of path, read seq'th.
 func (c *CopyHashes) add(path string, seq uint64, h CopyHash) error {
 	c.run = append(c.run, copyHashRec{path: path, seq: seq, h: h})
-	if len(c.run) < copyHashRun {
+	if len(c.run) < c.max {
 		return nil
 	}
 	return c.spill()
