@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestFirstSnapshotListsWhatItHolds: a first snapshot hashes each file as
+// rsync sends it; a copy that changes after it was read (here an rsync that
+// rewrites every copied .dat file in place once it is done, keeping size and
+// mtime, as a stray writer could) is read again, so the file list holds the
+// hashes of what the snapshot holds (verify reads every file and compares),
+// never those read during the copy. Unchanged copies keep the hash read
+// beside rsync.
+func TestFirstSnapshotListsWhatItHolds(t *testing.T) {
+	realRsync, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, 10)
+	shim := t.TempDir()
+	// The last argument is the destination. The pause lets depot read the
+	// files rsync reported before they change.
+	script := `#!/bin/sh
+for last; do :; done
+"` + realRsync + `" "$@" || exit $?
+sleep 1
+find "$last" -name 'file-00*.dat' -type f | while read -r f; do
+	m=$(stat -c %y "$f")
+	printf X | dd of="$f" bs=1 count=1 conv=notrunc 2>/dev/null
+	touch -m -d "$m" "$f"
+done
+`
+	if err := os.WriteFile(filepath.Join(shim, "rsync"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", shim+":"+os.Getenv("PATH"))
+	code, _, logs := depot(t, "--config", e.config, "run")
+	if code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, logs)
+	}
+	m := regexp.MustCompile(`msg="item done".* files=(\d+) .* files_hashed=(\d+) files_prehashed=(\d+)`).FindStringSubmatch(logs)
+	if m == nil || !strings.Contains(logs, `msg="hashed while copying"`) {
+		t.Fatalf("no figures of hashing while copying:\n%s", logs)
+	}
+	files, _ := strconv.Atoi(m[1])
+	prehashed, _ := strconv.Atoi(m[3])
+	// 10 files match file-00*.dat; the others' hashes were read beside rsync.
+	if prehashed == 0 || prehashed > files-10 {
+		t.Errorf("%d of %d files took the hash read while copying; want some, and none of the 10 rewritten\n%s", prehashed, files, logs)
+	}
+	snap := e.snapshots(t)[0]
+	data, err := os.ReadFile(filepath.Join(snap.Path, "site", e.src, "d0", "sub0", "file-000.dat"))
+	if err != nil || data[0] != 'X' {
+		t.Fatalf("the copy was not rewritten (%v)", err)
+	}
+	if code, out, errs := depot(t, "--config", e.config, "verify"); code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+}
