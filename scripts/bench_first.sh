@@ -9,7 +9,8 @@
 # script generates it the same way when it is missing). Environment:
 # BENCH_DIR (default <repo>/_bench), BENCH_ROUNDS (5), BENCH_SEED (1),
 # BENCH_DEPOT (a depot binary to time instead of building one), BENCH_TREE
-# (a tree to copy instead, left as it is).
+# (a tree to copy instead, left as it is), BENCH_DEPOT_OLD (another depot
+# binary, timed in each round too, as "old": before and after a change).
 #
 # ext4 creates files slowly soon after many were deleted (recently deleted
 # inodes are skipped on allocation), so a copy made right after an rm -rf of
@@ -74,11 +75,13 @@ timed() {
 	printf '%s %s %s %s %s\n' "$label" "$wall" "$(awk "BEGIN{print $user+$sys}")" "$rss" "$load" | tee -a "$WORK/results"
 }
 
+# depot_first [LABEL BINARY]
 depot_first() {
+	local label=${1:-depot} bin=${2:-$DEPOT}
 	rm -rf "$REPO"
 	mkdir -p "$REPO"
-	"$DEPOT" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init failed"
-	timed depot "$DEPOT" --config "$CONFIG" run bench
+	"$bin" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init failed"
+	timed "$label" "$bin" --config "$CONFIG" run bench
 }
 rsync_first() {
 	rm -rf "$WORK/rsync"
@@ -95,10 +98,17 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	log "round $i/$ROUNDS"
 	depot_first
 	rsync_first
+	if [[ -n ${BENCH_DEPOT_OLD:-} ]]; then
+		depot_first old "$BENCH_DEPOT_OLD"
+	fi
 done
 rm -rf "$REPO" "$WORK/rsync"
 
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v l="$1" -v f="$2" '$1 == l {print $f}' "$WORK/results" | median; }
 dw=$(col depot 2) rw=$(col rsync 2) dc=$(col depot 3) rc=$(col rsync 3)
+if [[ -n ${BENCH_DEPOT_OLD:-} ]]; then
+	ow=$(col old 2) oc=$(col old 3)
+	echo "old depot: wall $ow s, cpu $oc s; ratio to rsync wall $(awk "BEGIN{printf \"%.2f\", $ow/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $oc/$rc}")"
+fi
 echo "medians of $ROUNDS: depot wall $dw s, cpu $dc s; rsync wall $rw s, cpu $rc s; ratio wall $(awk "BEGIN{printf \"%.2f\", $dw/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $dc/$rc}"); load $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
