@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Shell is one long-lived POSIX sh on a host that runs commands one at a
@@ -61,13 +62,29 @@ func StartShell(h Host) (*Shell, error) {
 }
 
 // Close ends the shell, and with it anything it holds (such as a lock on an
-// open descriptor).
+// open descriptor). The shell ends at the end of its input, which costs a
+// round trip; only one that does not within closeWait is killed, since
+// killing a remote command costs a session of its own (see SSH.Run).
 func (s *Shell) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.kill(errors.New("shell closed"))
+	if s.dead != nil {
+		return nil
+	}
+	s.dead = errors.New("shell closed")
+	s.stdin.Close()
+	select {
+	case <-s.done:
+		s.cancel()
+	case <-time.After(closeWait):
+		s.cancel()
+		<-s.done
+	}
 	return nil
 }
+
+// closeWait is how long Close waits for the shell to end by itself.
+const closeWait = 5 * time.Second
 
 // alive reports whether the shell still takes commands.
 func (s *Shell) alive() bool {

@@ -84,6 +84,27 @@ func conformance(t *testing.T, h hosts.Host) {
 		}
 		t.Fatal("the command survived the cancel")
 	})
+	// A shell that ends by itself runs its exit trap; a killed one does
+	// not, and killing costs a remote host a session of its own.
+	t.Run("a closed shell ends at the end of its input", func(t *testing.T) {
+		bye := filepath.Join(t.TempDir(), "bye")
+		sh, err := hosts.StartShell(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sh.Eval(ctx, "trap 'echo bye > "+hosts.ShellQuote(bye)+"' EXIT"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(bye); err != nil || string(got) != "bye\n" {
+			t.Fatalf("the shell did not end by itself: %q, %v", got, err)
+		}
+		if _, err := sh.Eval(ctx, "true"); err == nil {
+			t.Fatal("a closed shell still takes commands")
+		}
+	})
 	t.Run("dial", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

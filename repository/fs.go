@@ -38,6 +38,11 @@ type FS interface {
 	RemoveAll(ctx context.Context, path string) error
 	// ReadFile reads a small file whole.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// ReadFiles reads small files whole, all in one go (one round trip
+	// on a remote host): for each path its data, or nil when it is not a
+	// regular file this user can read (missing, a directory, unreadable).
+	// An error means the host could not be asked.
+	ReadFiles(ctx context.Context, paths ...string) ([][]byte, error)
 	// WriteFile writes a small file whole (mode 0600, replacing one there).
 	WriteFile(ctx context.Context, path string, data []byte) error
 	// Open streams a file; the caller closes it.

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -189,6 +191,51 @@ func (f *HostFS) RemoveAll(ctx context.Context, path string) error {
 // ReadFile implements FS through the shell: small files only.
 func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return f.Script(ctx, `cat -- "$1"`, path)
+}
+
+// readFilesScript prints each readable regular file among its paths (after
+// $1, a nonce) followed by a line with the nonce and ok, or just that line
+// with no.
+const readFilesScript = `n=$1
+shift
+for p; do
+  if [ -f "$p" ] && cat -- "$p" 2>/dev/null; then s=ok; else s=no; fi
+  printf '\n%s %s\n' "$n" "$s"
+done`
+
+// ReadFiles implements FS in one round trip in the shell. Each file's end
+// is a line with a random nonce, which no file written before can hold.
+func (f *HostFS) ReadFiles(ctx context.Context, paths ...string) ([][]byte, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, 16)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, err
+	}
+	nonce := "depot-" + hex.EncodeToString(buf)
+	out, err := f.Script(ctx, readFilesScript, append([]string{nonce}, paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	end := []byte("\n" + nonce + " ")
+	res := make([][]byte, len(paths))
+	for i := range paths {
+		j := bytes.Index(out, end)
+		if j < 0 {
+			return nil, fmt.Errorf("read files: %d answers for %d paths", i, len(paths))
+		}
+		data, rest := out[:j:j], out[j+len(end):]
+		status, rest, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok {
+			return nil, fmt.Errorf("read files: %d answers for %d paths", i, len(paths))
+		}
+		if string(status) == "ok" {
+			res[i] = append([]byte{}, data...)
+		}
+		out = rest
+	}
+	return res, nil
 }
 
 // WriteFile implements FS through the shell: the data travels as an argument

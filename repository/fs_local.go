@@ -109,6 +109,23 @@ func (LocalFS) RemoveAll(ctx context.Context, path string) error { return remove
 // ReadFile implements FS.
 func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }
 
+// ReadFiles implements FS.
+func (LocalFS) ReadFiles(ctx context.Context, paths ...string) ([][]byte, error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if data, err := os.ReadFile(p); err == nil {
+			out[i] = append([]byte{}, data...)
+		}
+	}
+	return out, nil
+}
+
 // WriteFile implements FS.
 func (LocalFS) WriteFile(_ context.Context, path string, data []byte) error {
 	return os.WriteFile(path, data, 0o600)

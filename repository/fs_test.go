@@ -105,3 +105,49 @@ func TestFSBasics(t *testing.T) {
 		}
 	})
 }
+
+func TestFSReadFiles(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		fsys := r.Files()
+		dir := r.Root
+		// A file that ends without a newline, one that holds what a
+		// frame's end looks like, an empty one, binary data.
+		files := map[string]string{
+			"plain":  "no newline at the end",
+			"frame":  "x\ndepot-00 ok\n\ndepot-00 no\n",
+			"empty":  "",
+			"binary": "\x00\xff\n\n\x00",
+		}
+		for name, data := range files {
+			if err := os.WriteFile(dir+"/"+name, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(dir+"/dir", 0o700); err != nil {
+			t.Fatal(err)
+		}
+		paths := []string{dir + "/plain", dir + "/missing", dir + "/frame", dir + "/dir", dir + "/empty", dir + "/binary"}
+		got, err := fsys.ReadFiles(ctx, paths...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []*string{ptr(files["plain"]), nil, ptr(files["frame"]), nil, ptr(files["empty"]), ptr(files["binary"])}
+		if len(got) != len(want) {
+			t.Fatalf("%d answers for %d paths", len(got), len(want))
+		}
+		for i, w := range want {
+			switch {
+			case w == nil && got[i] != nil:
+				t.Errorf("%s: read %q, want nothing", paths[i], got[i])
+			case w != nil && (got[i] == nil || string(got[i]) != *w):
+				t.Errorf("%s: read %q (nil: %v), want %q", paths[i], got[i], got[i] == nil, *w)
+			}
+		}
+		if got, err := fsys.ReadFiles(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("ReadFiles() = %q, %v", got, err)
+		}
+	})
+}
+
+func ptr(s string) *string { return &s }

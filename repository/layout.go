@@ -6,9 +6,7 @@ package repository
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"sort"
 	"time"
@@ -151,24 +149,16 @@ func (r Repo) Snapshots(ctx context.Context, set string) ([]Snapshot, error) {
 			manifests = append(manifests, filepath.Join(path, ManifestName))
 		}
 	}
-	complete, err := r.Files().Exists(ctx, manifests...)
+	// One round trip for them all: a repository host may hold hundreds.
+	data, err := r.Files().ReadFiles(ctx, manifests...)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	for i := range out {
-		if !complete[i] {
-			continue
+		if data[i] == nil {
+			continue // missing or unreadable (a directory, say): incomplete, like one that does not parse
 		}
-		data, err := r.Files().ReadFile(ctx, filepath.Join(out[i].Path, ManifestName))
-		var pathErr *fs.PathError
-		var exitErr *hosts.ExitError
-		if err != nil && (errors.As(err, &pathErr) || errors.As(err, &exitErr)) && ctx.Err() == nil {
-			continue // unreadable (a directory, say): incomplete, like one that does not parse
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list snapshots: %w", err)
-		}
-		if m, err := parseManifest(data, out[i].Path); err == nil {
+		if m, err := parseManifest(data[i], out[i].Path); err == nil {
 			out[i].Complete, out[i].Manifest = true, m
 		}
 	}

@@ -42,16 +42,24 @@ func (r Repo) MarkerPath() string { return filepath.Join(r.StateDir(), MarkerNam
 // ReadMarker reads the repository's marker. A root without one gives an
 // error wrapping ErrNotRepository that names the root.
 func (r Repo) ReadMarker(ctx context.Context) (Marker, error) {
-	ok, err := r.Files().Exists(ctx, r.MarkerPath())
+	// One round trip when the marker is there; only when it is not is
+	// the reason asked for.
+	read, err := r.Files().ReadFiles(ctx, r.MarkerPath())
 	if err != nil {
 		return Marker{}, fmt.Errorf("open repository %s: %w", r.Root, err)
 	}
-	if !ok[0] {
-		return Marker{}, fmt.Errorf("%s is %w", r.Root, ErrNotRepository)
-	}
-	data, err := r.Files().ReadFile(ctx, r.MarkerPath())
-	if err != nil {
-		return Marker{}, fmt.Errorf("open repository %s: %w", r.Root, err)
+	data := read[0]
+	if data == nil {
+		ok, err := r.Files().Exists(ctx, r.MarkerPath())
+		if err != nil {
+			return Marker{}, fmt.Errorf("open repository %s: %w", r.Root, err)
+		}
+		if !ok[0] {
+			return Marker{}, fmt.Errorf("%s is %w", r.Root, ErrNotRepository)
+		}
+		if data, err = r.Files().ReadFile(ctx, r.MarkerPath()); err != nil {
+			return Marker{}, fmt.Errorf("open repository %s: %w", r.Root, err)
+		}
 	}
 	var m Marker
 	if err := json.Unmarshal(data, &m); err != nil {
