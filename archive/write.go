@@ -116,6 +116,12 @@ func readSmall(path string, size int64) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	return readSmallFd(fd, path, size)
+}
+
+// readSmallFd reads size bytes of the open file fd into a buffer of
+// smallBufs.
+func readSmallFd(fd int, path string, size int64) ([]byte, error) {
 	buf := smallBufs.Get().(*[]byte)
 	data := (*buf)[:size]
 	for n := 0; n < len(data); {

@@ -192,8 +192,9 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 	}
 	wanted := exportWanted(rels)
 	// One goroutine reads the files ahead (metadata, and small files
-	// whole: at most readAhead of them wait) while this one writes the
-	// stream, so reading overlaps compression.
+	// whole: at most readAhead of them wait), each through its
+	// directory's descriptor, while this one writes the stream, so
+	// reading overlaps compression.
 	type read struct {
 		f    *archive.File
 		path string
@@ -209,6 +210,8 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 	}()
 	go func() {
 		defer close(files)
+		rd := archive.NewDirReader()
+		defer rd.Close()
 		for rctx.Err() == nil {
 			e, err := r.Next()
 			if errors.Is(err, io.EOF) {
@@ -219,7 +222,7 @@ func (d *Director) exportItem(ctx context.Context, w *archive.Writer, snap repos
 			}
 			var f *archive.File
 			if err == nil {
-				f, err = archive.Read(it.Name+"/"+e.Path, filepath.Join(dir, filepath.FromSlash(e.Path)))
+				f, err = rd.Read(it.Name+"/"+e.Path, filepath.Join(dir, filepath.FromSlash(e.Path)))
 			}
 			select {
 			case files <- read{f, e.Path, err}:

@@ -86,10 +86,21 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 		cache.sample = newFileSample(o.Seed, sampleFraction(o, snaps), o.MaxBytes)
 	}
 	failed := 0
-	for _, s := range snaps {
+	lanes := verifyLanes
+	if _, remote := repo.FS.(*repository.HostFS); remote || cache.sample != nil {
+		lanes = 1 // one session at a time; a sample's byte budget picks in order
+	}
+	results := verifyInLanes(snaps, lanes, func(s repository.Snapshot) (int, []string) {
+		return verifyAnywhere(ctx, repo, s, cache)
+	})
+	for i, s := range snaps {
 		name := s.Name()
-		files, problems := verifyAnywhere(ctx, repo, s, cache)
+		<-results[i].done
+		files, problems := results[i].files, results[i].problems
 		if err := ctx.Err(); err != nil {
+			for _, r := range results[i:] {
+				<-r.done
+			}
 			return err
 		}
 		if len(problems) == 0 {

@@ -21,6 +21,10 @@ type hashCache struct {
 	sample *fileSample
 	picked map[fileID]bool // the sample's decision for each inode met
 	bad    []badFile       // files that failed, for the search for good copies
+	// hashing holds the inodes being hashed, each closed when done: two
+	// snapshots verified at once meet a file they share, and the second
+	// waits for the first's hash.
+	hashing map[any]chan struct{}
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -29,7 +33,7 @@ type fileID struct{ dev, ino uint64 }
 type sha256Sum [32]byte
 
 func newHashCache() *hashCache {
-	return &hashCache{local: newInodeSums(), seen: map[any]string{}, picked: map[fileID]bool{}}
+	return &hashCache{local: newInodeSums(), seen: map[any]string{}, picked: map[fileID]bool{}, hashing: map[any]chan struct{}{}}
 }
 
 // load returns the hash recorded for the inode id; the caller holds mu.
@@ -79,20 +83,33 @@ func (c *hashCache) hash(p string, info fs.FileInfo, e repository.Entry) (string
 	return c.get(id, func() (string, error) { return repository.HashEntry(p, e) })
 }
 
-// get returns the hash of the inode id, computing it the first time.
+// get returns the hash of the inode id, computing it the first time (once:
+// a caller meeting it while another computes it waits for that hash).
 func (c *hashCache) get(id any, compute func() (string, error)) (string, error) {
 	c.mu.Lock()
-	h, seen := c.load(id)
-	c.mu.Unlock()
-	if seen {
-		return h, nil
+	for {
+		if h, seen := c.load(id); seen {
+			c.mu.Unlock()
+			return h, nil
+		}
+		wait, busy := c.hashing[id]
+		if !busy {
+			break
+		}
+		c.mu.Unlock()
+		<-wait // then the hash is stored, or its reading failed: try it here
+		c.mu.Lock()
 	}
+	done := make(chan struct{})
+	c.hashing[id] = done
+	c.mu.Unlock()
 	h, err := compute()
-	if err != nil {
-		return "", err
-	}
 	c.mu.Lock()
-	c.store(id, h)
+	if err == nil {
+		c.store(id, h)
+	}
+	delete(c.hashing, id)
+	close(done)
 	c.mu.Unlock()
-	return h, nil
+	return h, err
 }

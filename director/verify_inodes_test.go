@@ -3,7 +3,10 @@ package director
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -45,5 +48,51 @@ func TestParseSum(t *testing.T) {
 				t.Fatalf("parseSum(%q) = %x, %v", tc.in, got, ok)
 			}
 		})
+	}
+}
+
+// TestHashCacheOnce: callers that meet one inode at once hash it once, the
+// others waiting for that hash; when hashing fails, a waiter tries itself.
+func TestHashCacheOnce(t *testing.T) {
+	c := newHashCache()
+	sum := sha256.Sum256([]byte("x"))
+	want := hex.EncodeToString(sum[:])
+	var computed atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.get(fileID{1, 2}, func() (string, error) {
+				computed.Add(1)
+				<-release
+				return want, nil
+			})
+			if err != nil || got != want {
+				t.Errorf("get = %q, %v", got, err)
+			}
+		}()
+	}
+	close(release)
+	wg.Wait()
+	if n := computed.Load(); n != 1 {
+		t.Errorf("hashed %d times, want once", n)
+	}
+
+	failed := make(chan struct{})
+	first := make(chan struct{})
+	go func() {
+		c.get(fileID{1, 3}, func() (string, error) { close(first); <-failed; return "", errors.New("read error") })
+	}()
+	<-first
+	done := make(chan string)
+	go func() {
+		h, _ := c.get(fileID{1, 3}, func() (string, error) { return want, nil })
+		done <- h
+	}()
+	close(failed)
+	if h := <-done; h != want {
+		t.Errorf("after a failed hash, the waiter got %q, want its own hash", h)
 	}
 }

@@ -35,7 +35,7 @@ type dirent struct {
 func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 	defer close(out)
 	w := walker{ctx: ctx, out: out, buf: make([]byte, 64<<10), batch: make([]dirent, 0, walkBatch)}
-	if w.walk(unix.AT_FDCWD, root, "") && len(w.batch) > 0 {
+	if w.walk(unix.AT_FDCWD, root, "", 0) && len(w.batch) > 0 {
 		w.send()
 	}
 }
@@ -47,6 +47,10 @@ type walker struct {
 	buf   []byte // for getdents
 	batch []dirent
 	names []byte // the current directory's names, for readDirents
+	// read and sorted hold a directory's entries at each depth of the
+	// walk, reused from one directory to the next; keys is sortNames'.
+	read, sorted [][]dirent
+	keys         []nameKey
 }
 
 func (w *walker) send() bool {
@@ -60,8 +64,9 @@ func (w *walker) send() bool {
 }
 
 // walk sends the tree of the directory name (relative to the descriptor
-// at, and at rel in the walk); false means the walk was cancelled.
-func (w *walker) walk(at int, name, rel string) bool {
+// at, and at rel in the walk, depth levels below its root); false means
+// the walk was cancelled.
+func (w *walker) walk(at int, name, rel string, depth int) bool {
 	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return true
@@ -72,14 +77,19 @@ func (w *walker) walk(at int, name, rel string) bool {
 	if rel != "" {
 		prefix = rel + "/"
 	}
-	ents, err := readDirents(fd, w.buf, prefix, &w.names)
+	if depth == len(w.read) {
+		w.read, w.sorted = append(w.read, nil), append(w.sorted, nil)
+	}
+	ents, err := readDirents(fd, w.buf, prefix, &w.names, w.read[depth][:0])
 	if err == nil {
 		err = unix.Fstat(fd, &st)
 	}
 	if err != nil {
 		return true
 	}
-	ents = sortNames(ents, len(prefix))
+	w.read[depth] = ents
+	ents, w.keys = sortNames(ents, len(prefix), w.sorted[depth][:0], w.keys[:0])
+	w.sorted[depth] = ents
 	for _, e := range ents {
 		e.dev = uint64(st.Dev)
 		if e.typ == unix.DT_UNKNOWN {
@@ -92,7 +102,7 @@ func (w *walker) walk(at int, name, rel string) bool {
 		if len(w.batch) == walkBatch && !w.send() {
 			return false
 		}
-		if e.typ == unix.DT_DIR && !w.walk(fd, e.rel[len(prefix):], e.rel) {
+		if e.typ == unix.DT_DIR && !w.walk(fd, e.rel[len(prefix):], e.rel, depth+1) {
 			return false
 		}
 	}
@@ -103,10 +113,11 @@ func (w *walker) walk(at int, name, rel string) bool {
 // bytes) in byte order. It sorts small keys: each name's 8 bytes past the
 // prefix all names share, big-endian (a shorter name pads with zeros, and
 // sorts first, as no name holds a NUL), with the names themselves compared
-// only where keys tie.
-func sortNames(ents []dirent, skip int) []dirent {
+// only where keys tie. The sorted entries are appended to out, and keys is
+// the space for the keys (both reused by the caller, who gets them back).
+func sortNames(ents []dirent, skip int, out []dirent, keys []nameKey) ([]dirent, []nameKey) {
 	if len(ents) < 2 {
-		return ents
+		return append(out, ents...), keys
 	}
 	common := len(ents[0].rel) - skip
 	for _, e := range ents[1:] {
@@ -118,7 +129,7 @@ func sortNames(ents []dirent, skip int) []dirent {
 		common = n
 	}
 	at := skip + common
-	keys := make([]nameKey, len(ents))
+	keys = slices.Grow(keys[:0], len(ents))[:len(ents)]
 	for i, e := range ents {
 		var k uint64
 		for j := 0; j < 8; j++ {
@@ -138,11 +149,10 @@ func sortNames(ents []dirent, skip int) []dirent {
 		}
 		return strings.Compare(ents[a.i].rel[at:], ents[b.i].rel[at:])
 	})
-	out := make([]dirent, len(ents))
-	for i, k := range keys {
-		out[i] = ents[k.i]
+	for _, k := range keys {
+		out = append(out, ents[k.i])
 	}
-	return out
+	return out, keys
 }
 
 // nameKey is a name's sort key and its index, for sortNames.
@@ -157,9 +167,9 @@ const walkBatch = 512
 
 // readDirents reads a directory's entries (but . and ..) with getdents64,
 // each name with prefix before it. The paths are cut from one string for
-// the whole directory, built in *names (reused from call to call).
-func readDirents(fd int, buf []byte, prefix string, names *[]byte) ([]dirent, error) {
-	var out []dirent
+// the whole directory, built in *names (reused from call to call). The
+// entries are appended to out.
+func readDirents(fd int, buf []byte, prefix string, names *[]byte, out []dirent) ([]dirent, error) {
 	all := (*names)[:0]
 	for {
 		n, err := unix.Getdents(fd, buf)

@@ -28,7 +28,7 @@ func TestSortNames(t *testing.T) {
 					ents[i] = dirent{rel: prefix + n, ino: uint64(i)}
 				}
 				rand.Shuffle(len(ents), func(i, j int) { ents[i], ents[j] = ents[j], ents[i] })
-				got := sortNames(ents, len(prefix))
+				got, _ := sortNames(ents, len(prefix), nil, nil)
 				var names []string
 				for _, e := range got {
 					names = append(names, strings.TrimPrefix(e.rel, prefix))
