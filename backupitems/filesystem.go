@@ -127,7 +127,11 @@ func (f *Filesystem) PlanTree(ctx context.Context, env Env, tree TreeEnv) Plan {
 	_, _, err := f.quickReady(env, tree)
 	if err != nil {
 		p.Method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
-		p.Commands = [][]string{rsyncArgv(f.rsyncOptions(env, tree))}
+		o := f.rsyncOptions(env, tree)
+		if hashesWhileCopying(env, tree) {
+			o.Sent = func(string) {} // as the run, which hashes what rsync says it sent: the same argv
+		}
+		p.Commands = [][]string{rsyncArgv(o)}
 		return p
 	}
 	p.Method = "quick: walk the source against the base's file list, hard-link what is unchanged; " +
@@ -193,7 +197,7 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Result, TreeListing, error) {
 	o := f.transfer(env, tree)
 	var hasher *copyHasher
-	if !tree.Remote && !isRemote(env.Repo) {
+	if hashesWhileCopying(env, tree) {
 		var err error
 		if hasher, err = newCopyHasher(env.Dir); err != nil {
 			env.Log.Info("not hashing while copying", "why", err)
@@ -237,6 +241,10 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Resu
 	}
 	return out, list, nil
 }
+
+// hashesWhileCopying says whether a copy with rsync's own walk hashes the
+// files rsync sends as it sends them: when the copy lands on this machine.
+func hashesWhileCopying(env Env, tree TreeEnv) bool { return !tree.Remote && !isRemote(env.Repo) }
 
 // Check implements Checker: every path exists and is readable on the source.
 func (f *Filesystem) Check(ctx context.Context, env Env) []Check {
