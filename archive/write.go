@@ -30,6 +30,8 @@ type Writer struct {
 	enc   io.WriteCloser // age, or nil
 	links map[fileID]string
 	buf   []byte
+	hdr   []byte // appendFastHeader's
+	slow  bool   // every header through tw (for tests)
 	Stats Stats
 }
 
@@ -203,6 +205,12 @@ func (w *Writer) Write(f *File) (bool, error) {
 	default:
 		return false, nil
 	}
+	if isFile && !w.slow && len(f.xattrs) == 0 {
+		if hdr, ok := appendFastHeader(w.hdr[:0], h); ok {
+			w.hdr = hdr
+			return w.writeFast(f, hdr)
+		}
+	}
 	for k, v := range f.xattrs {
 		if h.PAXRecords == nil {
 			h.PAXRecords = map[string]string{}
@@ -216,30 +224,59 @@ func (w *Writer) Write(f *File) (bool, error) {
 	if !isFile {
 		return true, nil
 	}
+	if err := w.body(f, w.tw); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writeFast writes a regular file whose header appendFastHeader made,
+// past tw (which pads the entry before, and knows nothing of this one).
+func (w *Writer) writeFast(f *File, hdr []byte) (bool, error) {
+	if err := w.tw.Flush(); err != nil {
+		return false, fmt.Errorf("archive %s: %w", f.name, err)
+	}
+	if _, err := w.zw.Write(hdr); err != nil {
+		return false, fmt.Errorf("archive %s: %w", f.name, err)
+	}
+	w.Stats.Entries++
+	if err := w.body(f, w.zw); err != nil {
+		return false, err
+	}
+	if _, err := w.zw.Write(zeros[:padding(f.st.Size)]); err != nil {
+		return false, fmt.Errorf("archive %s: %w", f.name, err)
+	}
+	return true, nil
+}
+
+// body writes a regular file's content to out (tw, or the stream past it):
+// exactly the size its header says, or an error.
+func (w *Writer) body(f *File, out io.Writer) error {
+	st := &f.st
 	var n int64
 	if f.data != nil || st.Size == 0 {
-		m, err := w.tw.Write(f.data)
+		m, err := out.Write(f.data)
 		f.release()
 		if err != nil {
-			return false, fmt.Errorf("archive %s: %w", f.name, err)
+			return fmt.Errorf("archive %s: %w", f.name, err)
 		}
 		n = int64(m)
 	} else {
 		fh, err := os.Open(f.path)
 		if err != nil {
-			return false, err
+			return err
 		}
 		defer fh.Close()
-		if n, err = io.CopyBuffer(struct{ io.Writer }{w.tw}, io.LimitReader(fh, st.Size), w.buf); err != nil {
-			return false, fmt.Errorf("archive %s: %w", f.name, err)
+		if n, err = io.CopyBuffer(struct{ io.Writer }{out}, io.LimitReader(fh, st.Size), w.buf); err != nil {
+			return fmt.Errorf("archive %s: %w", f.name, err)
 		}
 	}
 	if n != st.Size {
-		return false, fmt.Errorf("archive %s: %s shrank while it was read", f.name, f.path)
+		return fmt.Errorf("archive %s: %s shrank while it was read", f.name, f.path)
 	}
 	w.Stats.Files++
 	w.Stats.Bytes += n
-	return true, nil
+	return nil
 }
 
 // readXattrs reads path's extended attributes (ACLs among them, as
