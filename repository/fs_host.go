@@ -193,6 +193,53 @@ func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return f.Script(ctx, `cat -- "$1"`, path)
 }
 
+// shellReadMax is the largest file readSmall holds in memory.
+var shellReadMax int64 = 8 << 20
+
+// readSmallScript prints x and the file at $1 when it holds at most $2
+// bytes, and nothing when it holds more.
+const readSmallScript = `n=$(wc -c < "$1") || exit 1
+[ "$n" -le "$2" ] || exit 0
+printf x
+cat -- "$1"`
+
+// readSmall reads the file at path in one round trip in the shell when it
+// holds at most max bytes, and returns nil when it holds more (then read
+// it with Open, which streams).
+func (f *HostFS) readSmall(ctx context.Context, path string, max int64) ([]byte, error) {
+	sh, err := f.sh()
+	if err != nil {
+		return nil, err
+	}
+	w := &cappedBuffer{max: max + 1}
+	err = sh.Stream(ctx, w, nil, readSmallScript, path, strconv.FormatInt(max, 10))
+	switch {
+	case errors.Is(err, errCapped):
+		return nil, nil // it grew since wc: too big all the same
+	case err != nil:
+		return nil, fmt.Errorf("on %s: %w", f.Host.Name(), err)
+	case w.buf.Len() == 0:
+		return nil, nil
+	}
+	return w.buf.Bytes()[1:], nil
+}
+
+// cappedBuffer keeps what is written to it until it would pass max bytes,
+// then fails.
+type cappedBuffer struct {
+	max int64
+	buf bytes.Buffer
+}
+
+var errCapped = errors.New("more than expected")
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if int64(c.buf.Len()+len(p)) > c.max {
+		return 0, errCapped
+	}
+	return c.buf.Write(p)
+}
+
 // readFilesScript prints each readable regular file among its paths (after
 // $1, a nonce) followed by a line with the nonce and ok, or just that line
 // with no.
