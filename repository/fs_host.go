@@ -193,6 +193,22 @@ func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return f.Script(ctx, `cat -- "$1"`, path)
 }
 
+// Size implements FS: a file that is not there prints nothing.
+func (f *HostFS) Size(ctx context.Context, path string) (int64, error) {
+	out, err := f.Script(ctx, `if [ -e "$1" ] || [ -L "$1" ]; then wc -c < "$1"; fi`, path)
+	if err != nil {
+		return 0, err
+	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return 0, &fs.PathError{Op: "size", Path: path, Err: fs.ErrNotExist}
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size of %s on %s: unexpected answer %.100q", path, f.Host.Name(), out)
+	}
+	return n, nil
+}
+
 // shellReadMax is the largest file readSmall holds in memory.
 var shellReadMax int64 = 8 << 20
 

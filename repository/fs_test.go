@@ -1,6 +1,8 @@
 package repository
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"testing"
 
@@ -151,3 +153,20 @@ func TestFSReadFiles(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestFSSize(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		for name, data := range map[string]string{"five": "12345", "empty": "", "lines": "a\nb\n"} {
+			if err := os.WriteFile(r.Root+"/"+name, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.Files().Size(ctx, r.Root+"/"+name); err != nil || n != int64(len(data)) {
+				t.Errorf("Size(%s) = %d, %v, want %d", name, n, err, len(data))
+			}
+		}
+		if n, err := r.Files().Size(ctx, r.Root+"/missing"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Size of a missing file = %d, %v, want ErrNotExist", n, err)
+		}
+	})
+}
