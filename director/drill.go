@@ -287,7 +287,7 @@ func (d *Director) appendDrill(ctx context.Context, repo repository.Repo, r Dril
 	ctx = context.WithoutCancel(ctx)
 	line, _ := json.Marshal(r)
 	file := filepath.Join(repo.StateDir(), DrillFile)
-	if data, err := repo.Files().ReadFile(ctx, file); err == nil && len(data)+len(line) >= MaxHistoryBytes {
+	if size, err := repo.Files().Size(ctx, file); err == nil && size+int64(len(line)) >= MaxHistoryBytes {
 		if err := repo.Files().Rename(ctx, file, file+".1"); err != nil {
 			d.Log.Warn("could not rotate the drill history", "err", err)
 		}

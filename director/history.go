@@ -49,11 +49,11 @@ func (d *Director) appendHistory(ctx context.Context, repo repository.Repo, rec 
 	ctx = context.WithoutCancel(ctx)
 	line, _ := json.Marshal(rec)
 	file := filepath.Join(repo.StateDir(), HistoryFile)
-	if ex, err := repo.Files().Exists(ctx, file); err == nil && ex[0] {
-		if data, err := repo.Files().ReadFile(ctx, file); err == nil && len(data)+len(line) >= MaxHistoryBytes {
-			if err := repo.Files().Rename(ctx, file, file+".1"); err != nil {
-				d.Log.Warn("could not rotate the run history", "err", err)
-			}
+	// Its size, not its data: near the bound that is a megabyte a run
+	// over SSH.
+	if size, err := repo.Files().Size(ctx, file); err == nil && size+int64(len(line)) >= MaxHistoryBytes {
+		if err := repo.Files().Rename(ctx, file, file+".1"); err != nil {
+			d.Log.Warn("could not rotate the run history", "err", err)
 		}
 	}
 	if err := repo.AppendHistory(ctx, append(line, '\n')); err != nil {

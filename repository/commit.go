@@ -79,13 +79,16 @@ func (r Repo) Begin(ctx context.Context, set string, now time.Time) (*Build, err
 // waits for the next second.
 func (r Repo) NextStamp(ctx context.Context, set string, now time.Time) (string, error) {
 	stamp := Stamp(now)
-	snaps, err := r.Snapshots(ctx, set)
+	// A look at the two names, not a listing of every snapshot with its
+	// manifest: one round trip on a remote host.
+	sections := []string{Holding, Permanent}
+	taken, err := r.Files().Exists(ctx, r.Dir(Holding, set, stamp), r.Dir(Permanent, set, stamp))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("list snapshots: %w", err)
 	}
-	for _, s := range snaps {
-		if s.Stamp == stamp {
-			return "", fmt.Errorf("%w: %s/%s/%s", ErrStampTaken, s.Section, set, stamp)
+	for i, section := range sections {
+		if taken[i] {
+			return "", fmt.Errorf("%w: %s/%s/%s", ErrStampTaken, section, set, stamp)
 		}
 	}
 	return stamp, nil

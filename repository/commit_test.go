@@ -74,6 +74,14 @@ func TestBeginStampsFromTheClock(t *testing.T) {
 		if b := publish(t, r, "web", t0.Add(time.Second)); b.Stamp != "2026-11-21T020001Z" {
 			t.Fatalf("next second's stamp %s", b.Stamp)
 		}
+		// A stamp in permanent, even of a snapshot without its manifest,
+		// is taken too.
+		if err := r.Files().MkdirAll(ctx, r.Dir(Permanent, "web", "2026-11-21T020002Z")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Begin(ctx, "web", t0.Add(2*time.Second)); !errors.Is(err, ErrStampTaken) {
+			t.Fatalf("a stamp taken in permanent: %v", err)
+		}
 	})
 }
 

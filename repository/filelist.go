@@ -217,13 +217,16 @@ type FileListReader struct {
 // OpenFileList opens the file list at path in the repository.
 func (r Repo) OpenFileList(ctx context.Context, path string) (*FileListReader, error) {
 	if fsys, ok := r.Files().(*HostFS); ok {
-		// A few MB even for 100,000 files: one round trip in the shell
-		// beats a session of its own.
-		data, err := fsys.ReadFile(ctx, path)
+		// Up to about 150,000 files: one round trip in the shell beats a
+		// session of its own. A longer list streams, so memory does not
+		// follow the number of files (about 50 bytes each).
+		data, err := fsys.readSmall(ctx, path, shellReadMax)
 		if err != nil {
 			return nil, fmt.Errorf("open file list: %w", err)
 		}
-		return NewFileListReader(bytes.NewReader(data))
+		if data != nil {
+			return NewFileListReader(bytes.NewReader(data))
+		}
 	}
 	f, err := r.Files().Open(ctx, path)
 	if err != nil {

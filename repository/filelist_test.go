@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -358,4 +360,76 @@ func TestFindEntry(t *testing.T) {
 	if _, _, err := FindEntry(strings.NewReader("not zstd"), "a"); err == nil {
 		t.Error("FindEntry of garbage: no error")
 	}
+}
+
+// A pushed-to repository's file list is read in one round trip while it is
+// small, and streams once it is not, so memory does not follow the number
+// of files.
+func TestOpenFileListOverHostStreamsALongList(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		if _, ok := r.Files().(*HostFS); !ok {
+			t.Skip("a local list always streams")
+		}
+		var entries []Entry
+		for i := range 3000 {
+			entries = append(entries, Entry{Path: fmt.Sprintf("f%05d", i), Mode: 0o100644, Size: int64(i), Mtime: int64(i) * 7919, Hash: fmt.Sprintf("%064x", i*104729)})
+		}
+		path := r.Root + "/list.tsv.zst"
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewFileListWriter(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if err := w.Write(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := errors.Join(w.Close(), f.Close()); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name     string
+			max      int64
+			streamed bool
+		}{
+			{"small", st.Size(), false},
+			{"long", st.Size() - 1, true},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				defer func(old int64) { shellReadMax = old }(shellReadMax)
+				shellReadMax = tt.max
+				fr, err := r.OpenFileList(ctx, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fr.Close()
+				if streamed := fr.f != nil; streamed != tt.streamed {
+					t.Errorf("streamed = %v, want %v", streamed, tt.streamed)
+				}
+				var got []Entry
+				for {
+					e, err := fr.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, e)
+				}
+				if !slices.Equal(got, entries) {
+					t.Fatalf("read %d entries back, wrote %d (or they differ)", len(got), len(entries))
+				}
+			})
+		}
+	})
 }

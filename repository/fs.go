@@ -36,6 +36,9 @@ type FS interface {
 	// RemoveAll removes a tree, directories without write permission
 	// included; a missing tree is no error.
 	RemoveAll(ctx context.Context, path string) error
+	// Size returns the size of the file at path, an error wrapping
+	// fs.ErrNotExist when there is none.
+	Size(ctx context.Context, path string) (int64, error)
 	// ReadFile reads a small file whole.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// ReadFiles reads small files whole, all in one go (one round trip

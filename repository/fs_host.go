@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,6 +194,69 @@ func (f *HostFS) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return f.Script(ctx, `cat -- "$1"`, path)
 }
 
+// Size implements FS: a file that is not there prints nothing.
+func (f *HostFS) Size(ctx context.Context, path string) (int64, error) {
+	out, err := f.Script(ctx, `if [ -e "$1" ] || [ -L "$1" ]; then wc -c < "$1"; fi`, path)
+	if err != nil {
+		return 0, err
+	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return 0, &fs.PathError{Op: "size", Path: path, Err: fs.ErrNotExist}
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size of %s on %s: unexpected answer %.100q", path, f.Host.Name(), out)
+	}
+	return n, nil
+}
+
+// shellReadMax is the largest file readSmall holds in memory.
+var shellReadMax int64 = 8 << 20
+
+// readSmallScript prints x and the file at $1 when it holds at most $2
+// bytes, and nothing when it holds more.
+const readSmallScript = `n=$(wc -c < "$1") || exit 1
+[ "$n" -le "$2" ] || exit 0
+printf x
+cat -- "$1"`
+
+// readSmall reads the file at path in one round trip in the shell when it
+// holds at most max bytes, and returns nil when it holds more (then read
+// it with Open, which streams).
+func (f *HostFS) readSmall(ctx context.Context, path string, max int64) ([]byte, error) {
+	sh, err := f.sh()
+	if err != nil {
+		return nil, err
+	}
+	w := &cappedBuffer{max: max + 1}
+	err = sh.Stream(ctx, w, nil, readSmallScript, path, strconv.FormatInt(max, 10))
+	switch {
+	case errors.Is(err, errCapped):
+		return nil, nil // it grew since wc: too big all the same
+	case err != nil:
+		return nil, fmt.Errorf("on %s: %w", f.Host.Name(), err)
+	case w.buf.Len() == 0:
+		return nil, nil
+	}
+	return w.buf.Bytes()[1:], nil
+}
+
+// cappedBuffer keeps what is written to it until it would pass max bytes,
+// then fails.
+type cappedBuffer struct {
+	max int64
+	buf bytes.Buffer
+}
+
+var errCapped = errors.New("more than expected")
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if int64(c.buf.Len()+len(p)) > c.max {
+		return 0, errCapped
+	}
+	return c.buf.Write(p)
+}
+
 // readFilesScript prints each readable regular file among its paths (after
 // $1, a nonce) followed by a line with the nonce and ok, or just that line
 // with no.
@@ -203,11 +267,35 @@ for p; do
   printf '\n%s %s\n' "$n" "$s"
 done`
 
-// ReadFiles implements FS in one round trip in the shell. Each file's end
-// is a line with a random nonce, which no file written before can hold.
+// catFilesScript prints a line with 1 for each of its paths that is a
+// readable regular file and 0 for each other, then wc -c's lines for the
+// former, then them all from one cat: two processes, however many files.
+const catFilesScript = `for p; do
+  shift
+  if [ -f "$p" ] && [ -r "$p" ]; then set -- "$@" "$p"; printf 1; else printf 0; fi
+done
+printf '\n'
+[ $# -gt 0 ] || exit 0
+wc -c -- "$@" && cat -- "$@"`
+
+// ReadFiles implements FS in one round trip in the shell: one cat of all
+// the files, split by their sizes. When that cannot be (a name with a
+// newline, which splits wc's lines, or a file that changed between wc and
+// cat), each file gets a cat of its own, and its end is a line with a
+// random nonce, which no file written before can hold.
 func (f *HostFS) ReadFiles(ctx context.Context, paths ...string) ([][]byte, error) {
 	if len(paths) == 0 {
 		return nil, nil
+	}
+	if !slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(p, "\n") }) {
+		out, err := f.Script(ctx, catFilesScript, paths...)
+		var exit *hosts.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return nil, err
+		}
+		if res, ok := splitCatFiles(out, len(paths)); err == nil && ok {
+			return res, nil
+		}
 	}
 	buf := make([]byte, 16)
 	if _, err := rand.Read(buf); err != nil {
@@ -236,6 +324,58 @@ func (f *HostFS) ReadFiles(ctx context.Context, paths ...string) ([][]byte, erro
 		out = rest
 	}
 	return res, nil
+}
+
+// splitCatFiles splits catFilesScript's output for n paths, and says
+// whether it adds up.
+func splitCatFiles(out []byte, n int) ([][]byte, bool) {
+	flags, out, ok := bytes.Cut(out, []byte("\n"))
+	if !ok || len(flags) != n {
+		return nil, false
+	}
+	var sizes []int
+	for _, c := range flags {
+		if c == '1' {
+			sizes = append(sizes, 0)
+		}
+	}
+	lines := len(sizes)
+	if lines > 1 {
+		lines++ // wc's total
+	}
+	var total int
+	for k := range lines {
+		var line []byte
+		if line, out, ok = bytes.Cut(out, []byte("\n")); !ok {
+			return nil, false
+		}
+		fields := bytes.Fields(line)
+		if len(fields) == 0 {
+			return nil, false
+		}
+		size, err := strconv.Atoi(string(fields[0]))
+		if err != nil || size < 0 {
+			return nil, false
+		}
+		if k < len(sizes) {
+			sizes[k] = size
+			total += size
+		}
+	}
+	if len(out) != total {
+		return nil, false
+	}
+	res := make([][]byte, n)
+	k := 0
+	for i, c := range flags {
+		if c != '1' {
+			continue
+		}
+		res[i] = append([]byte{}, out[:sizes[k]]...)
+		out = out[sizes[k]:]
+		k++
+	}
+	return res, true
 }
 
 // WriteFile implements FS through the shell: the data travels as an argument

@@ -109,6 +109,15 @@ func (LocalFS) RemoveAll(ctx context.Context, path string) error { return remove
 // ReadFile implements FS.
 func (LocalFS) ReadFile(_ context.Context, path string) ([]byte, error) { return os.ReadFile(path) }
 
+// Size implements FS.
+func (LocalFS) Size(_ context.Context, path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
 // ReadFiles implements FS.
 func (LocalFS) ReadFiles(ctx context.Context, paths ...string) ([][]byte, error) {
 	out := make([][]byte, len(paths))

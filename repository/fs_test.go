@@ -1,6 +1,8 @@
 package repository
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"testing"
 
@@ -144,6 +146,14 @@ func TestFSReadFiles(t *testing.T) {
 				t.Errorf("%s: read %q (nil: %v), want %q", paths[i], got[i], got[i] == nil, *w)
 			}
 		}
+		// A name with a newline in it takes the way of a cat a file.
+		if err := os.WriteFile(dir+"/new\nline", []byte("odd"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err = fsys.ReadFiles(ctx, dir+"/binary", dir+"/new\nline", dir+"/missing", dir+"/frame")
+		if err != nil || len(got) != 4 || string(got[0]) != files["binary"] || string(got[1]) != "odd" || got[2] != nil || string(got[3]) != files["frame"] {
+			t.Fatalf("with a newline in a name: %q, %v", got, err)
+		}
 		if got, err := fsys.ReadFiles(ctx); err != nil || len(got) != 0 {
 			t.Fatalf("ReadFiles() = %q, %v", got, err)
 		}
@@ -151,3 +161,52 @@ func TestFSReadFiles(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+func TestFSSize(t *testing.T) {
+	forEachFS(t, func(t *testing.T, newRepo func(testing.TB) Repo) {
+		r := newRepo(t)
+		for name, data := range map[string]string{"five": "12345", "empty": "", "lines": "a\nb\n"} {
+			if err := os.WriteFile(r.Root+"/"+name, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.Files().Size(ctx, r.Root+"/"+name); err != nil || n != int64(len(data)) {
+				t.Errorf("Size(%s) = %d, %v, want %d", name, n, err, len(data))
+			}
+		}
+		if n, err := r.Files().Size(ctx, r.Root+"/missing"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Size of a missing file = %d, %v, want ErrNotExist", n, err)
+		}
+	})
+}
+
+// A file that changed between wc and cat does not add up, and is read
+// again a file at a time.
+func TestSplitCatFiles(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		out  string
+		n    int
+		want []string // "-" for nil
+		ok   bool
+	}{
+		{"two files and a missing one", "101\n3 a\n2 c\n5 total\nabcde", 3, []string{"abc", "-", "de"}, true},
+		{"one file, no total", "01\n 4 b\nwxyz", 2, []string{"-", "wxyz"}, true},
+		{"none", "00\n", 2, []string{"-", "-"}, true},
+		{"grew since wc", "1\n3 a\nabcd", 1, nil, false},
+		{"shrank since wc", "11\n3 a\n2 b\n5 total\nabcd", 2, nil, false},
+		{"flags for other paths", "1\n3 a\nabc", 2, nil, false},
+		{"no size", "1\nx a\nabc", 1, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := splitCatFiles([]byte(tt.out), tt.n)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			for i, w := range tt.want {
+				if w == "-" && got[i] != nil || w != "-" && string(got[i]) != w {
+					t.Errorf("file %d: %q, want %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
