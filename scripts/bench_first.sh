@@ -10,7 +10,12 @@
 # BENCH_DIR (default <repo>/_bench), BENCH_ROUNDS (5), BENCH_SEED (1),
 # BENCH_DEPOT (a depot binary to time instead of building one), BENCH_TREE
 # (a tree to copy instead, left as it is), BENCH_DEPOT_OLD (another depot
-# binary, timed in each round too, as "old": before and after a change).
+# binary, timed in each round too, as "old": before and after a change),
+# BENCH_FRESH_FS=SIZE (e.g. 6G; root only): copy into an ext4 file system of
+# its own, made afresh (mkfs on a loop device with direct I/O) before every
+# run, instead of into $BENCH_DIR. On a machine shared with other jobs that
+# delete many files, this keeps their deletions (and ours) from slowing the
+# copies unevenly; both sides still write through the same disk.
 #
 # ext4 creates files slowly soon after many were deleted (recently deleted
 # inodes are skipped on allocation), so a copy made right after an rm -rf of
@@ -49,7 +54,27 @@ if [[ -z ${BENCH_TREE:-} ]] && [[ ! -d $TREE || $(cat "$BENCH_DIR/tree.marker" 2
 fi
 
 CONFIG=$WORK/depot.yaml
-REPO=$WORK/repo
+TARGET=$WORK
+LOOP=
+if [[ -n ${BENCH_FRESH_FS:-} ]]; then
+	TARGET=$WORK/mnt
+	mkdir -p "$TARGET"
+	truncate -s "$BENCH_FRESH_FS" "$WORK/fs.img"
+	LOOP=$(losetup -f --show --direct-io=on "$WORK/fs.img") || die "losetup failed"
+	trap 'umount "$TARGET" 2>/dev/null; losetup -d "$LOOP"; rm -f "$WORK/fs.img"' EXIT
+fi
+# fresh_target empties the target file system (BENCH_FRESH_FS) or removes
+# the copy at $1 with rm -rf.
+fresh_target() {
+	if [[ -n $LOOP ]]; then
+		umount "$TARGET" 2>/dev/null || true
+		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" || die "mkfs failed"
+		mount "$LOOP" "$TARGET" || die "mount failed"
+	else
+		rm -rf "$1"
+	fi
+}
+REPO=$TARGET/repo
 cat >"$CONFIG" <<YAML
 version: 1
 repository:
@@ -78,14 +103,14 @@ timed() {
 # depot_first [LABEL BINARY]
 depot_first() {
 	local label=${1:-depot} bin=${2:-$DEPOT}
-	rm -rf "$REPO"
+	fresh_target "$REPO"
 	mkdir -p "$REPO"
 	"$bin" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init failed"
 	timed "$label" "$bin" --config "$CONFIG" run bench
 }
 rsync_first() {
-	rm -rf "$WORK/rsync"
-	timed rsync rsync -aHAX --numeric-ids "$TREE" "$WORK/rsync/"
+	fresh_target "$TARGET/rsync"
+	timed rsync rsync -aHAX --numeric-ids "$TREE" "$TARGET/rsync/"
 }
 
 : >"$WORK/results"
@@ -102,7 +127,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		depot_first old "$BENCH_DEPOT_OLD"
 	fi
 done
-rm -rf "$REPO" "$WORK/rsync"
+[[ -n $LOOP ]] || rm -rf "$REPO" "$WORK/rsync"
 
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v l="$1" -v f="$2" '$1 == l {print $f}' "$WORK/results" | median; }
