@@ -131,9 +131,11 @@ done
 
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v l="$1" -v f="$2" '$1 == l {print $f}' "$WORK/results" | median; }
-dw=$(col depot 2) rw=$(col rsync 2) dc=$(col depot 3) rc=$(col rsync 3)
-if [[ -n ${BENCH_DEPOT_OLD:-} ]]; then
-	ow=$(col old 2) oc=$(col old 3)
-	echo "old depot: wall $ow s, cpu $oc s; ratio to rsync wall $(awk "BEGIN{printf \"%.2f\", $ow/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $oc/$rc}")"
-fi
-echo "medians of $ROUNDS: depot wall $dw s, cpu $dc s; rsync wall $rw s, cpu $rc s; ratio wall $(awk "BEGIN{printf \"%.2f\", $dw/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $dc/$rc}"); load $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+rw=$(col rsync 2) rc=$(col rsync 3)
+for label in depot old; do
+	grep -q "^$label " "$WORK/results" || continue
+	w=$(col "$label" 2) c=$(col "$label" 3)
+	echo "$label: wall $w s, cpu $c s; rsync: wall $rw s, cpu $rc s; ratio wall $(ratio "$w" "$rw"), cpu $(ratio "$c" "$rc") (medians of $ROUNDS)"
+done
+echo "load average during the runs: $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
