@@ -15,13 +15,21 @@
 # its own, made afresh (mkfs on a loop device with direct I/O) before every
 # run, instead of into $BENCH_DIR. On a machine shared with other jobs that
 # delete many files, this keeps their deletions (and ours) from slowing the
-# copies unevenly; both sides still write through the same disk.
+# copies unevenly; both sides still write through the same disk. It runs in
+# a mount namespace of its own (unshare -m).
 #
 # ext4 creates files slowly soon after many were deleted (recently deleted
 # inodes are skipped on allocation), so a copy made right after an rm -rf of
 # another can take several times longer: alternating gives both sides the
 # same history, and the medians compare like with like.
 set -euo pipefail
+
+# Mounts in a namespace of our own: a process that copies the host's mounts
+# into a new namespace meanwhile (a test's unshare -m) would otherwise keep
+# the file system alive after each umount, and the loop device busy.
+if [[ -n ${BENCH_FRESH_FS:-} && -z ${BENCH_IN_NS:-} ]]; then
+	exec unshare -m --propagation private env BENCH_IN_NS=1 bash "$(realpath "$0")" "$@"
+fi
 
 FILES=${1:-100000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,8 +75,14 @@ fi
 # the copy at $1 with rm -rf.
 fresh_target() {
 	if [[ -n $LOOP ]]; then
-		umount "$TARGET" 2>/dev/null || true
-		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" || die "mkfs failed"
+		mountpoint -q "$TARGET" && { umount "$TARGET" || die "umount failed"; }
+		# A loop device just set up or unmounted can be busy for a moment.
+		local try
+		for try in 1 2 3 4 5 6 7 8 9 10; do
+			mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" 2>/dev/null && break
+			((try < 10)) || die "mkfs.ext4 $LOOP failed"
+			sleep 0.5
+		done
 		mount "$LOOP" "$TARGET" || die "mount failed"
 	else
 		rm -rf "$1"
