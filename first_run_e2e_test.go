@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// TestFirstSnapshotListsWhatItHolds: a first snapshot hashes each file as
-// rsync sends it; a copy that changes after it was read (here an rsync that
+// TestFirstSnapshotListsWhatItHolds: a first snapshot with
+// hash_while_copying hashes each file as rsync sends it; a copy that changes after it was read (here an rsync that
 // rewrites the first directory's copied files in place once it is done,
 // keeping size and mtime, as a stray writer could) is read again, so the file list holds the
 // hashes of what the snapshot holds (verify reads every file and compares),
@@ -25,6 +25,14 @@ func TestFirstSnapshotListsWhatItHolds(t *testing.T) {
 	// Enough files that the first directory's are read during the copy
 	// (256 files after them), before they change.
 	e := newSizedEnv(t, 10, 600, 2000)
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `exclude: ["*.log"]`, "exclude: [\"*.log\"]\n        hash_while_copying: true", 1))
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	shim := t.TempDir()
 	// The last argument is the destination. The pause lets depot read the
 	// files rsync reported before they change.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -59,8 +60,10 @@ const (
 	hashLagBytes = 16 << 20
 )
 
-// hashWorkers read files beside rsync.
-const hashWorkers = 2
+// hashWorkers read files beside rsync. One: at its low priority the kernel
+// may leave its thread waiting long, and the Go processor it holds with it,
+// so the others stay free for the rest of depot (reading rsync's output).
+const hashWorkers = 1
 
 // hashQueue bounds the batches waiting to be read; beyond it names are
 // dropped rather than slow rsync down (their files are read afterwards).
@@ -139,6 +142,12 @@ func (h *copyHasher) finish() (*CopyHashes, error) {
 
 func (h *copyHasher) work() {
 	defer h.wg.Done()
+	// Only CPU time rsync leaves idle: this goroutine's thread runs at the
+	// lowest priority (and ends with it, as it stays locked to it). On a
+	// busy machine names then pile up and are dropped, and the file list
+	// reads those files after rsync, as without this.
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 	buf := make([]byte, 256<<10)
 	for batch := range h.names {
 		for _, name := range batch {
