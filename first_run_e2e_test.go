@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-// TestFirstSnapshotListsWhatItHolds: a first snapshot hashes each file as
-// rsync sends it; a copy that changes after it was read (here an rsync that
-// rewrites every copied .dat file in place once it is done, keeping size and
-// mtime, as a stray writer could) is read again, so the file list holds the
+// TestFirstSnapshotListsWhatItHolds: a first snapshot with
+// hash_while_copying hashes each file as rsync sends it; a copy that changes after it was read (here an rsync that
+// rewrites the first directory's copied files in place once it is done,
+// keeping size and mtime, as a stray writer could) is read again, so the file list holds the
 // hashes of what the snapshot holds (verify reads every file and compares),
 // never those read during the copy. Unchanged copies keep the hash read
 // beside rsync.
@@ -22,7 +22,17 @@ func TestFirstSnapshotListsWhatItHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, 10)
+	// Enough files that the first directory's are read during the copy
+	// (256 files after them), before they change.
+	e := newSizedEnv(t, 10, 600, 2000)
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `exclude: ["*.log"]`, "exclude: [\"*.log\"]\n        hash_while_copying: true", 1))
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	shim := t.TempDir()
 	// The last argument is the destination. The pause lets depot read the
 	// files rsync reported before they change.
@@ -30,7 +40,7 @@ func TestFirstSnapshotListsWhatItHolds(t *testing.T) {
 for last; do :; done
 "` + realRsync + `" "$@" || exit $?
 sleep 1
-find "$last" -name 'file-00*.dat' -type f | while read -r f; do
+find "$last" -path '*/d0/sub0/file-*.dat' -type f | while read -r f; do
 	m=$(stat -c %y "$f")
 	printf X | dd of="$f" bs=1 count=1 conv=notrunc 2>/dev/null
 	touch -m -d "$m" "$f"
@@ -50,9 +60,9 @@ done
 	}
 	files, _ := strconv.Atoi(m[1])
 	prehashed, _ := strconv.Atoi(m[3])
-	// 10 files match file-00*.dat; the others' hashes were read beside rsync.
-	if prehashed == 0 || prehashed > files-10 {
-		t.Errorf("%d of %d files took the hash read while copying; want some, and none of the 10 rewritten\n%s", prehashed, files, logs)
+	// 50 files are in d0/sub0; others' hashes were read beside rsync.
+	if prehashed == 0 || prehashed > files-50 {
+		t.Errorf("%d of %d files took the hash read while copying; want some, and none of the 50 rewritten\n%s", prehashed, files, logs)
 	}
 	snap := e.snapshots(t)[0]
 	data, err := os.ReadFile(filepath.Join(snap.Path, "site", e.src, "d0", "sub0", "file-000.dat"))

@@ -2,13 +2,12 @@ package backupitems
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,31 +25,53 @@ import (
 //
 // rsync logs a file after its data went through (the %b of its
 // --out-format) but before the receiver renames the finished temporary file
-// into place (receiver.c: log_item, then finish_transfer). A file that is
-// not there yet is waited for a little, as the receiver is a few files
-// behind at most; one that is there is the finished file, whose attributes
-// rsync set before the rename. A name rsync reports more than once keeps its
-// last read.
+// into place (receiver.c: log_item, then finish_transfer), and the sender,
+// which logs in a local copy, runs ahead of the receiver by what the pipe
+// between them holds. So a file is read only once rsync has reported
+// hashLagFiles more files or hashLagBytes more bytes after it (or has
+// ended): by then the receiver has put it in place. A file that is still
+// not there is left for the file list to read; one that is there is the
+// finished file, whose attributes rsync set before the rename. A name
+// rsync reports more than once keeps its last read.
 type copyHasher struct {
-	dir     *os.File // the item directory, which names are resolved beneath
-	names   chan string
-	stop    chan struct{} // closed when rsync has ended: stop waiting
+	dir     *os.File      // the item directory, which names are resolved beneath
+	names   chan []string // batches of hashBatch names
+	batch   []string
+	lag     []lagged // reported, not yet handed to the workers, oldest first
+	lagged  int64    // bytes in lag
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	hashes  *CopyHashes
 	err     error
 	seq     atomic.Uint64
 	hashed  atomic.Int64 // files read
-	dropped atomic.Int64 // names not read: the queue was full or the file never came
+	dropped atomic.Int64 // names not read: the queue was full or the file was not there
 }
 
-// hashWorkers read files beside rsync; some wait for a file to appear while
-// others hash.
-const hashWorkers = 4
+type lagged struct {
+	name  string
+	bytes int64
+}
 
-// hashQueue bounds the names waiting to be read; beyond it names are
+// How far behind rsync's reports the reading stays (see above): more than
+// the pipe between rsync's sender and receiver holds.
+const (
+	hashLagFiles = 256
+	hashLagBytes = 16 << 20
+)
+
+// hashWorkers read files beside rsync. One: at its low priority the kernel
+// may leave its thread waiting long, and the Go processor it holds with it,
+// so the others stay free for the rest of depot (reading rsync's output).
+const hashWorkers = 1
+
+// hashQueue bounds the batches waiting to be read; beyond it names are
 // dropped rather than slow rsync down (their files are read afterwards).
-const hashQueue = 8192
+// Names go in batches, to wake a worker once for many.
+const (
+	hashQueue = 128
+	hashBatch = 64
+)
 
 // newCopyHasher starts hashing files under dir, a local directory rsync is
 // copying into.
@@ -59,7 +80,7 @@ func newCopyHasher(dir string) (*copyHasher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hash while copying: %w", err)
 	}
-	h := &copyHasher{dir: d, names: make(chan string, hashQueue), stop: make(chan struct{}), hashes: newCopyHashes()}
+	h := &copyHasher{dir: d, names: make(chan []string, hashQueue), hashes: newCopyHashes()}
 	for range hashWorkers {
 		h.wg.Add(1)
 		go h.work()
@@ -67,19 +88,45 @@ func newCopyHasher(dir string) (*copyHasher, error) {
 	return h, nil
 }
 
-// sent takes a name rsync reported (rsync.Options.Sent). It never blocks.
-func (h *copyHasher) sent(name string) {
-	select {
-	case h.names <- name:
-	default:
-		h.dropped.Add(1)
+// sent takes a name rsync reported and the bytes it took
+// (rsync.Options.Sent). It never blocks.
+func (h *copyHasher) sent(name string, bytes int64) {
+	h.lag = append(h.lag, lagged{name, bytes})
+	h.lagged += bytes
+	for len(h.lag) > hashLagFiles || h.lagged-h.lag[0].bytes > hashLagBytes {
+		h.hand(h.lag[0].name)
+		h.lagged -= h.lag[0].bytes
+		h.lag = h.lag[1:]
 	}
 }
 
-// finish waits for the names taken to be read, once rsync has ended, and
-// returns the hashes, or an error after which none are usable.
+// hand gives a name to the workers, a batch at a time, or drops the batch
+// when they are too far behind.
+func (h *copyHasher) hand(name string) {
+	h.batch = append(h.batch, name)
+	if len(h.batch) < hashBatch {
+		return
+	}
+	select {
+	case h.names <- h.batch:
+	default:
+		h.dropped.Add(int64(len(h.batch)))
+	}
+	h.batch = make([]string, 0, hashBatch)
+}
+
+// finish reads the files still lagging, once rsync has ended, waits for
+// the workers, and returns the hashes, or an error after which none are
+// usable.
 func (h *copyHasher) finish() (*CopyHashes, error) {
-	close(h.stop)
+	// rsync is done: every name left is read, waiting for the workers.
+	for _, l := range h.lag {
+		h.batch = append(h.batch, l.name)
+	}
+	if len(h.batch) > 0 {
+		h.names <- h.batch
+	}
+	h.lag, h.batch = nil, nil
 	close(h.names)
 	h.wg.Wait()
 	h.dir.Close()
@@ -95,40 +142,40 @@ func (h *copyHasher) finish() (*CopyHashes, error) {
 
 func (h *copyHasher) work() {
 	defer h.wg.Done()
+	// Only CPU time rsync leaves idle: this goroutine's thread runs at the
+	// lowest priority (and ends with it, as it stays locked to it). On a
+	// busy machine names then pile up and are dropped, and the file list
+	// reads those files after rsync, as without this.
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 	buf := make([]byte, 256<<10)
-	for name := range h.names {
-		seq := h.seq.Add(1)
-		c, ok := h.read(name, buf)
-		if !ok {
-			h.dropped.Add(1)
-			continue
+	for batch := range h.names {
+		for _, name := range batch {
+			seq := h.seq.Add(1)
+			c, ok := h.read(name, buf)
+			if !ok {
+				h.dropped.Add(1)
+				continue
+			}
+			h.hashed.Add(1)
+			h.mu.Lock()
+			if h.err == nil {
+				h.err = h.hashes.add(name, seq, c)
+			}
+			h.mu.Unlock()
 		}
-		h.hashed.Add(1)
-		h.mu.Lock()
-		if h.err == nil {
-			h.err = h.hashes.add(name, seq, c)
-		}
-		h.mu.Unlock()
 	}
 }
 
-// read hashes the file name, waiting for it a little when it is not there
-// yet. ok is false when there is nothing to record: the name is unsafe, the
-// file never came, is not a regular file, or changed while it was read.
+// read hashes the file name. ok is false when there is nothing to record:
+// the name is unsafe, the file is not there (yet), is not a regular file, or
+// changed while it was read.
 func (h *copyHasher) read(name string, buf []byte) (CopyHash, bool) {
 	if relpath.Check(name) != nil {
 		return CopyHash{}, false
 	}
 	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS}
 	fd, err := unix.Openat2(int(h.dir.Fd()), name, how)
-	for wait := time.Millisecond; errors.Is(err, unix.ENOENT) && wait < 256*time.Millisecond; wait *= 2 {
-		select {
-		case <-h.stop:
-			return CopyHash{}, false
-		case <-time.After(wait):
-		}
-		fd, err = unix.Openat2(int(h.dir.Fd()), name, how)
-	}
 	if err != nil {
 		return CopyHash{}, false
 	}

@@ -50,12 +50,13 @@ type Options struct {
 	// unread); the --link-dest copy is still the basis of its delta.
 	IgnoreTimes bool
 	// Sent, when set, is called with the name of each regular file whose
-	// data the transfer sent (relative to Dest, as with Result.Paths), as
-	// soon as rsync logs it, while the transfer goes on: after the file's
-	// data went through, but maybe before the receiver has put the file in
-	// place. It must not block for long, or rsync waits for it; it is
-	// called from one goroutine at a time. Not with ListAll.
-	Sent func(name string)
+	// data the transfer sent (relative to Dest, as with Result.Paths) and
+	// the bytes that took, as soon as rsync logs it, while the transfer
+	// goes on: after the file's data went through, but maybe before the
+	// receiver has put the file in place. It must not block for long, or
+	// rsync waits for it; it is called from one goroutine at a time. Not
+	// with ListAll.
+	Sent func(name string, bytes int64)
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on

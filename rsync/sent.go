@@ -16,7 +16,7 @@ const sentFormat = "--out-format=%i %b %n"
 // sentFormat goes to sent at once, everything else (the --stats block) is
 // kept for parseStats. Memory stays bounded whatever the number of files.
 type sentLines struct {
-	sent    func(name string)
+	sent    func(name string, bytes int64)
 	partial []byte
 	rest    bytes.Buffer
 }
@@ -44,8 +44,8 @@ func (s *sentLines) Write(p []byte) (int, error) {
 
 // line handles one line, newline included.
 func (s *sentLines) line(b []byte) {
-	if name, ok := parseSent(string(bytes.TrimSuffix(b, []byte("\n")))); ok {
-		s.sent(name)
+	if name, n, ok := parseSent(string(bytes.TrimSuffix(b, []byte("\n")))); ok {
+		s.sent(name, n)
 		return
 	}
 	s.rest.Write(b)
@@ -63,20 +63,20 @@ func (s *sentLines) flush() []byte {
 
 // parseSent reads a line of sentFormat for a regular file whose data rsync
 // sent (">f" received, "<f" sent: the change summary names the direction):
-// an 11-character summary, its byte count, and the name with unprintable
+// an 11-character summary, the bytes it took, and the name with unprintable
 // bytes escaped as \#ooo.
-func parseSent(line string) (string, bool) {
+func parseSent(line string) (string, int64, bool) {
 	if len(line) < 14 || line[11] != ' ' || line[1] != 'f' || line[0] != '>' && line[0] != '<' {
-		return "", false
+		return "", 0, false
 	}
 	n, name, ok := strings.Cut(line[12:], " ")
 	if !ok || n == "" || strings.Trim(n, "0123456789,") != "" {
-		return "", false
+		return "", 0, false
 	}
 	// With --relative and an absolute source, the name starts with "/".
 	name = strings.TrimLeft(unescapeName(name), "/")
 	if name == "" {
-		return "", false
+		return "", 0, false
 	}
-	return name, true
+	return name, leadingNumber(n), true
 }

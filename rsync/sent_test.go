@@ -36,7 +36,7 @@ func TestRunSent(t *testing.T) {
 	}
 	var sent []string
 	o := Options{Sources: []string{src}, Dest: filepath.Join(dir, "dst") + "/", Relative: true, HardLinks: true, Sparse: true, NumericIDs: true,
-		Sent: func(name string) { sent = append(sent, name) }}
+		Sent: func(name string, _ int64) { sent = append(sent, name) }}
 	res, err := Run(context.Background(), hosts.Local{}, o)
 	if err != nil {
 		t.Fatal(err)
@@ -62,21 +62,22 @@ func TestRunSent(t *testing.T) {
 func TestParseSent(t *testing.T) {
 	for _, tc := range []struct {
 		line, name string
+		n          int64
 		ok         bool
 	}{
-		{">f+++++++++ 15,000 /srv/a b", "srv/a b", true},
-		{"<f.st...... 12 x/y", "x/y", true},
-		{">f+++++++++ 0 x/\\#012z", "x/\nz", true},
-		{"cd+++++++++ 0 /srv/", "", false},
-		{"hf+++++++++ 0 srv/h", "", false},
-		{"cL+++++++++ 0 srv/s", "", false},
-		{">f+++++++++ x srv/s", "", false},
-		{"Number of files: 3 (reg: 2, dir: 1)", "", false},
-		{">f+++++++++ 12 /", "", false},
+		{">f+++++++++ 15,000 /srv/a b", "srv/a b", 15000, true},
+		{"<f.st...... 12 x/y", "x/y", 12, true},
+		{">f+++++++++ 0 x/\\#012z", "x/\nz", 0, true},
+		{"cd+++++++++ 0 /srv/", "", 0, false},
+		{"hf+++++++++ 0 srv/h", "", 0, false},
+		{"cL+++++++++ 0 srv/s", "", 0, false},
+		{">f+++++++++ x srv/s", "", 0, false},
+		{"Number of files: 3 (reg: 2, dir: 1)", "", 0, false},
+		{">f+++++++++ 12 /", "", 0, false},
 	} {
-		name, ok := parseSent(tc.line)
-		if name != tc.name || ok != tc.ok {
-			t.Errorf("parseSent(%q) = %q, %v; want %q, %v", tc.line, name, ok, tc.name, tc.ok)
+		name, n, ok := parseSent(tc.line)
+		if name != tc.name || n != tc.n || ok != tc.ok {
+			t.Errorf("parseSent(%q) = %q, %d, %v; want %q, %d, %v", tc.line, name, n, ok, tc.name, tc.n, tc.ok)
 		}
 	}
 }

@@ -10,13 +10,26 @@
 # BENCH_DIR (default <repo>/_bench), BENCH_ROUNDS (5), BENCH_SEED (1),
 # BENCH_DEPOT (a depot binary to time instead of building one), BENCH_TREE
 # (a tree to copy instead, left as it is), BENCH_DEPOT_OLD (another depot
-# binary, timed in each round too, as "old": before and after a change).
+# binary, timed in each round too, as "old": before and after a change),
+# BENCH_FRESH_FS=SIZE (e.g. 6G; root only): copy into an ext4 file system of
+# its own, made afresh (mkfs on a loop device with direct I/O) before every
+# run, instead of into $BENCH_DIR. On a machine shared with other jobs that
+# delete many files, this keeps their deletions (and ours) from slowing the
+# copies unevenly; both sides still write through the same disk. It runs in
+# a mount namespace of its own (unshare -m).
 #
 # ext4 creates files slowly soon after many were deleted (recently deleted
 # inodes are skipped on allocation), so a copy made right after an rm -rf of
 # another can take several times longer: alternating gives both sides the
 # same history, and the medians compare like with like.
 set -euo pipefail
+
+# Mounts in a namespace of our own: a process that copies the host's mounts
+# into a new namespace meanwhile (a test's unshare -m) would otherwise keep
+# the file system alive after each umount, and the loop device busy.
+if [[ -n ${BENCH_FRESH_FS:-} && -z ${BENCH_IN_NS:-} ]]; then
+	exec unshare -m --propagation private env BENCH_IN_NS=1 bash "$(realpath "$0")" "$@"
+fi
 
 FILES=${1:-100000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,7 +62,33 @@ if [[ -z ${BENCH_TREE:-} ]] && [[ ! -d $TREE || $(cat "$BENCH_DIR/tree.marker" 2
 fi
 
 CONFIG=$WORK/depot.yaml
-REPO=$WORK/repo
+TARGET=$WORK
+LOOP=
+if [[ -n ${BENCH_FRESH_FS:-} ]]; then
+	TARGET=$WORK/mnt
+	mkdir -p "$TARGET"
+	truncate -s "$BENCH_FRESH_FS" "$WORK/fs.img"
+	LOOP=$(losetup -f --show --direct-io=on "$WORK/fs.img") || die "losetup failed"
+	trap 'umount "$TARGET" 2>/dev/null; losetup -d "$LOOP"; rm -f "$WORK/fs.img"' EXIT
+fi
+# fresh_target empties the target file system (BENCH_FRESH_FS) or removes
+# the copy at $1 with rm -rf.
+fresh_target() {
+	if [[ -n $LOOP ]]; then
+		mountpoint -q "$TARGET" && { umount "$TARGET" || die "umount failed"; }
+		# A loop device just set up or unmounted can be busy for a moment.
+		local try
+		for try in 1 2 3 4 5 6 7 8 9 10; do
+			mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" 2>/dev/null && break
+			((try < 10)) || die "mkfs.ext4 $LOOP failed"
+			sleep 0.5
+		done
+		mount "$LOOP" "$TARGET" || die "mount failed"
+	else
+		rm -rf "$1"
+	fi
+}
+REPO=$TARGET/repo
 cat >"$CONFIG" <<YAML
 version: 1
 repository:
@@ -78,14 +117,14 @@ timed() {
 # depot_first [LABEL BINARY]
 depot_first() {
 	local label=${1:-depot} bin=${2:-$DEPOT}
-	rm -rf "$REPO"
+	fresh_target "$REPO"
 	mkdir -p "$REPO"
 	"$bin" --config "$CONFIG" init >/dev/null 2>&1 || die "depot init failed"
 	timed "$label" "$bin" --config "$CONFIG" run bench
 }
 rsync_first() {
-	rm -rf "$WORK/rsync"
-	timed rsync rsync -aHAX --numeric-ids "$TREE" "$WORK/rsync/"
+	fresh_target "$TARGET/rsync"
+	timed rsync rsync -aHAX --numeric-ids "$TREE" "$TARGET/rsync/"
 }
 
 : >"$WORK/results"
@@ -102,13 +141,15 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		depot_first old "$BENCH_DEPOT_OLD"
 	fi
 done
-rm -rf "$REPO" "$WORK/rsync"
+[[ -n $LOOP ]] || rm -rf "$REPO" "$WORK/rsync"
 
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v l="$1" -v f="$2" '$1 == l {print $f}' "$WORK/results" | median; }
-dw=$(col depot 2) rw=$(col rsync 2) dc=$(col depot 3) rc=$(col rsync 3)
-if [[ -n ${BENCH_DEPOT_OLD:-} ]]; then
-	ow=$(col old 2) oc=$(col old 3)
-	echo "old depot: wall $ow s, cpu $oc s; ratio to rsync wall $(awk "BEGIN{printf \"%.2f\", $ow/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $oc/$rc}")"
-fi
-echo "medians of $ROUNDS: depot wall $dw s, cpu $dc s; rsync wall $rw s, cpu $rc s; ratio wall $(awk "BEGIN{printf \"%.2f\", $dw/$rw}"), cpu $(awk "BEGIN{printf \"%.2f\", $dc/$rc}"); load $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+rw=$(col rsync 2) rc=$(col rsync 3)
+for label in depot old; do
+	grep -q "^$label " "$WORK/results" || continue
+	w=$(col "$label" 2) c=$(col "$label" 3)
+	echo "$label: wall $w s, cpu $c s; rsync: wall $rw s, cpu $rc s; ratio wall $(ratio "$w" "$rw"), cpu $(ratio "$c" "$rc") (medians of $ROUNDS)"
+done
+echo "load average during the runs: $(awk '{print $5}' "$WORK/results" | sort -g | sed -n '1p;$p' | paste -sd-)"
