@@ -1,11 +1,9 @@
 package archive
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,28 +104,7 @@ func readlinkAt(dirfd int, name string) (string, error) {
 
 // readXattrsFd is readXattrs through an open descriptor.
 func readXattrsFd(fd int, path string) (map[string]string, error) {
-	n, err := unix.Flistxattr(fd, nil)
-	if errors.Is(err, unix.ENOTSUP) || err == nil && n == 0 {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
-	}
-	list := make([]byte, n)
-	if n, err = unix.Flistxattr(fd, list); err != nil {
-		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
-	}
-	out := map[string]string{}
-	for _, name := range strings.Split(strings.TrimRight(string(list[:n]), "\x00"), "\x00") {
-		size, err := unix.Fgetxattr(fd, name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
-		}
-		val := make([]byte, size)
-		if size, err = unix.Fgetxattr(fd, name, val); err != nil {
-			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
-		}
-		out[name] = string(val[:size])
-	}
-	return out, nil
+	return xattrsOf(path,
+		func(dest []byte) (int, error) { return unix.Flistxattr(fd, dest) },
+		func(name string, dest []byte) (int, error) { return unix.Fgetxattr(fd, name, dest) })
 }

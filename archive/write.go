@@ -283,25 +283,33 @@ func (w *Writer) body(f *File, out io.Writer) error {
 // system.posix_acl_*), which Write records the way GNU tar and star do:
 // SCHILY.xattr.NAME.
 func readXattrs(path string) (map[string]string, error) {
-	n, err := unix.Llistxattr(path, nil)
+	return xattrsOf(path,
+		func(dest []byte) (int, error) { return unix.Llistxattr(path, dest) },
+		func(name string, dest []byte) (int, error) { return unix.Lgetxattr(path, name, dest) })
+}
+
+// xattrsOf reads a file's extended attributes with list and get (by path or
+// by descriptor); path names the file in errors.
+func xattrsOf(path string, list func(dest []byte) (int, error), get func(name string, dest []byte) (int, error)) (map[string]string, error) {
+	n, err := list(nil)
 	if errors.Is(err, unix.ENOTSUP) || err == nil && n == 0 {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
 	}
-	list := make([]byte, n)
-	if n, err = unix.Llistxattr(path, list); err != nil {
+	names := make([]byte, n)
+	if n, err = list(names); err != nil {
 		return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
 	}
 	out := map[string]string{}
-	for _, name := range strings.Split(strings.TrimRight(string(list[:n]), "\x00"), "\x00") {
-		size, err := unix.Lgetxattr(path, name, nil)
+	for _, name := range strings.Split(strings.TrimRight(string(names[:n]), "\x00"), "\x00") {
+		size, err := get(name, nil)
 		if err != nil {
 			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
 		}
 		val := make([]byte, size)
-		if size, err = unix.Lgetxattr(path, name, val); err != nil {
+		if size, err = get(name, val); err != nil {
 			return nil, fmt.Errorf("xattr %s of %s: %w", name, path, err)
 		}
 		out[name] = string(val[:size])
