@@ -35,6 +35,12 @@ func readAll(data []byte) ([]Entry, error) {
 		return nil, err
 	}
 	defer r.Close()
+	return readEntries(r)
+}
+
+// readEntries reads r to its end: every entry, or those before the first
+// error and the error.
+func readEntries(r EntryReader) ([]Entry, error) {
 	var out []Entry
 	for {
 		e, err := r.Next()

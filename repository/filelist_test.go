@@ -415,16 +415,9 @@ func TestOpenFileListOverHostStreamsALongList(t *testing.T) {
 				if streamed := fr.f != nil; streamed != tt.streamed {
 					t.Errorf("streamed = %v, want %v", streamed, tt.streamed)
 				}
-				var got []Entry
-				for {
-					e, err := fr.Next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					got = append(got, e)
+				got, err := readEntries(fr)
+				if err != nil {
+					t.Fatal(err)
 				}
 				if !slices.Equal(got, entries) {
 					t.Fatalf("read %d entries back, wrote %d (or they differ)", len(got), len(entries))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -95,23 +94,18 @@ func TestScanTakesACopyHashOnlyForTheFileRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	seen := 0
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	listed, err := readEntries(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range listed {
 		sum := sha256.Sum256(now[e.Path])
 		if e.Hash != hex.EncodeToString(sum[:]) {
 			t.Errorf("%s: listed hash %s, want the hash of what it holds", e.Path, e.Hash)
 		}
-		seen++
 	}
-	if seen != len(now) {
-		t.Errorf("listed %d files, want %d", seen, len(now))
+	if len(listed) != len(now) {
+		t.Errorf("listed %d files, want %d", len(listed), len(now))
 	}
 	if stats.FilesPrehashed != 1 || stats.FilesHashed != 4 {
 		t.Errorf("stats %+v: want the kept file's hash taken, the other three read again", stats)
