@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/depot-backup/depot/internal/fsat"
 )
 
 // DirReader reads files for Write as Read does, but each through a
@@ -51,7 +53,7 @@ func (r *DirReader) Read(name, path string) (*File, error) {
 			return nil, err
 		}
 		if f.st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			if f.link, err = readlinkAt(r.fd, base); err != nil {
+			if f.link, err = fsat.Readlink(r.fd, base); err != nil {
 				return nil, &fs.PathError{Op: "readlink", Path: path, Err: err}
 			}
 		}
@@ -86,20 +88,6 @@ func (r *DirReader) Close() {
 		unix.Close(r.fd)
 	}
 	r.dir, r.fd = "", -1
-}
-
-// readlinkAt reads the target of the symlink name in the directory dirfd.
-func readlinkAt(dirfd int, name string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dirfd, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
 }
 
 // readXattrsFd is readXattrs through an open descriptor.

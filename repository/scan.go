@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/backupitems"
+	"github.com/depot-backup/depot/internal/fsat"
 	"github.com/depot-backup/depot/internal/relpath"
 )
 
@@ -295,7 +296,7 @@ func (s *scanner) visit(rel string, carry bool, queue, work chan<- *pending) (En
 		case carry && ok && b.Mode&modeType == e.Mode&modeType && b.Size == e.Size && b.Mtime == e.Mtime && b.Hash != "":
 			p.entry.Hash = b.Hash
 		case e.IsSymlink():
-			target, err := readlinkat(dfd, name)
+			target, err := fsat.Readlink(dfd, name)
 			if err != nil {
 				return Entry{}, &os.PathError{Op: "readlink", Path: rel, Err: err}
 			}
@@ -330,20 +331,6 @@ func (s *scanner) prehashed(e *Entry, st *unix.Stat_t) bool {
 	}
 	e.Hash = hex.EncodeToString(h.SHA256[:])
 	return true
-}
-
-// readlinkat reads the target of the symlink name in the directory dfd.
-func readlinkat(dfd int, name string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dfd, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
 }
 
 // hashFile hashes the regular file f, which e describes.
