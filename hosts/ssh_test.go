@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,7 +88,13 @@ func conformance(t *testing.T, h hosts.Host) {
 	// A shell that ends by itself runs its exit trap; a killed one does
 	// not, and killing costs a remote host a session of its own.
 	t.Run("a closed shell ends at the end of its input", func(t *testing.T) {
-		bye := filepath.Join(t.TempDir(), "bye")
+		// The trap's file is made, and read back, on the shell's host.
+		var dir bytes.Buffer
+		if err := h.Run(ctx, hosts.Command{Argv: []string{"mktemp", "-d"}, Stdout: &dir}); err != nil {
+			t.Fatal(err)
+		}
+		bye := strings.TrimSpace(dir.String()) + "/bye"
+		t.Cleanup(func() { h.Run(ctx, hosts.Command{Argv: []string{"rm", "-rf", "--", path.Dir(bye)}}) })
 		sh, err := hosts.StartShell(h)
 		if err != nil {
 			t.Fatal(err)
@@ -98,8 +105,9 @@ func conformance(t *testing.T, h hosts.Host) {
 		if err := sh.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := os.ReadFile(bye); err != nil || string(got) != "bye\n" {
-			t.Fatalf("the shell did not end by itself: %q, %v", got, err)
+		var got bytes.Buffer
+		if err := h.Run(ctx, hosts.Command{Argv: []string{"cat", "--", bye}, Stdout: &got}); err != nil || got.String() != "bye\n" {
+			t.Fatalf("the shell did not end by itself: %q, %v", got.String(), err)
 		}
 		if _, err := sh.Eval(ctx, "true"); err == nil {
 			t.Fatal("a closed shell still takes commands")
