@@ -82,3 +82,37 @@ func TestFrameWriterError(t *testing.T) {
 		t.Fatalf("Close: %v, want %v", err, errFull)
 	}
 }
+
+// TestFrameWriterFindsDistantRepeats: data that repeats 6 MB later is
+// compressed as a repeat, so a frame spans more than 6 MB (with 4 MB
+// frames the repeat lands in another frame and costs its full size).
+func TestFrameWriterFindsDistantRepeats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	block := make([]byte, 6<<20)
+	for i := range block {
+		block[i] = byte(rng.Uint32())
+	}
+	data := append(append([]byte{}, block...), block[:2<<20]...)
+	var out bytes.Buffer
+	fw, err := newFrameWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if limit := len(block) + 1<<20; out.Len() > limit {
+		t.Fatalf("%d bytes (6 MB random, then 2 MB of it again) compressed to %d, want at most %d", len(data), out.Len(), limit)
+	}
+	zr, err := zstd.NewReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes (%v), wrote %d (or they differ)", len(got), err, len(data))
+	}
+}
