@@ -200,6 +200,8 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 // sends are hashed as they arrive (see copyHasher), for the file list.
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Result, TreeListing, error) {
 	o := f.transfer(env, tree)
+	itemized := newItemizedPaths() // what the listing names, sorted on disk
+	o.Itemized = itemized.add
 	var hasher *copyHasher
 	if f.hashesWhileCopying(env, tree) {
 		var err error
@@ -227,6 +229,7 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Resu
 		if hashes != nil {
 			hashes.close()
 		}
+		itemized.close()
 		return Result{}, TreeListing{}, err
 	}
 	out := Result{
@@ -238,10 +241,11 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv) (Resu
 	if tree.Remote {
 		// With --relative, /var/www lands in Dir/var/www: the local tree
 		// that matches Dir is the source's root.
-		list = TreeListing{Root: "/", Paths: pathsOf(res.Paths)}
+		list = TreeListing{Root: "/", Paths: itemized.listing}
 	}
+	list.Close = itemized.close
 	if hashes != nil {
-		list.Hashed, list.Close = hashes.Lookup(), hashes.close
+		list.Hashed, list.Close = hashes.Lookup(), func() { hashes.close(); itemized.close() }
 	}
 	return out, list, nil
 }
