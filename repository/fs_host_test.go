@@ -16,18 +16,24 @@ import (
 	"github.com/depot-backup/depot/internal/sshtest"
 )
 
+// hostFSOver is a HostFS over an SSH connection to s, closed with the test.
+func hostFSOver(t testing.TB, s *sshtest.Server) *HostFS {
+	t.Helper()
+	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return newHostFS(t, h)
+}
+
 // TestHostFSOnSecondMachine runs HostFS's operations over SSH against a
 // second machine (sshtest's Separate): every result is where the remote
 // sees it, and nothing lands at the same path on this one.
 func TestHostFSOnSecondMachine(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "repo")
 	s := sshtest.Start(t, sshtest.Options{Separate: []string{root}})
-	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	f := newHostFS(t, h)
+	f := hostFSOver(t, s)
 	ctx := context.Background()
 	remote := s.Remote
 	must := func(err error) {
@@ -196,12 +202,7 @@ exit 0
 		}
 	}
 	s := sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}, Separate: []string{root}})
-	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	f := newHostFS(t, h)
+	f := hostFSOver(t, s)
 	ctx := context.Background()
 	remote := s.Remote
 	names := []string{"d/a", "d/b", "d/c", "e"}

@@ -101,7 +101,7 @@ func (c *cloneRecords) check(dirs []string, next func() (LinkFile, bool)) (copie
 		return nil, nil, nil, m.err
 	}
 	for _, k := range m.kept {
-		if _, found := slices.BinarySearchFunc(dirs, k.Path, pathOrder); !found {
+		if _, found := slices.BinarySearchFunc(dirs, k.Path, comparePaths); !found {
 			return nil, nil, nil, &askedError{fmt.Errorf("directory %q is not among the directories to make", k.Path)}
 		}
 		st, seen := m.dirStat[k.Path]

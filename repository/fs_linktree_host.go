@@ -22,7 +22,7 @@ type LinkFiles func(fn func(LinkFile) error) error
 // linkFilesOf streams files, sorted into file list order (a copy).
 func linkFilesOf(files []LinkFile) LinkFiles {
 	sorted := slices.Clone(files)
-	slices.SortStableFunc(sorted, func(a, b LinkFile) int { return pathOrder(a.Path, b.Path) })
+	slices.SortStableFunc(sorted, func(a, b LinkFile) int { return comparePaths(a.Path, b.Path) })
 	return func(fn func(LinkFile) error) error {
 		for _, f := range sorted {
 			if err := fn(f); err != nil {
@@ -33,9 +33,9 @@ func linkFilesOf(files []LinkFile) LinkFiles {
 	}
 }
 
-// pathOrder orders paths as PathLess does, for slices.SortFunc and
+// comparePaths orders paths as PathLess does, for slices.SortFunc and
 // slices.BinarySearchFunc.
-func pathOrder(a, b string) int {
+func comparePaths(a, b string) int {
 	switch {
 	case a == b:
 		return 0
