@@ -73,3 +73,43 @@ done
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestFirstSnapshotHashWhileCopyingPlan: plan asks rsync for the per-file
+// output that hashing while copying reads only when the run will hash while
+// copying, and the run does so only then.
+func TestFirstSnapshotHashWhileCopyingPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		setting string
+		hashes  bool
+	}{
+		{name: "default"},
+		{name: "on", setting: "\n        hash_while_copying: true", hashes: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSizedEnv(t, 10, 20, 500)
+			cfg, err := os.ReadFile(e.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg = []byte(strings.Replace(string(cfg), `exclude: ["*.log"]`, `exclude: ["*.log"]`+tc.setting, 1))
+			if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			plan := mustDepot(t, "--config", e.config, "plan")
+			if got := strings.Contains(plan, "%b"); got != tc.hashes {
+				t.Errorf("plan asks rsync for what it sent: %v, want %v\n%s", got, tc.hashes, plan)
+			}
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("first run: exit %d\n%s", code, logs)
+			}
+			if got := strings.Contains(logs, `msg="hashed while copying"`); got != tc.hashes {
+				t.Errorf("hashed while copying: %v, want %v\n%s", got, tc.hashes, logs)
+			}
+			if code, out, errs := depot(t, "--config", e.config, "verify"); code != 0 {
+				t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+			}
+		})
+	}
+}

@@ -213,6 +213,7 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, spars
 	}
 	began := time.Now()
 	res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
+	env.Log.Info("rsync done", "seconds", time.Since(began).Seconds(), "sparse", o.Sparse)
 	var hashes *CopyHashes
 	if hasher != nil {
 		copied := time.Since(began)
