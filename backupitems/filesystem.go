@@ -199,6 +199,8 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 //
 // With hash_while_copying, when Dir is on this machine, the files rsync
 // sends are hashed as they arrive (see copyHasher), for the file list.
+// When Dir is on this machine, the copy is written out to the disk from the
+// moment rsync ends (see writeBehind); the listing's Close waits for that.
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, sparse bool) (Result, TreeListing, error) {
 	o := f.transfer(env, tree)
 	o.Sparse = sparse
@@ -245,6 +247,16 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, spars
 	}
 	if hashes != nil {
 		list.Hashed, list.Close = hashes.Lookup(), hashes.close
+	}
+	if !tree.Remote && !isRemote(env.Repo) {
+		// The copy goes to the disk while the file list reads it.
+		wait, closeHashes := writeBehind(env.Dir), list.Close
+		list.Close = func() {
+			wait()
+			if closeHashes != nil {
+				closeHashes()
+			}
+		}
 	}
 	return out, list, nil
 }

@@ -31,9 +31,6 @@ func (e *ItemsFailedError) Error() string {
 func (d *Director) backupItems(ctx context.Context, set *SetConfig, build *repository.Build, m *repository.Manifest, copies map[string]goodCopy, log *slog.Logger) ([]string, error) {
 	var failed []string
 	var errs []error
-	// The items' data goes to the disk as they write it, not all in the
-	// sync before the manifest.
-	defer build.Writeback()()
 	for _, it := range set.Items {
 		h := it.Header()
 		if c, ok := copies[h.Name]; ok && c.snapshot != m.Base {

@@ -229,14 +229,3 @@ func hostname() string {
 	}
 	return h
 }
-
-// Writeback starts writing the build's data out while its items still write
-// it, where the repository's file system can (see Writebacker), so that the
-// sync before the manifest (WriteManifest) has little left to do. stop ends
-// it; it changes nothing of what WriteManifest guarantees.
-func (b *Build) Writeback() (stop func()) {
-	if w, ok := b.Repo.Files().(Writebacker); ok {
-		return w.StartWriteback(b.Dir)
-	}
-	return func() {}
-}
