@@ -27,12 +27,9 @@ func TestFirstCopyWritesBehind(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "data"), bytes.Repeat([]byte("depot"), 4<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	item := filepath.Join(dir, "item")
-	if err := os.Mkdir(item, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	env := localItemEnv(t, dir)
+	item := env.Dir
 	f := &Filesystem{Paths: []string{src}}
-	env := Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: item, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	_, list, err := f.BackupTree(context.Background(), env, TreeEnv{})
 	if err != nil {
 		t.Fatal(err)
@@ -68,4 +65,15 @@ func dirtyPages(t testing.TB, p string) uint64 {
 		t.Skipf("cachestat: %v", err)
 	}
 	return cs.Dirty + cs.Writeback
+}
+
+// localItemEnv is the Env of an item copied from this machine into a new
+// item directory under dir, on this machine too.
+func localItemEnv(t testing.TB, dir string) Env {
+	t.Helper()
+	item := filepath.Join(dir, "item")
+	if err := os.Mkdir(item, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: item, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

@@ -2,8 +2,6 @@ package backupitems
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,12 +44,9 @@ func TestFirstCopySparseFlag(t *testing.T) {
 			if tc.sparse {
 				makeHoled(t, holed)
 			}
-			item := filepath.Join(dir, "item")
-			if err := os.Mkdir(item, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			env := localItemEnv(t, dir)
+			item := env.Dir
 			f := &Filesystem{Paths: []string{src}, Exclude: tc.exclude}
-			env := Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: item, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			p := f.PlanTree(context.Background(), env, TreeEnv{})
 			if len(p.Commands) != 1 || len(p.Commands[0]) < 2 {
 				t.Fatalf("plan: %+v", p)
