@@ -204,6 +204,8 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, sparse bool) (Result, TreeListing, error) {
 	o := f.transfer(env, tree)
 	o.Sparse = sparse
+	itemized := newItemizedPaths() // what the listing names, sorted on disk
+	o.Itemized = itemized.add
 	var hasher *copyHasher
 	if f.hashesWhileCopying(env, tree) {
 		var err error
@@ -232,6 +234,7 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, spars
 		if hashes != nil {
 			hashes.close()
 		}
+		itemized.close()
 		return Result{}, TreeListing{}, err
 	}
 	out := Result{
@@ -243,19 +246,18 @@ func (f *Filesystem) rsyncWalk(ctx context.Context, env Env, tree TreeEnv, spars
 	if tree.Remote {
 		// With --relative, /var/www lands in Dir/var/www: the local tree
 		// that matches Dir is the source's root.
-		list = TreeListing{Root: "/", Paths: pathsOf(res.Paths)}
+		list = TreeListing{Root: "/", Paths: itemized.listing}
 	}
+	list.Close = itemized.close
 	if hashes != nil {
-		list.Hashed, list.Close = hashes.Lookup(), hashes.close
+		list.Hashed, list.Close = hashes.Lookup(), func() { hashes.close(); itemized.close() }
 	}
 	if !tree.Remote && !isRemote(env.Repo) {
 		// The copy goes to the disk while the file list reads it.
-		wait, closeHashes := writeBehind(env.Dir), list.Close
+		wait, closeRest := writeBehind(env.Dir), list.Close
 		list.Close = func() {
 			wait()
-			if closeHashes != nil {
-				closeHashes()
-			}
+			closeRest()
 		}
 	}
 	return out, list, nil
