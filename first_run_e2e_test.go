@@ -25,14 +25,7 @@ func TestFirstSnapshotListsWhatItHolds(t *testing.T) {
 	// Enough files that the first directory's are read during the copy
 	// (256 files after them), before they change.
 	e := newSizedEnv(t, 10, 600, 2000)
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.Replace(string(cfg), `exclude: ["*.log"]`, "exclude: [\"*.log\"]\n        hash_while_copying: true", 1))
-	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	addItemSetting(t, e, "hash_while_copying: true")
 	shim := t.TempDir()
 	// The last argument is the destination. The pause lets depot read the
 	// files rsync reported before they change.
@@ -71,5 +64,59 @@ done
 	}
 	if code, out, errs := depot(t, "--config", e.config, "verify"); code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestFirstSnapshotHashWhileCopyingPlan: plan asks rsync for the per-file
+// output that hashing while copying reads only when the run will hash while
+// copying, and the run does so only then.
+func TestFirstSnapshotHashWhileCopyingPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		setting string
+		hashes  bool
+	}{
+		{name: "default"},
+		{name: "on", setting: "hash_while_copying: true", hashes: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSizedEnv(t, 10, 20, 500)
+			addItemSetting(t, e, tc.setting)
+			plan := mustDepot(t, "--config", e.config, "plan")
+			if got := strings.Contains(plan, "%b"); got != tc.hashes {
+				t.Errorf("plan asks rsync for what it sent: %v, want %v\n%s", got, tc.hashes, plan)
+			}
+			code, _, logs := depot(t, "--config", e.config, "run")
+			if code != 0 {
+				t.Fatalf("first run: exit %d\n%s", code, logs)
+			}
+			if got := strings.Contains(logs, `msg="hashed while copying"`); got != tc.hashes {
+				t.Errorf("hashed while copying: %v, want %v\n%s", got, tc.hashes, logs)
+			}
+			if code, out, errs := depot(t, "--config", e.config, "verify"); code != 0 {
+				t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+			}
+		})
+	}
+}
+
+// addItemSetting adds a line of settings to the item of e's config (one
+// made by newSizedEnv); an empty line adds nothing.
+func addItemSetting(t testing.TB, e *testEnv, line string) {
+	t.Helper()
+	if line == "" {
+		return
+	}
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = `exclude: ["*.log"]`
+	if !strings.Contains(string(cfg), anchor) {
+		t.Fatalf("no item settings to add to in %s", e.config)
+	}
+	cfg = []byte(strings.Replace(string(cfg), anchor, anchor+"\n        "+line, 1))
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -196,10 +196,6 @@ func (h *copyHasher) read(name string, buf []byte) (CopyHash, bool) {
 	if c != copyHashOf(&after) {
 		return CopyHash{}, false // written to while read
 	}
-	// The snapshot is synced before it is published: start writing this
-	// file out now, beside the copy, rather than all at the end. Only a
-	// speed-up; the sync decides.
-	_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	sum.Sum(c.SHA256[:0])
 	return c, true
 }

@@ -211,23 +211,23 @@ func (f *Filesystem) quick(ctx context.Context, env Env, tree TreeEnv, q *quickW
 	if len(copies) > 0 {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d files of the base snapshot are missing or changed since it was made (first: %q); copied afresh from the source", len(copies), copies[0]))
 	}
-	// What rsync reports, by path: true for a careful one it linked to
-	// the base's copy.
-	itemized := map[string]bool{}
+	// What rsync reports, sorted on disk: linked for a careful one it
+	// linked to the base's copy.
+	itemized := newItemizedPaths()
 	// The careful list first: the plain one holds the directories, whose
 	// times rsync sets after writing into them.
 	for _, list := range []*bytes.Buffer{&p.careful, &p.plain} {
 		if list.Len() == 0 {
 			continue
 		}
-		o := f.quickTransfer(env, tree, list == &p.careful)
+		careful := list == &p.careful
+		o := f.quickTransfer(env, tree, careful)
 		o.FilesFrom = list
+		o.Itemized = func(path string, linked bool) { itemized.add(path, linked && careful) }
 		res, err := rsync.RunBetween(ctx, env.Source, env.Repo, o)
 		if err != nil {
+			itemized.close()
 			return Result{}, TreeListing{}, err
-		}
-		for path, linked := range res.Paths {
-			itemized[path] = itemized[path] || linked && list == &p.careful
 		}
 		env.Log.Info("rsync", "list", listName(list == &p.plain), "files_sent", res.Stats.FilesTransferred, "wire_bytes", res.Stats.WireBytes)
 		out.Warnings = append(out.Warnings, res.Warnings...)
@@ -239,41 +239,35 @@ func (f *Filesystem) quick(ctx context.Context, env Env, tree TreeEnv, q *quickW
 
 // quickListing lists what the quick path put in Dir, from the spill: a
 // linked path stays linked unless the base's copy had to be copied afresh;
-// a careful path rsync linked is linked too. Each path rsync itemized must
-// be one of the walk's: what the sender sent is another host's choice, and
-// only a path depot asked for is taken.
-func quickListing(env Env, spill *walkSpill, copied, itemized map[string]bool) TreeListing {
+// a careful path rsync linked is linked too. It merges the spill with
+// rsync's itemized paths, both in file list order. Each path rsync itemized
+// must be one of the walk's: what the sender sent is another host's
+// choice, and only a path depot asked for is taken.
+func quickListing(env Env, spill *walkSpill, copied map[string]bool, itemized *itemizedPaths) TreeListing {
 	paths := func(fn func(TreePath) error) error {
-		extra := sortedPaths(itemized)
+		next, stop := itemized.pull()
+		defer stop()
+		x, xLinked, more := next()
 		err := spill.each(func(e sourceEntry, flags byte) error {
 			linked := flags&spillLinked != 0 && !copied[e.path]
-			if len(extra) > 0 && pathLess(extra[0], e.path) {
-				return fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), extra[0])
+			if more && pathLess(x, e.path) {
+				return fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), x)
 			}
-			if len(extra) > 0 && extra[0] == e.path {
-				linked = linked || itemized[e.path]
-				extra = extra[1:]
+			if more && x == e.path {
+				linked = linked || xLinked
+				x, xLinked, more = next()
 			}
 			return fn(TreePath{Path: e.path, Linked: linked})
 		})
-		if err == nil && len(extra) > 0 {
-			err = fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), extra[0])
+		if err == nil && more {
+			err = fmt.Errorf("rsync from %s: itemized a path it was not given: %q", env.Source.Name(), x)
+		}
+		if serr := stop(); err == nil {
+			err = serr
 		}
 		return err
 	}
-	return TreeListing{Root: "/", Paths: paths, Source: spill.source(), Close: spill.close}
-}
-
-// pathsOf lists paths, true for the linked ones, in file list order.
-func pathsOf(paths map[string]bool) func(func(TreePath) error) error {
-	return func(fn func(TreePath) error) error {
-		for _, p := range sortedPaths(paths) {
-			if err := fn(TreePath{Path: p, Linked: paths[p]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return TreeListing{Root: "/", Paths: paths, Source: spill.source(), Close: func() { spill.close(); itemized.close() }}
 }
 
 // comparePaths orders paths as pathLess does, for slices.SortFunc.

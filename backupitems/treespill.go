@@ -21,6 +21,9 @@ type walkSpill struct {
 	last string // the previous path: each record keeps only what differs
 	n    int
 	buf  []byte
+	// sparse counts the regular files added that may have holes (see
+	// sourceEntry.mayBeSparse).
+	sparse int
 }
 
 // spillLinked marks a record whose path is hard-linked to the base's copy.
@@ -56,6 +59,9 @@ func (s *walkSpill) add(e sourceEntry, flags byte) error {
 	s.buf = b
 	s.last = e.path
 	s.n++
+	if e.mayBeSparse() {
+		s.sparse++
+	}
 	_, err := s.bw.Write(b)
 	return err
 }

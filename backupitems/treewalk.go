@@ -24,6 +24,17 @@ type sourceEntry struct {
 	nlink uint64
 	uid   uint32
 	gid   uint32
+	// blocks is st_blocks (512-byte units), where the walk saw it; 0 from
+	// another host's find, which makes every non-empty file look sparse.
+	blocks int64
+}
+
+// mayBeSparse says whether e is a regular file that may have holes: it takes
+// fewer blocks than its size needs, or its blocks were not seen. A file
+// system that compresses or keeps data inline looks sparse too: -S then
+// stays, which costs only CPU.
+func (e sourceEntry) mayBeSparse() bool {
+	return e.mode&unix.S_IFMT == unix.S_IFREG && e.blocks*512 < e.size
 }
 
 func (e sourceEntry) isDir() bool { return e.mode&unix.S_IFMT == unix.S_IFDIR }
@@ -220,14 +231,15 @@ func (w *localWalk) dir(fd int, rel string, dev uint64) error {
 
 func entryOf(rel string, st *unix.Stat_t) sourceEntry {
 	return sourceEntry{
-		path:  rel,
-		mode:  st.Mode,
-		size:  st.Size,
-		mtime: st.Mtim.Nano(),
-		ctime: st.Ctim.Nano(),
-		nlink: uint64(st.Nlink),
-		uid:   st.Uid,
-		gid:   st.Gid,
+		path:   rel,
+		mode:   st.Mode,
+		size:   st.Size,
+		mtime:  st.Mtim.Nano(),
+		ctime:  st.Ctim.Nano(),
+		nlink:  uint64(st.Nlink),
+		uid:    st.Uid,
+		gid:    st.Gid,
+		blocks: st.Blocks,
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/depot-backup/depot/hosts"
 )
 
@@ -86,6 +88,11 @@ func sameWalk(t *testing.T, root string, find, local []sourceEntry) {
 		if f.path != inside && !strings.HasPrefix(f.path, inside+"/") {
 			f.size, f.mtime, f.ctime, f.nlink = l.size, l.mtime, l.ctime, l.nlink
 		}
+		// find does not report blocks: its files all may be sparse.
+		if f.blocks != 0 || f.mayBeSparse() != (f.mode&unix.S_IFMT == unix.S_IFREG && f.size > 0) {
+			t.Errorf("find walk %+v: blocks %d, may be sparse %v", f, f.blocks, f.mayBeSparse())
+		}
+		f.blocks = l.blocks
 		if f != l {
 			t.Errorf("find walk %+v, local walk %+v", f, l)
 		}

@@ -256,9 +256,20 @@ const linkBatch = 1 << 16
 // Link implements backupitems.PrevTree. On this machine it links in batches
 // (the directories are made by the first, the directories among the files,
 // which come last, keep their attributes once all files are in); another
-// host gets every file at once, for it may clone the base whole.
+// host gets every file in one stream, for it may clone the base whole.
 func (t *prevTree) Link(ctx context.Context, dirs []string, files func(func(backupitems.PrevEntry) error) error, drop []string) ([]string, error) {
 	fsys := t.repo.Files()
+	if h, ok := fsys.(*HostFS); ok {
+		copies, err := h.LinkTreeFrom(ctx, t.base.Dir, t.dir, dirs, func(fn func(LinkFile) error) error {
+			return files(func(f backupitems.PrevEntry) error {
+				return fn(LinkFile{Path: f.Path, Mode: f.Mode, Size: f.Size, Mtime: f.Mtime, Uid: f.Uid, Gid: f.Gid})
+			})
+		}, drop)
+		if errors.Is(err, ErrNoLinkTree) {
+			return nil, fmt.Errorf("%w: %w", backupitems.ErrNoTreeLink, err)
+		}
+		return copies, err
+	}
 	_, local := fsys.(LocalFS)
 	var copies []string
 	batch := make([]LinkFile, 0, linkBatch)

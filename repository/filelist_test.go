@@ -230,17 +230,6 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// comparePaths orders paths as PathLess does, for slices.SortFunc.
-func comparePaths(a, b string) int {
-	switch {
-	case a == b:
-		return 0
-	case PathLess(a, b):
-		return -1
-	}
-	return 1
-}
-
 // sortedPaths lists paths, true for the linked ones, in PathLess order.
 func sortedPaths(paths map[string]bool) PathList {
 	return func(fn func(string, bool) error) error {

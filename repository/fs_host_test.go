@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,18 +16,24 @@ import (
 	"github.com/depot-backup/depot/internal/sshtest"
 )
 
+// hostFSOver is a HostFS over an SSH connection to s, closed with the test.
+func hostFSOver(t testing.TB, s *sshtest.Server) *HostFS {
+	t.Helper()
+	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return newHostFS(t, h)
+}
+
 // TestHostFSOnSecondMachine runs HostFS's operations over SSH against a
 // second machine (sshtest's Separate): every result is where the remote
 // sees it, and nothing lands at the same path on this one.
 func TestHostFSOnSecondMachine(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "repo")
 	s := sshtest.Start(t, sshtest.Options{Separate: []string{root}})
-	h, err := hosts.NewSSH(s.Addr(), hosts.SSHOptions{IdentityFile: s.IdentityFile, KnownHosts: s.KnownHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	f := newHostFS(t, h)
+	f := hostFSOver(t, s)
 	ctx := context.Background()
 	remote := s.Remote
 	must := func(err error) {
@@ -163,5 +171,101 @@ func TestHostFSOnSecondMachine(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("this machine's %s holds %d entries, want none", root, len(entries))
+	}
+}
+
+// TestLinkTreeDistrustsFind: the repository host's find, which checks the
+// clone, is its word, not a fact. A host that lists its records in another
+// order, leaves a file out or adds one not asked for gets what an honest
+// one gets (the file left out is copied, the extra one removed); one that
+// lists a path twice, or one that leads out of the clone, has the clone
+// emptied and LinkTree falls back to rsync (ErrNoLinkTree), with nothing
+// outside the clone touched.
+func TestLinkTreeDistrustsFind(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "repo")
+	bin, forge, hide := filepath.Join(dir, "bin"), filepath.Join(dir, "forge"), filepath.Join(dir, "hide")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Only the clone check's find lies; its records come reversed.
+	find := `#!/bin/sh
+if [ "$4" != -printf ]; then exec /usr/bin/find "$@"; fi
+/usr/bin/find "$@" | sort -zr | { if [ -f ` + hide + ` ]; then grep -zv -- "$(cat ` + hide + `)"; else cat; fi; }
+if [ -f ` + forge + ` ]; then tr '\n' '\0' < ` + forge + `; fi
+exit 0
+`
+	wrapper := "#!/bin/sh\nPATH=" + bin + ":$PATH\nexport PATH\nexec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n"
+	for name, body := range map[string]string{filepath.Join(bin, "find"): find, filepath.Join(dir, "wrapper"): wrapper} {
+		if err := os.WriteFile(name, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sshtest.Start(t, sshtest.Options{Config: []string{"ForceCommand " + filepath.Join(dir, "wrapper")}, Separate: []string{root}})
+	f := hostFSOver(t, s)
+	ctx := context.Background()
+	remote := s.Remote
+	names := []string{"d/a", "d/b", "d/c", "e"}
+	for _, n := range names {
+		p := remote(root + "/base/" + n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(remote(root+"/outside"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := describeFiles(t, remote(root+"/base"), names)
+	for i, tc := range []struct {
+		name, forge, hide string
+		copies            []string
+		fallback          bool
+	}{
+		{name: "reversed"},
+		{name: "one left out", hide: "d/b$", copies: []string{"d/b"}},
+		{name: "one not asked for", forge: "f 644 1 1000000000.0 0 0 ghost"},
+		{name: "a path twice", forge: "f 644 3 1000000000.0 0 0 d/a", fallback: true},
+		{name: "out of the clone", forge: "f 644 4 1000000000.0 0 0 ../outside", fallback: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for path, body := range map[string]string{forge: tc.forge, hide: tc.hide} {
+				os.Remove(path)
+				if body != "" {
+					if err := os.WriteFile(path, []byte(body+"\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			dst := fmt.Sprintf("%s/new%d", root, i)
+			if err := f.MkdirAll(ctx, dst); err != nil {
+				t.Fatal(err)
+			}
+			copies, err := f.LinkTree(ctx, root+"/base", dst, []string{"d"}, files, nil)
+			entries, _ := os.ReadDir(remote(dst))
+			if data, rerr := os.ReadFile(remote(root + "/outside")); rerr != nil || string(data) != "keep" {
+				t.Errorf("the file outside the clone: %q, %v", data, rerr)
+			}
+			if tc.fallback {
+				if !errors.Is(err, ErrNoLinkTree) || len(entries) != 0 {
+					t.Fatalf("LinkTree: %v, %d entries left; want ErrNoLinkTree and none", err, len(entries))
+				}
+				return
+			}
+			if err != nil || !slices.Equal(copies, tc.copies) {
+				t.Fatalf("LinkTree: copies %q, %v; want %q", copies, err, tc.copies)
+			}
+			for _, n := range names {
+				_, serr := os.Lstat(remote(dst + "/" + n))
+				if linked := serr == nil; linked == slices.Contains(tc.copies, n) {
+					t.Errorf("%s: in the clone %v, want %v", n, linked, !linked)
+				}
+			}
+			if _, err := os.Lstat(remote(dst + "/ghost")); err == nil {
+				t.Error("a path find made up is in the clone")
+			}
+		})
 	}
 }

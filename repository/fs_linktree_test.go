@@ -352,7 +352,7 @@ func TestCheckClone(t *testing.T) {
 		"d 750 4096 1000000000.0000000000 7 9 e\x00" +
 		"d 755 4096 1000000000.0000000000 0 0 x\x00" +
 		"f 644 1 1000000000.0000000000 0 0 x/under\x00"
-	copies, dirCopies, extra, err := checkClone(strings.NewReader(records), []string{"d", "e"}, files)
+	copies, dirCopies, extra, err := checkClone(strings.NewReader(records), []string{"d", "e"}, linkFilesOf(files))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestCheckClone(t *testing.T) {
 		t.Errorf("extra %q, want %q", extra, want)
 	}
 	for _, bad := range []string{"f 644 3 d/good\x00", "no spaces\x00", strings.Repeat("x", relpath.Max+300)} {
-		if _, _, _, err := checkClone(strings.NewReader(bad), nil, files); err == nil {
+		if _, _, _, err := checkClone(strings.NewReader(bad), nil, linkFilesOf(files)); err == nil {
 			t.Errorf("%.40q: accepted", bad)
 		}
 	}

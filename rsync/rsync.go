@@ -57,6 +57,12 @@ type Options struct {
 	// rsync waits for it; it is called from one goroutine at a time. Not
 	// with ListAll.
 	Sent func(name string, bytes int64)
+	// Itemized, when set with ListAll, is called with each path the
+	// transfer itemizes, as Result.Paths would hold it (in rsync's order;
+	// a path may come more than once), as soon as rsync logs it; Paths
+	// then stays nil, so memory stays bounded whatever the number of
+	// paths. It is called from one goroutine at a time.
+	Itemized func(path string, linked bool)
 }
 
 // Between points the transfer's ends at their hosts: Sources are paths on
@@ -198,13 +204,17 @@ func Run(ctx context.Context, host hosts.Host, o Options) (Result, error) {
 		sent = &sentLines{sent: o.Sent}
 		stdout = sent
 	}
+	if o.Itemized != nil && o.ListAll {
+		sent = &sentLines{itemized: o.Itemized}
+		stdout = sent
+	}
 	var errLines lineCollector
 	err := host.Run(ctx, hosts.Command{Argv: append([]string{"rsync"}, o.Args()...), Stdin: o.FilesFrom, Stdout: stdout, Stderr: &errLines})
 	if sent != nil {
 		out.Write(sent.flush())
 	}
 	res := Result{Stats: parseStats(out.Bytes())}
-	if o.ListAll {
+	if o.ListAll && o.Itemized == nil {
 		res.Paths = parseItemized(out.Bytes())
 	}
 	var exit *hosts.ExitError
@@ -302,28 +312,6 @@ func parseStats(out []byte) Stats {
 		}
 	}
 	return s
-}
-
-// parseItemized reads --out-format="%i %n" lines: an 11-character change
-// summary such as ">f+++++++++" or "hf         ", a space, and the name with
-// unprintable bytes escaped as \#ooo. Deletions ("*deleting") are skipped.
-// An "h" summary with no attribute flags is a hard link to the --link-dest
-// copy: unchanged.
-func parseItemized(out []byte) map[string]bool {
-	paths := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if len(line) < 13 || line[11] != ' ' || !strings.ContainsRune("<>ch.", rune(line[0])) || !strings.ContainsRune("fdLDS", rune(line[1])) {
-			continue
-		}
-		name := strings.Trim(unescapeName(line[12:]), "/")
-		if name != "" && name != "." {
-			paths[name] = line[0] == 'h' && strings.Trim(line[2:11], " .") == ""
-		}
-	}
-	return paths
 }
 
 // unescapeName undoes rsync's \#ooo escapes of unprintable bytes.

@@ -16,9 +16,10 @@ const sentFormat = "--out-format=%i %b %n"
 // sentFormat goes to sent at once, everything else (the --stats block) is
 // kept for parseStats. Memory stays bounded whatever the number of files.
 type sentLines struct {
-	sent    func(name string, bytes int64)
-	partial []byte
-	rest    bytes.Buffer
+	sent     func(name string, bytes int64)
+	itemized func(name string, linked bool) // instead of sent: Options.Itemized
+	partial  []byte
+	rest     bytes.Buffer
 }
 
 func (s *sentLines) Write(p []byte) (int, error) {
@@ -44,6 +45,16 @@ func (s *sentLines) Write(p []byte) (int, error) {
 
 // line handles one line, newline included.
 func (s *sentLines) line(b []byte) {
+	if s.itemized != nil {
+		if name, linked, ok := parseItemizedLine(string(bytes.TrimSuffix(b, []byte("\n")))); ok {
+			if name != "" {
+				s.itemized(name, linked)
+			}
+			return
+		}
+		s.rest.Write(b)
+		return
+	}
 	if name, n, ok := parseSent(string(bytes.TrimSuffix(b, []byte("\n")))); ok {
 		s.sent(name, n)
 		return

@@ -11,6 +11,8 @@
 # BENCH_DEPOT (a depot binary to time instead of building one), BENCH_TREE
 # (a tree to copy instead, left as it is), BENCH_DEPOT_OLD (another depot
 # binary, timed in each round too, as "old": before and after a change),
+# BENCH_ITEM_OPTS (more settings of the item, in YAML flow style, e.g.
+# "hash_while_copying: true"),
 # BENCH_FRESH_FS=SIZE (e.g. 6G; root only): copy into an ext4 file system of
 # its own, made afresh (mkfs on a loop device with direct I/O) before every
 # run, instead of into $BENCH_DIR. On a machine shared with other jobs that
@@ -97,7 +99,7 @@ repository:
 sets:
   - name: bench
     items:
-      - { name: tree, type: filesystem, paths: [$TREE] }
+      - { name: tree, type: filesystem, paths: [$TREE]${BENCH_ITEM_OPTS:+, $BENCH_ITEM_OPTS} }
 YAML
 
 # timed LABEL CMD...: one line "LABEL wall user+sys maxrss_kb load1".

@@ -37,11 +37,12 @@ die() { log "error: $*"; exit 1; }
 median() { sort -g | awk '{a[NR]=$1} END{if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 calc() { awk "BEGIN{printf \"$1\", $2}"; }
 
-# timed NAME CMD...: runs CMD, appends "wall_s maxrss_kb" to $LOGS/NAME.times.
+# timed NAME CMD...: runs CMD, appends "wall_s maxrss_kb user_s sys_s" to
+# $LOGS/NAME.times.
 timed() {
 	local name=$1
 	shift
-	if ! /usr/bin/time -f '%e %M' -o "$LOGS/time.tmp" "$@" >"$LOGS/$name.last.log" 2>&1; then
+	if ! /usr/bin/time -f '%e %M %U %S' -o "$LOGS/time.tmp" "$@" >"$LOGS/$name.last.log" 2>&1; then
 		cat "$LOGS/$name.last.log" >&2
 		die "$name failed"
 	fi
@@ -49,6 +50,10 @@ timed() {
 }
 wall() { cut -d' ' -f1 "$LOGS/$1.times" | median; }
 rss_mb() { cut -d' ' -f2 "$LOGS/$1.times" | sort -g | tail -n1 | awk '{printf "%.0f", $1/1024}'; }
+# rss_per_file NAME: the largest max RSS of NAME's runs, in bytes a file.
+rss_per_file() { cut -d' ' -f2 "$LOGS/$1.times" | sort -g | tail -n1 | awk -v n="$FILES" '{printf "%.0f", $1*1024/n}'; }
+# cpu NAME: the median user+sys seconds of NAME's runs.
+cpu() { awk '{print $3+$4}' "$LOGS/$1.times" | median; }
 
 setup() {
 	need_go
@@ -138,6 +143,9 @@ CFG
 	[[ $mode == pull ]] && src=$USERHOST:$tree
 	dst() { if [[ $mode == push ]]; then echo "$USERHOST:$base/$1/"; else echo "$base/$1/"; fi; }
 	timed "$mode-rsync-first" rsync "${FLAGS[@]}" -e "$SSH" -- "$src" "$(dst 0)"
+	printf '%-6s first run: depot %6.2f s (CPU %.2f s, max RSS %s MB, %s B/file), rsync -e ssh %6.2f s (CPU %.2f s, max RSS %s MB), load %s\n' \
+		"$mode" "$(wall "$mode-depot-first")" "$(cpu "$mode-depot-first")" "$(rss_mb "$mode-depot-first")" "$(rss_per_file "$mode-depot-first")" \
+		"$(wall "$mode-rsync-first")" "$(cpu "$mode-rsync-first")" "$(rss_mb "$mode-rsync-first")" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
 	log "$mode: no-change runs, alternating"
 	for i in $(seq 0 "$ROUNDS"); do
 		timed "$mode-depot" "$BIN/depot" --config "$cfg" run
@@ -153,8 +161,8 @@ CFG
 	# fixed costs dominate, and the target is 1.1.
 	local target=0.35
 	((FILES >= 20000)) || target=1.1
-	printf '%-6s no-change: depot %6.2f s (max RSS %s MB), rsync -e ssh %6.2f s, ratio %.3f (target <= %s), load %s\n' \
-		"$mode" "$d" "$(rss_mb "$mode-depot")" "$r" "$(calc %.3f "$d / $r")" "$target" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
+	printf '%-6s no-change: depot %6.2f s (CPU %.2f s, max RSS %s MB, %s B/file), rsync -e ssh %6.2f s (CPU %.2f s), ratio %.3f (target <= %s), load %s\n' \
+		"$mode" "$d" "$(cpu "$mode-depot")" "$(rss_mb "$mode-depot")" "$(rss_per_file "$mode-depot")" "$r" "$(cpu "$mode-rsync")" "$(calc %.3f "$d / $r")" "$target" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS"
 	rm -rf "$W/$mode-rsync" "$W/$mode-repo" "$RBACK/$mode-rsync" "$RBACK/$mode-repo"
 }
 
