@@ -42,16 +42,9 @@ func TestFileListRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var got []Entry
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
+	got, err := readEntries(r)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !slices.Equal(got, entries) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, entries)
