@@ -193,22 +193,57 @@ func verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snap
 			continue
 		}
 		listPath := filepath.Join(s.Path, it.FileList)
-		data, err := os.ReadFile(listPath)
+		buf := listBuffers.Get().(*[]byte)
+		data, err := readFileInto(listPath, (*buf)[:0])
 		if err != nil {
+			listBuffers.Put(buf)
 			report("item %s: %v", it.Name, err)
 			continue
 		}
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != it.FileListSHA256 {
+			listBuffers.Put(buf)
 			report("item %s: file list %s does not match its hash in the manifest", it.Name, it.FileList)
 			continue
 		}
 		n, err := verifyItem(ctx, filepath.Join(s.Path, it.Name), data, cache, func(msg string) { report("item %s: %s", it.Name, msg) })
+		*buf = data
+		listBuffers.Put(buf)
 		if err != nil {
 			report("item %s: %v", it.Name, err)
 		}
 		files += n
 	}
 	return files, problems
+}
+
+// listBuffers hold file lists while they are verified: a list of 100,000
+// files is about 5 MB, which a new buffer for each snapshot would allocate,
+// clear and give back to the system again.
+var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// readFileInto is os.ReadFile into buf's space.
+func readFileInto(name string, buf []byte) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Size() < 1<<30 {
+		buf = slices.Grow(buf, int(info.Size())+512)
+	}
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 1<<20)
+		}
+	}
 }
 
 // incomplete says why s is not a complete snapshot, or "" when it is.
@@ -284,13 +319,20 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	walked := make(chan []dirent, 4)
-	go walkSorted(wctx, dir, walked)
+	walked, spent := make(chan []dirent, 4), make(chan []dirent, 6)
+	go walkSorted(wctx, dir, walked, spent)
 	var w *dirent
-	var batch []dirent
+	var batch, whole []dirent
 	nextW := func() {
 		if len(batch) == 0 {
+			if whole != nil {
+				select {
+				case spent <- whole: // w, its last entry, is done with
+				default:
+				}
+			}
 			batch = <-walked // nil once the walk is done
+			whole = batch
 		}
 		if len(batch) == 0 {
 			w = nil

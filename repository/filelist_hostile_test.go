@@ -97,11 +97,123 @@ func TestFileListIsInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := readAll(rawList(t, "depot-filelist 2\n"+tt.body))
+			data := rawList(t, "depot-filelist 2\n"+tt.body)
+			_, err := readAll(data)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "file list line ") {
 				t.Fatalf("error %v, want one naming the line and %q", err, tt.want)
 			}
+			_, batchErr := readBatches(t, data, 512)
+			if batchErr == nil || batchErr.Error() != err.Error() {
+				t.Fatalf("NextBatch: error %v, Next's was %v", batchErr, err)
+			}
 		})
+	}
+}
+
+// readBatches reads a list with NextBatch, n entries at a time: every
+// entry, or those before the first error and the error.
+func readBatches(t testing.TB, data []byte, n int) ([]Entry, error) {
+	t.Helper()
+	r, err := NewFileListReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []Entry
+	for {
+		var batch []Entry
+		batch, err = r.NextBatch(batch, n)
+		if len(batch) > n {
+			t.Fatalf("a batch of %d entries, asked for %d", len(batch), n)
+		}
+		out = append(out, batch...)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// TestFileListBatches: NextBatch gives what Next gives, batch after batch,
+// including the entries before a bad line, and that line's error.
+func TestFileListBatches(t *testing.T) {
+	var text strings.Builder
+	text.WriteString("depot-filelist 2\n")
+	for i := range 1300 {
+		fmt.Fprintf(&text, "100644\t%d\t2\t5\t0\t0\t%s\td/f%05d\n", i, strings.Repeat("ab", 32), i)
+	}
+	good := text.String()
+	text.WriteString("100644\t3\t2\t5\t0\t0\t-\td/a\n") // out of order: line 1302
+	for _, data := range []string{good, text.String()} {
+		want, wantErr := readAll(rawList(t, data))
+		for _, n := range []int{1, 7, 512, 5000} {
+			got, err := readBatches(t, rawList(t, data), n)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !slices.Equal(got, want) {
+				t.Fatalf("batches of %d: %d entries, %v; Next gave %d, %v", n, len(got), err, len(want), wantErr)
+			}
+		}
+		if len(want) != 1300 {
+			t.Fatalf("Next read %d entries, want 1300", len(want))
+		}
+	}
+}
+
+// TestFileListReadersShareNothing: readers reuse the decoders of closed
+// ones; two lists read in turns each read as themselves, and a reader used
+// after Close fails instead of reading whichever list took its decoder.
+func TestFileListReadersShareNothing(t *testing.T) {
+	list := func(prefix string) []byte {
+		var text strings.Builder
+		text.WriteString("depot-filelist 2\n")
+		for i := range 3000 {
+			fmt.Fprintf(&text, "100644\t3\t2\t5\t0\t0\t-\t%s/f%05d\n", prefix, i)
+		}
+		return rawList(t, text.String())
+	}
+	for round := range 3 {
+		a, err := NewFileListReader(bytes.NewReader(list("a")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewFileListReader(bytes.NewReader(list("b")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3000 {
+			eb, errB := b.Next()
+			if errB != nil || eb.Path != fmt.Sprintf("b/f%05d", i) {
+				t.Fatalf("round %d entry %d of b: %q %v", round, i, eb.Path, errB)
+			}
+			if i >= 2000 {
+				continue // a is closed half read
+			}
+			ea, errA := a.Next()
+			if errA != nil || ea.Path != fmt.Sprintf("a/f%05d", i) {
+				t.Fatalf("round %d entry %d of a: %q %v", round, i, ea.Path, errA)
+			}
+		}
+		a.Close()
+		c, err := NewFileListReader(bytes.NewReader(list("c")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, err := a.Next(); err == nil {
+			t.Fatalf("Next after Close gave %q", e.Path)
+		}
+		if _, err := a.NextBatch(nil, 10); err == nil {
+			t.Fatal("NextBatch after Close gave no error")
+		}
+		if e, err := c.Next(); err != nil || e.Path != "c/f00000" {
+			t.Fatalf("a new reader after a closed one: %q, %v", e.Path, err)
+		}
+		a.Close() // twice: no harm to c
+		if e, err := c.Next(); err != nil || e.Path != "c/f00001" {
+			t.Fatalf("after a second Close: %q, %v", e.Path, err)
+		}
+		b.Close()
+		c.Close()
 	}
 }
 
