@@ -90,9 +90,10 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 	if _, remote := repo.FS.(*repository.HostFS); remote || cache.sample != nil {
 		lanes = 1 // one session at a time; a sample's byte budget picks in order
 	}
-	results := verifyInLanes(snaps, lanes, func(s repository.Snapshot) (int, []string) {
-		return verifyAnywhere(ctx, repo, s, cache)
+	results := verifyInLanes(snaps, lanes, func(s repository.Snapshot) (int, []string, bool) {
+		return verifyOrGone(ctx, repo, s, cache)
 	})
+	gone := 0
 	for i, s := range snaps {
 		name := s.Name()
 		<-results[i].done
@@ -102,6 +103,14 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 				<-r.done
 			}
 			return err
+		}
+		if results[i].gone {
+			gone++
+			fmt.Fprintf(d.Out, "gone  %s: deleted while it was verified (a prune or forget at the same time); nothing to check\n", name)
+			if o.Log {
+				d.Log.Warn("snapshot deleted while verified", "snapshot", name)
+			}
+			continue
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(d.Out, "ok    %s: %d files match the manifest\n", name, files)
@@ -122,9 +131,14 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 		fmt.Fprintln(d.Out, cache.sample.summary())
 	}
 	d.goodCopies(ctx, repo, cache)
-	fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), len(snaps)-failed, failed)
+	verified := len(snaps) - failed - gone
+	if gone > 0 {
+		fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed, %d deleted while verified\n", len(snaps), verified, failed, gone)
+	} else {
+		fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), verified, failed)
+	}
 	if o.Log {
-		attrs := []any{"snapshots", len(snaps), "verified", len(snaps) - failed, "failed", failed, "bad_files", len(cache.bad)}
+		attrs := []any{"snapshots", len(snaps), "verified", verified, "failed", failed, "gone", gone, "bad_files", len(cache.bad)}
 		if cache.sample != nil {
 			attrs = append(attrs, "sample", cache.sample.summary())
 		}
@@ -157,6 +171,24 @@ func pickSnapshots(snaps []repository.Snapshot, n int) []repository.Snapshot {
 
 // maxProblems bounds what one snapshot reports.
 const maxProblems = 20
+
+// verifyOrGone is verifyAnywhere, and whether the snapshot was deleted
+// while it was verified: verify takes no lock, so a prune or forget can
+// remove a snapshot under it, and then what it found missing says nothing
+// about the repository. Files of a deleted snapshot are no longer looked
+// for in good copies.
+func verifyOrGone(ctx context.Context, repo repository.Repo, s repository.Snapshot, cache *hashCache) (int, []string, bool) {
+	files, problems := verifyAnywhere(ctx, repo, s, cache)
+	if len(problems) == 0 || ctx.Err() != nil {
+		return files, problems, false
+	}
+	there, err := repo.Files().Exists(ctx, s.Path)
+	if err != nil || len(there) != 1 || there[0] {
+		return files, problems, false
+	}
+	cache.forgetBad(s.Path)
+	return files, nil, true
+}
 
 // verifyAnywhere is verifySnapshot for a repository on this machine, and
 // verifySnapshotOnHost for one on another host.
