@@ -217,9 +217,9 @@ func readDirents(fd int, buf []byte, prefix string, names *[]byte, out []dirent)
 	return out, nil
 }
 
-// confirmed reports whether the inode id has been hashed in this
+// confirmed reports whether the inode id has been hashed in c's
 // verification (or left out by its sample) with the hash a list expects.
-func (c *hashCache) confirmed(id fileID, hash string) bool {
+func confirmed[H string | []byte](c *hashCache, id fileID, hash H) bool {
 	sum, valid := parseSum(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()

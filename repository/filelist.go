@@ -213,8 +213,6 @@ type FileListReader struct {
 	line   int
 	fields int    // per line: 5 in version 1, 8 in version 2
 	last   string // the previous path, which the next must follow
-	ends   []int  // NextBatch's: where each line ends in its batch
-	batch  []byte // NextBatch's: the lines of a batch, before they are one string
 }
 
 // listDecoder is what a FileListReader reads with, kept for the next
@@ -327,37 +325,133 @@ func (r *FileListReader) entry(line string) (Entry, error) {
 	return e, nil
 }
 
-// NextBatch appends up to n entries to out, as Next would return them, and
-// returns them with Next's error after the last (io.EOF at the end of the
-// list). The lines of a batch become one string, which the entries' paths
-// and hashes share: one allocation per batch, not one per line.
-func (r *FileListReader) NextBatch(out []Entry, n int) ([]Entry, error) {
+// NextLines appends up to n of the list's next lines to buf, raw and each
+// without its newline, and where each ends in buf to ends; it returns them
+// with the error after the last (io.EOF at the end of the list). Nothing
+// is checked: each line must then go, in order, to Parse, or to Peek and
+// Accept. NextLines may run on a goroutine of its own, beside them.
+func (r *FileListReader) NextLines(buf []byte, ends []int, n int) ([]byte, []int, error) {
 	if r.dec == nil {
-		return out, errListClosed
+		return buf, ends, errListClosed
 	}
-	r.batch, r.ends = r.batch[:0], r.ends[:0]
-	var err error
-	for len(r.ends) < n {
+	for k := 0; k < n; k++ {
 		if !r.sc.Scan() {
-			err = io.EOF
-			if serr := r.sc.Err(); serr != nil {
-				err = fmt.Errorf("file list line %d: %w", r.line+len(r.ends)+1, serr)
+			if err := r.sc.Err(); err != nil {
+				return buf, ends, fmt.Errorf("file list: %w", err)
 			}
-			break
+			return buf, ends, io.EOF
 		}
-		r.batch = append(r.batch, r.sc.Bytes()...)
-		r.ends = append(r.ends, len(r.batch))
+		buf = append(buf, r.sc.Bytes()...)
+		ends = append(ends, len(buf))
 	}
-	lines, start := string(r.batch), 0
-	for _, end := range r.ends {
-		e, perr := r.entry(lines[start:end])
-		if perr != nil {
-			return out, perr
+	return buf, ends, nil
+}
+
+// Parse reads a line that NextLines gave as Next would.
+func (r *FileListReader) Parse(line []byte) (Entry, error) {
+	return r.entry(string(line))
+}
+
+// Peek looks at a line that NextLines gave without allocating: a regular
+// file's line whose fields are all well formed, whose hash is a SHA-256 and
+// whose path needs no unescaping gives its path and hash (views of line)
+// and true. Anything else, Parse. A line Peek read must still be checked:
+// with Accept, once its path is known to be clean (a name a walk found),
+// and otherwise with Parse.
+func (r *FileListReader) Peek(line []byte) (path, hash []byte, ok bool) {
+	var f [8][]byte
+	n := r.fields
+	for i := 0; i < n-1; i++ {
+		t := bytes.IndexByte(line, '\t')
+		if t < 0 {
+			return nil, nil, false
 		}
-		out = append(out, e)
-		start = end
+		f[i], line = line[:t], line[t+1:]
 	}
-	return out, err
+	path, hash = line, f[n-2]
+	mode, ok := peekUint(f[0], 8)
+	_, okSize := peekInt(f[1])
+	_, okMtime := peekInt(f[2])
+	if !ok || !okSize || !okMtime || uint32(mode)&modeType != modeRegular || len(hash) != 64 ||
+		len(path) == 0 || bytes.IndexByte(path, '\\') >= 0 || bytes.IndexByte(path, '\t') >= 0 {
+		return nil, nil, false
+	}
+	for _, c := range hash {
+		if hexDigit[c] == 0 {
+			return nil, nil, false
+		}
+	}
+	if n == 8 && !(len(f[3]) == 1 && f[3][0] == '-') {
+		ctime, okC := peekInt(f[3])
+		_, okU := peekUint(f[4], 10)
+		_, okG := peekUint(f[5], 10)
+		if !okC || ctime == 0 || !okU || !okG {
+			return nil, nil, false
+		}
+	}
+	return path, hash, true
+}
+
+// Accept counts a line that Peek read, whose path is known to be clean,
+// checking that it sorts after the line before, as Next does.
+func (r *FileListReader) Accept(path string) error {
+	r.line++
+	if r.line > 2 && !PathLess(r.last, path) {
+		return fmt.Errorf("file list line %d: %q does not sort after %q", r.line, path, r.last)
+	}
+	r.last = path
+	return nil
+}
+
+// hexDigit is 1 for each byte a file list writes in a hash.
+var hexDigit = func() (t [256]byte) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = 1
+	}
+	return t
+}()
+
+// peekUint is parseUint's fast path on bytes: up to 9 plain digits in base
+// 8 or 10 (anything else is false).
+func peekUint(b []byte, base uint64) (uint64, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if d >= base {
+			return 0, false
+		}
+		v = v*base + d
+	}
+	return v, true
+}
+
+// peekInt is parseInt's fast path on bytes: an optional minus and up to 19
+// digits, in int64's range (anything else is false).
+func peekInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 { // 19 digits fit 64 bits unsigned
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c-'0' > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && v <= 1<<63:
+		return int64(-v), true
+	case !neg && v < 1<<63:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 // parseEntry reads one line of a list whose lines have n fields.
