@@ -90,9 +90,10 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 	if _, remote := repo.FS.(*repository.HostFS); remote || cache.sample != nil {
 		lanes = 1 // one session at a time; a sample's byte budget picks in order
 	}
-	results := verifyInLanes(snaps, lanes, func(s repository.Snapshot) (int, []string) {
-		return verifyAnywhere(ctx, repo, s, cache)
+	results := verifyInLanes(snaps, lanes, func(s repository.Snapshot) (int, []string, bool) {
+		return verifyOrGone(ctx, repo, s, cache)
 	})
+	gone := 0
 	for i, s := range snaps {
 		name := s.Name()
 		<-results[i].done
@@ -102,6 +103,14 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 				<-r.done
 			}
 			return err
+		}
+		if results[i].gone {
+			gone++
+			fmt.Fprintf(d.Out, "gone  %s: deleted while it was verified (a prune or forget at the same time); nothing to check\n", name)
+			if o.Log {
+				d.Log.Warn("snapshot deleted while verified", "snapshot", name)
+			}
+			continue
 		}
 		if len(problems) == 0 {
 			fmt.Fprintf(d.Out, "ok    %s: %d files match the manifest\n", name, files)
@@ -122,9 +131,14 @@ func (d *Director) VerifyWith(ctx context.Context, target string, o VerifyOption
 		fmt.Fprintln(d.Out, cache.sample.summary())
 	}
 	d.goodCopies(ctx, repo, cache)
-	fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), len(snaps)-failed, failed)
+	verified := len(snaps) - failed - gone
+	if gone > 0 {
+		fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed, %d deleted while verified\n", len(snaps), verified, failed, gone)
+	} else {
+		fmt.Fprintf(d.Out, "%d snapshots: %d verified, %d failed\n", len(snaps), verified, failed)
+	}
 	if o.Log {
-		attrs := []any{"snapshots", len(snaps), "verified", len(snaps) - failed, "failed", failed, "bad_files", len(cache.bad)}
+		attrs := []any{"snapshots", len(snaps), "verified", verified, "failed", failed, "gone", gone, "bad_files", len(cache.bad)}
 		if cache.sample != nil {
 			attrs = append(attrs, "sample", cache.sample.summary())
 		}
@@ -157,6 +171,24 @@ func pickSnapshots(snaps []repository.Snapshot, n int) []repository.Snapshot {
 
 // maxProblems bounds what one snapshot reports.
 const maxProblems = 20
+
+// verifyOrGone is verifyAnywhere, and whether the snapshot was deleted
+// while it was verified: verify takes no lock, so a prune or forget can
+// remove a snapshot under it, and then what it found missing says nothing
+// about the repository. Files of a deleted snapshot are no longer looked
+// for in good copies.
+func verifyOrGone(ctx context.Context, repo repository.Repo, s repository.Snapshot, cache *hashCache) (int, []string, bool) {
+	files, problems := verifyAnywhere(ctx, repo, s, cache)
+	if len(problems) == 0 || ctx.Err() != nil {
+		return files, problems, false
+	}
+	there, err := repo.Files().Exists(ctx, s.Path)
+	if err != nil || len(there) != 1 || there[0] {
+		return files, problems, false
+	}
+	cache.forgetBad(s.Path)
+	return files, nil, true
+}
 
 // verifyAnywhere is verifySnapshot for a repository on this machine, and
 // verifySnapshotOnHost for one on another host.
@@ -193,22 +225,57 @@ func verifySnapshot(ctx context.Context, repo repository.Repo, s repository.Snap
 			continue
 		}
 		listPath := filepath.Join(s.Path, it.FileList)
-		data, err := os.ReadFile(listPath)
+		buf := listBuffers.Get().(*[]byte)
+		data, err := readFileInto(listPath, (*buf)[:0])
 		if err != nil {
+			listBuffers.Put(buf)
 			report("item %s: %v", it.Name, err)
 			continue
 		}
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != it.FileListSHA256 {
+			listBuffers.Put(buf)
 			report("item %s: file list %s does not match its hash in the manifest", it.Name, it.FileList)
 			continue
 		}
 		n, err := verifyItem(ctx, filepath.Join(s.Path, it.Name), data, cache, func(msg string) { report("item %s: %s", it.Name, msg) })
+		*buf = data
+		listBuffers.Put(buf)
 		if err != nil {
 			report("item %s: %v", it.Name, err)
 		}
 		files += n
 	}
 	return files, problems
+}
+
+// listBuffers hold file lists while they are verified: a list of 100,000
+// files is about 5 MB, which a new buffer for each snapshot would allocate,
+// clear and give back to the system again.
+var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// readFileInto is os.ReadFile into buf's space.
+func readFileInto(name string, buf []byte) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Size() < 1<<30 {
+		buf = slices.Grow(buf, int(info.Size())+512)
+	}
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 1<<20)
+		}
+	}
 }
 
 // incomplete says why s is not a complete snapshot, or "" when it is.
@@ -284,13 +351,20 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	walked := make(chan []dirent, 4)
-	go walkSorted(wctx, dir, walked)
+	walked, spent := make(chan []dirent, 4), make(chan []dirent, 6)
+	go walkSorted(wctx, dir, walked, spent)
 	var w *dirent
-	var batch []dirent
+	var batch, whole []dirent
 	nextW := func() {
 		if len(batch) == 0 {
+			if whole != nil {
+				select {
+				case spent <- whole: // w, its last entry, is done with
+				default:
+				}
+			}
 			batch = <-walked // nil once the walk is done
+			whole = batch
 		}
 		if len(batch) == 0 {
 			w = nil
@@ -300,12 +374,19 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	}
 	nextW()
 	extra := func() { say("%s: on disk but not in the file list", w.rel) }
+	// toward advances the walk to path, reporting what it passes as extra.
+	toward := func(path []byte) {
+		for w != nil && w.rel != string(path) && pathLessBytes(w.rel, path) {
+			extra()
+			nextW()
+		}
+	}
 	next, stopList := listAhead(ctx, r)
 	defer stopList()
 	files := 0
 	var readErr error
 	for ctx.Err() == nil {
-		e, err := next()
+		line, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -313,15 +394,31 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 			readErr = err
 			break
 		}
+		// Most lines of a further snapshot are files linked from one
+		// checked already: confirmed from the line's bytes, without
+		// parsing it into an entry.
+		if path, hash, ok := r.Peek(line); ok {
+			toward(path)
+			if w != nil && w.rel == string(path) && w.typ == unix.DT_REG && confirmed(cache, fileID{w.dev, w.ino}, hash) {
+				if readErr = r.Accept(w.rel); readErr != nil {
+					break
+				}
+				files++
+				nextW()
+				continue
+			}
+		}
+		e, err := r.Parse(line)
+		if err != nil {
+			readErr = err
+			break
+		}
 		if e.IsRegular() {
 			files++
 		}
-		for w != nil && w.rel != e.Path && repository.PathLess(w.rel, e.Path) {
-			extra()
-			nextW()
-		}
+		toward([]byte(e.Path))
 		if w != nil && w.rel == e.Path {
-			known := e.IsRegular() && w.typ == unix.DT_REG && cache.confirmed(fileID{w.dev, w.ino}, e.Hash)
+			known := e.IsRegular() && w.typ == unix.DT_REG && confirmed(cache, fileID{w.dev, w.ino}, e.Hash)
 			dir := e.IsDir() && w.typ == unix.DT_DIR
 			nextW()
 			if known || dir {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,14 @@ func (c *hashCache) noteBad(p string, e repository.Entry) {
 	if len(c.bad) < maxBadFiles {
 		c.bad = append(c.bad, badFile{path: p, entry: e})
 	}
+}
+
+// forgetBad drops the failed files below dir (a snapshot deleted while it
+// was verified).
+func (c *hashCache) forgetBad(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bad = slices.DeleteFunc(c.bad, func(b badFile) bool { return strings.HasPrefix(b.path, dir+"/") })
 }
 
 // copyRoot is a repository, or a mirror, searched for good copies.

@@ -67,7 +67,7 @@ var hexValue = func() (t [256]byte) {
 
 // parseSum decodes a hash as file lists write it: 64 lowercase hex digits
 // (anything else is false, and kept as a string).
-func parseSum(h string) (sha256Sum, bool) {
+func parseSum[H string | []byte](h H) (sha256Sum, bool) {
 	var sum sha256Sum
 	if len(h) != 2*len(sum) {
 		return sum, false
@@ -79,4 +79,22 @@ func parseSum(h string) (sha256Sum, bool) {
 		sum[i] = hi<<4 | lo&0xf
 	}
 	return sum, bad&0xf0 == 0
+}
+
+// pathLessBytes is repository.PathLess for a path held as bytes.
+func pathLessBytes(a string, b []byte) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '/' {
+			return true
+		}
+		if cb == '/' {
+			return false
+		}
+		return ca < cb
+	}
+	return len(a) < len(b)
 }

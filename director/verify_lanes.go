@@ -17,6 +17,7 @@ const verifyLanes = 2
 type verifyResult struct {
 	files    int
 	problems []string
+	gone     bool // deleted while it was verified
 	done     chan struct{}
 }
 
@@ -25,7 +26,7 @@ type verifyResult struct {
 // snapshot after the first of a set starts once that one is done: it would
 // otherwise find none of their shared files hashed yet and look each up
 // again.
-func verifyInLanes(snaps []repository.Snapshot, lanes int, verify func(repository.Snapshot) (int, []string)) []*verifyResult {
+func verifyInLanes(snaps []repository.Snapshot, lanes int, verify func(repository.Snapshot) (int, []string, bool)) []*verifyResult {
 	results := make([]*verifyResult, len(snaps))
 	for i := range results {
 		results[i] = &verifyResult{done: make(chan struct{})}
@@ -40,7 +41,7 @@ func verifyInLanes(snaps []repository.Snapshot, lanes int, verify func(repositor
 			free <- struct{}{}
 			go func(r *verifyResult) {
 				defer func() { <-free }()
-				r.files, r.problems = verify(s)
+				r.files, r.problems, r.gone = verify(s)
 				close(r.done)
 			}(results[i])
 		}

@@ -6,33 +6,37 @@ import (
 	"github.com/depot-backup/depot/repository"
 )
 
-// listBatch is how many entries listAhead decodes before handing them on.
+// listBatch is how many lines listAhead reads before handing them on.
 const listBatch = 512
 
-// listAhead decodes a file list on its own goroutine, a few batches ahead
-// of the caller, so that decompressing and parsing the list overlaps the
-// comparison with the walk. next returns the entries in order, then the
-// reader's error (io.EOF at the end); stop ends the goroutine and must be
-// called before r is closed.
-func listAhead(ctx context.Context, r repository.EntryReader) (next func() (repository.Entry, error), stop func()) {
+// listAhead reads a file list's lines on its own goroutine, a few batches
+// ahead of the caller, so that decompressing the list overlaps the
+// comparison with the walk. next returns the lines in order, raw (for the
+// reader's Peek, Accept and Parse; each valid until the next call), then
+// the reader's error (io.EOF at the end); stop ends the goroutine and must
+// be called before r is closed. The batches go round: the caller hands each
+// back when it is done with it, so a list costs a few batches, however
+// long it is.
+func listAhead(ctx context.Context, r *repository.FileListReader) (next func() ([]byte, error), stop func()) {
 	type batch struct {
-		entries []repository.Entry
-		err     error
+		buf  []byte
+		ends []int
+		err  error
 	}
-	ch := make(chan batch, 4)
+	const ahead = 4
+	ch := make(chan *batch, ahead)
+	free := make(chan *batch, ahead+2)
 	lctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(ch)
 		for {
-			b := batch{entries: make([]repository.Entry, 0, listBatch)}
-			for len(b.entries) < listBatch {
-				e, err := r.Next()
-				if err != nil {
-					b.err = err
-					break
-				}
-				b.entries = append(b.entries, e)
+			var b *batch
+			select {
+			case b = <-free:
+			default:
+				b = &batch{buf: make([]byte, 0, 128<<10), ends: make([]int, 0, listBatch)}
 			}
+			b.buf, b.ends, b.err = r.NextLines(b.buf[:0], b.ends[:0], listBatch)
 			select {
 			case ch <- b:
 			case <-lctx.Done():
@@ -43,21 +47,28 @@ func listAhead(ctx context.Context, r repository.EntryReader) (next func() (repo
 			}
 		}
 	}()
-	var cur batch
-	next = func() (repository.Entry, error) {
-		for len(cur.entries) == 0 {
+	cur, used, start := &batch{}, 0, 0
+	next = func() ([]byte, error) {
+		for used == len(cur.ends) {
 			if cur.err != nil {
-				return repository.Entry{}, cur.err
+				return nil, cur.err
+			}
+			if cur.ends != nil {
+				select {
+				case free <- cur: // its last line is done with
+				default:
+				}
 			}
 			b, ok := <-ch
 			if !ok {
-				return repository.Entry{}, context.Cause(lctx)
+				return nil, context.Cause(lctx)
 			}
-			cur = b
+			cur, used, start = b, 0, 0
 		}
-		e := cur.entries[0]
-		cur.entries = cur.entries[1:]
-		return e, nil
+		line := cur.buf[start:cur.ends[used]]
+		start = cur.ends[used]
+		used++
+		return line, nil
 	}
 	stop = func() {
 		cancel()

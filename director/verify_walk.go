@@ -32,9 +32,11 @@ type dirent struct {
 // and found missing). Each directory is opened relative to its parent's
 // descriptor (one name to resolve, not the whole path), never following a
 // symlink, and the paths of its names share one allocation.
-func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
+// The receiver may hand spent batches back on free (nil: none come back),
+// to be filled again.
+func walkSorted(ctx context.Context, root string, out chan<- []dirent, free <-chan []dirent) {
 	defer close(out)
-	w := walker{ctx: ctx, out: out, buf: make([]byte, 64<<10), batch: make([]dirent, 0, walkBatch)}
+	w := walker{ctx: ctx, out: out, free: free, buf: make([]byte, 64<<10), batch: make([]dirent, 0, walkBatch)}
 	if w.walk(unix.AT_FDCWD, root, "", 0) && len(w.batch) > 0 {
 		w.send()
 	}
@@ -44,6 +46,7 @@ func walkSorted(ctx context.Context, root string, out chan<- []dirent) {
 type walker struct {
 	ctx   context.Context
 	out   chan<- []dirent
+	free  <-chan []dirent
 	buf   []byte // for getdents
 	batch []dirent
 	names []byte // the current directory's names, for readDirents
@@ -56,7 +59,12 @@ type walker struct {
 func (w *walker) send() bool {
 	select {
 	case w.out <- w.batch:
-		w.batch = make([]dirent, 0, walkBatch)
+		select {
+		case b := <-w.free:
+			w.batch = b[:0]
+		default:
+			w.batch = make([]dirent, 0, walkBatch)
+		}
 		return true
 	case <-w.ctx.Done():
 		return false
@@ -209,9 +217,9 @@ func readDirents(fd int, buf []byte, prefix string, names *[]byte, out []dirent)
 	return out, nil
 }
 
-// confirmed reports whether the inode id has been hashed in this
+// confirmed reports whether the inode id has been hashed in c's
 // verification (or left out by its sample) with the hash a list expects.
-func (c *hashCache) confirmed(id fileID, hash string) bool {
+func confirmed[H string | []byte](c *hashCache, id fileID, hash H) bool {
 	sum, valid := parseSum(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()

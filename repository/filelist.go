@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -207,12 +208,30 @@ func (s *entrySlice) Next() (Entry, error) {
 // FileListReader reads a file list entry by entry.
 type FileListReader struct {
 	f      io.Closer
-	zr     *zstd.Decoder
+	dec    *listDecoder // nil once closed
 	sc     *bufio.Scanner
 	line   int
 	fields int    // per line: 5 in version 1, 8 in version 2
 	last   string // the previous path, which the next must follow
 }
+
+// listDecoder is what a FileListReader reads with, kept for the next
+// reader when one is closed: verify, versions and diff read the lists of
+// many snapshots one after the other, and a new zstd decoder and scanner
+// buffer for each (megabytes, allocated and cleared) cost a tenth of
+// reading a list.
+type listDecoder struct {
+	zr  *zstd.Decoder
+	buf []byte // the scanner's
+}
+
+var listDecoders = sync.Pool{New: func() any {
+	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return err
+	}
+	return &listDecoder{zr: zr, buf: make([]byte, 64<<10)}
+}}
 
 // OpenFileList opens the file list at path in the repository.
 func (r Repo) OpenFileList(ctx context.Context, path string) (*FileListReader, error) {
@@ -243,15 +262,20 @@ func (r Repo) OpenFileList(ctx context.Context, path string) (*FileListReader, e
 
 // NewFileListReader reads a file list from r.
 func NewFileListReader(r io.Reader) (*FileListReader, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-	if err != nil {
+	got := listDecoders.Get()
+	dec, ok := got.(*listDecoder)
+	if !ok {
+		return nil, got.(error)
+	}
+	if err := dec.zr.Reset(r); err != nil {
+		dec.release()
 		return nil, err
 	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	fr := &FileListReader{zr: zr, sc: sc}
+	sc := bufio.NewScanner(dec.zr)
+	sc.Buffer(dec.buf, 1<<20)
+	fr := &FileListReader{dec: dec, sc: sc}
 	if !sc.Scan() {
-		zr.Close()
+		fr.Close()
 		if err := sc.Err(); err != nil {
 			return nil, err
 		}
@@ -263,8 +287,9 @@ func NewFileListReader(r io.Reader) (*FileListReader, error) {
 	case fileListHeaderV1:
 		fr.fields = 5
 	default:
-		zr.Close()
-		return nil, fmt.Errorf("not a depot file list (header %q)", sc.Text())
+		header := sc.Text()
+		fr.Close()
+		return nil, fmt.Errorf("not a depot file list (header %q)", header)
 	}
 	fr.line = 1
 	return fr, nil
@@ -274,14 +299,22 @@ func NewFileListReader(r io.Reader) (*FileListReader, error) {
 // like any other: a line that does not parse, a path that is not clean and
 // relative (relpath.Check) or one out of order is an error.
 func (r *FileListReader) Next() (Entry, error) {
+	if r.dec == nil {
+		return Entry{}, errListClosed
+	}
 	if !r.sc.Scan() {
 		if err := r.sc.Err(); err != nil {
 			return Entry{}, fmt.Errorf("file list line %d: %w", r.line+1, err)
 		}
 		return Entry{}, io.EOF
 	}
+	return r.entry(r.sc.Text())
+}
+
+// entry parses the next line, checking that it follows the one before.
+func (r *FileListReader) entry(line string) (Entry, error) {
 	r.line++
-	e, err := parseEntry(r.sc.Text(), r.fields)
+	e, err := parseEntry(line, r.fields)
 	if err != nil {
 		return Entry{}, fmt.Errorf("file list line %d: %w", r.line, err)
 	}
@@ -290,6 +323,135 @@ func (r *FileListReader) Next() (Entry, error) {
 	}
 	r.last = e.Path
 	return e, nil
+}
+
+// NextLines appends up to n of the list's next lines to buf, raw and each
+// without its newline, and where each ends in buf to ends; it returns them
+// with the error after the last (io.EOF at the end of the list). Nothing
+// is checked: each line must then go, in order, to Parse, or to Peek and
+// Accept. NextLines may run on a goroutine of its own, beside them.
+func (r *FileListReader) NextLines(buf []byte, ends []int, n int) ([]byte, []int, error) {
+	if r.dec == nil {
+		return buf, ends, errListClosed
+	}
+	for k := 0; k < n; k++ {
+		if !r.sc.Scan() {
+			if err := r.sc.Err(); err != nil {
+				return buf, ends, fmt.Errorf("file list: %w", err)
+			}
+			return buf, ends, io.EOF
+		}
+		buf = append(buf, r.sc.Bytes()...)
+		ends = append(ends, len(buf))
+	}
+	return buf, ends, nil
+}
+
+// Parse reads a line that NextLines gave as Next would.
+func (r *FileListReader) Parse(line []byte) (Entry, error) {
+	return r.entry(string(line))
+}
+
+// Peek looks at a line that NextLines gave without allocating: a regular
+// file's line whose fields are all well formed, whose hash is a SHA-256 and
+// whose path needs no unescaping gives its path and hash (views of line)
+// and true. Anything else, Parse. A line Peek read must still be checked:
+// with Accept, once its path is known to be clean (a name a walk found),
+// and otherwise with Parse.
+func (r *FileListReader) Peek(line []byte) (path, hash []byte, ok bool) {
+	var f [8][]byte
+	n := r.fields
+	for i := 0; i < n-1; i++ {
+		t := bytes.IndexByte(line, '\t')
+		if t < 0 {
+			return nil, nil, false
+		}
+		f[i], line = line[:t], line[t+1:]
+	}
+	path, hash = line, f[n-2]
+	mode, ok := peekUint(f[0], 8)
+	_, okSize := peekInt(f[1])
+	_, okMtime := peekInt(f[2])
+	if !ok || !okSize || !okMtime || uint32(mode)&modeType != modeRegular || len(hash) != 64 ||
+		len(path) == 0 || bytes.IndexByte(path, '\\') >= 0 || bytes.IndexByte(path, '\t') >= 0 {
+		return nil, nil, false
+	}
+	for _, c := range hash {
+		if hexDigit[c] == 0 {
+			return nil, nil, false
+		}
+	}
+	if n == 8 && !(len(f[3]) == 1 && f[3][0] == '-') {
+		ctime, okC := peekInt(f[3])
+		_, okU := peekUint(f[4], 10)
+		_, okG := peekUint(f[5], 10)
+		if !okC || ctime == 0 || !okU || !okG {
+			return nil, nil, false
+		}
+	}
+	return path, hash, true
+}
+
+// Accept counts a line that Peek read, whose path is known to be clean,
+// checking that it sorts after the line before, as Next does.
+func (r *FileListReader) Accept(path string) error {
+	r.line++
+	if r.line > 2 && !PathLess(r.last, path) {
+		return fmt.Errorf("file list line %d: %q does not sort after %q", r.line, path, r.last)
+	}
+	r.last = path
+	return nil
+}
+
+// hexDigit is 1 for each byte a file list writes in a hash.
+var hexDigit = func() (t [256]byte) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = 1
+	}
+	return t
+}()
+
+// peekUint is parseUint's fast path on bytes: up to 9 plain digits in base
+// 8 or 10 (anything else is false).
+func peekUint(b []byte, base uint64) (uint64, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if d >= base {
+			return 0, false
+		}
+		v = v*base + d
+	}
+	return v, true
+}
+
+// peekInt is parseInt's fast path on bytes: an optional minus and up to 19
+// digits, in int64's range (anything else is false).
+func peekInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 { // 19 digits fit 64 bits unsigned
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c-'0' > 9 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && v <= 1<<63:
+		return int64(-v), true
+	case !neg && v < 1<<63:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 // parseEntry reads one line of a list whose lines have n fields.
@@ -385,11 +547,24 @@ func parseInt(s string) (int64, error) {
 
 // Close releases the reader.
 func (r *FileListReader) Close() error {
-	r.zr.Close()
+	if r.dec != nil {
+		r.dec.release()
+		r.dec = nil
+	}
 	if r.f != nil {
 		return r.f.Close()
 	}
 	return nil
+}
+
+var errListClosed = errors.New("file list reader used after Close")
+
+// release hands d to the next reader, holding nothing of the last one's
+// input.
+func (d *listDecoder) release() {
+	if d.zr.Reset(bytes.NewReader(nil)) == nil {
+		listDecoders.Put(d)
+	}
 }
 
 // sortStrings sorts names bytewise; within one directory that is PathLess order.

@@ -97,11 +97,69 @@ func TestFileListIsInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := readAll(rawList(t, "depot-filelist 2\n"+tt.body))
+			data := rawList(t, "depot-filelist 2\n"+tt.body)
+			_, err := readAll(data)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "file list line ") {
 				t.Fatalf("error %v, want one naming the line and %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFileListReadersShareNothing: readers reuse the decoders of closed
+// ones; two lists read in turns each read as themselves, and a reader used
+// after Close fails instead of reading whichever list took its decoder.
+func TestFileListReadersShareNothing(t *testing.T) {
+	list := func(prefix string) []byte {
+		var text strings.Builder
+		text.WriteString("depot-filelist 2\n")
+		for i := range 3000 {
+			fmt.Fprintf(&text, "100644\t3\t2\t5\t0\t0\t-\t%s/f%05d\n", prefix, i)
+		}
+		return rawList(t, text.String())
+	}
+	for round := range 3 {
+		a, err := NewFileListReader(bytes.NewReader(list("a")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewFileListReader(bytes.NewReader(list("b")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3000 {
+			eb, errB := b.Next()
+			if errB != nil || eb.Path != fmt.Sprintf("b/f%05d", i) {
+				t.Fatalf("round %d entry %d of b: %q %v", round, i, eb.Path, errB)
+			}
+			if i >= 2000 {
+				continue // a is closed half read
+			}
+			ea, errA := a.Next()
+			if errA != nil || ea.Path != fmt.Sprintf("a/f%05d", i) {
+				t.Fatalf("round %d entry %d of a: %q %v", round, i, ea.Path, errA)
+			}
+		}
+		a.Close()
+		c, err := NewFileListReader(bytes.NewReader(list("c")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, err := a.Next(); err == nil {
+			t.Fatalf("Next after Close gave %q", e.Path)
+		}
+		if _, _, err := a.NextLines(nil, nil, 10); err == nil {
+			t.Fatal("NextLines after Close gave no error")
+		}
+		if e, err := c.Next(); err != nil || e.Path != "c/f00000" {
+			t.Fatalf("a new reader after a closed one: %q, %v", e.Path, err)
+		}
+		a.Close() // twice: no harm to c
+		if e, err := c.Next(); err != nil || e.Path != "c/f00001" {
+			t.Fatalf("after a second Close: %q, %v", e.Path, err)
+		}
+		b.Close()
+		c.Close()
 	}
 }
 
@@ -231,4 +289,107 @@ func TestStraysAreNotSnapshots(t *testing.T) {
 			t.Fatalf("Snapshots = %+v, %v", snaps, err)
 		}
 	})
+}
+
+// TestPeekAgreesWithParse: a line Peek takes, with a clean path, is one
+// Parse takes, as the regular file Peek says, with the same path and hash; Peek takes the
+// plain lines of both versions. Checked on lines damaged at random, byte by
+// byte.
+func TestPeekAgreesWithParse(t *testing.T) {
+	hash := strings.Repeat("0f", 32)
+	lines := map[int][]string{
+		8: {"100644\t3\t2\t5\t0\t0\t" + hash + "\td/f", "100755\t0\t-2\t-\tx\ty\t" + hash + "\tf",
+			"100644\t15000\t1796323479727574585\t9223372036854775807\t1000\t999999999\t" + hash + "\twork/d0001/f000001"},
+		5: {"100644\t3\t2\t" + hash + "\td/f"},
+	}
+	header := map[int]string{8: "depot-filelist 2\n", 5: "depot-filelist 1\n"}
+	readers := map[int]*FileListReader{}
+	for fields, h := range header {
+		r, err := NewFileListReader(bytes.NewReader(rawList(t, h)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		readers[fields] = r
+	}
+	reader := func(fields int) *FileListReader {
+		r := readers[fields]
+		r.line, r.last = 1, "" // each line read as the first
+		return r
+	}
+	check := func(fields int, line string) bool {
+		path, h, ok := reader(fields).Peek([]byte(line))
+		if !ok || relpath.Check(string(path)) != nil {
+			return false // Accept takes only a path known clean
+		}
+		e, err := reader(fields).Parse([]byte(line))
+		if err != nil || !e.IsRegular() || e.Path != string(path) || e.Hash != string(h) {
+			t.Fatalf("Peek took %q (path %q, hash %q); Parse gave %+v, %v", line, path, h, e, err)
+		}
+		return true
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("0189-\t\\a/xf ")
+	for fields, good := range lines {
+		for _, line := range good {
+			if !check(fields, line) {
+				t.Fatalf("Peek did not take the plain line %q", line)
+			}
+			taken := 0
+			for range 20000 {
+				b := []byte(line)
+				for range 1 + rnd.IntN(2) {
+					i := rnd.IntN(len(b))
+					switch rnd.IntN(3) {
+					case 0:
+						b[i] = alphabet[rnd.IntN(len(alphabet))]
+					case 1:
+						b = append(b[:i], b[i+1:]...)
+					default:
+						b = slices.Insert(b, i, alphabet[rnd.IntN(len(alphabet))])
+					}
+				}
+				if check(fields, string(b)) {
+					taken++
+				}
+			}
+			if taken == 0 {
+				t.Fatalf("no damaged line of %q taken: the check checks nothing", line)
+			}
+		}
+	}
+	for _, line := range []string{
+		"40755\t4096\t2\t5\t0\t0\t-\td",                            // a directory
+		"100644\t3\t2\t5\t0\t0\t-\tf",                              // no hash
+		"100644\t3\t2\t5\t0\t0\t" + hash + `\ta\\b`,                // a path to unescape
+		"100644\t3\t2\t0\t0\t0\t" + hash + "\tf",                   // ctime 0
+		"100644\t3\t2\t-0\t0\t0\t" + hash + "\tf",                  // ctime 0 too
+		"100644\t3\t2\t5\t0\t0\t" + strings.ToUpper(hash) + "\tf",  // not as lists write it
+		"100644\t3\t2\t5\t0\t0\t" + hash,                           // a field short
+		"100644\t3\t9223372036854775808\t5\t0\t0\t" + hash + "\tf", // mtime out of range
+	} {
+		if _, _, ok := reader(8).Peek([]byte(line)); ok {
+			t.Errorf("Peek took %q", line)
+		}
+	}
+}
+
+// TestAcceptKeepsOrder: lines taken in passing count and sort like parsed
+// ones; one that does not sort after the line before is an error naming it.
+func TestAcceptKeepsOrder(t *testing.T) {
+	r, err := NewFileListReader(bytes.NewReader(rawList(t, "depot-filelist 2\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Accept("a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Parse([]byte("100644\t3\t2\t5\t0\t0\t-\ta/c")); err != nil {
+		t.Fatal(err)
+	}
+	err = r.Accept("a/b")
+	if err == nil || err.Error() != `file list line 4: "a/b" does not sort after "a/c"` {
+		t.Fatalf("a line out of order: %v", err)
+	}
 }

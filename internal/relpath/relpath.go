@@ -36,7 +36,11 @@ func Check(p string) error {
 	case p[0] == '/':
 		why = "absolute"
 	default:
-		for name := range strings.SplitSeq(p, "/") {
+		// By hand, not strings.SplitSeq: every line of every file list
+		// comes here, and the iterator cost a tenth of reading a list.
+		for rest, more := p, true; more && why == ""; {
+			var name string
+			name, rest, more = strings.Cut(rest, "/")
 			switch {
 			case name == "":
 				why = "has an empty segment"
@@ -44,9 +48,6 @@ func Check(p string) error {
 				why = "has a " + name + " segment"
 			case len(name) > maxName:
 				why = "has a name longer than NAME_MAX"
-			}
-			if why != "" {
-				break
 			}
 		}
 	}
