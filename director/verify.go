@@ -376,7 +376,7 @@ func verifyItem(ctx context.Context, dir string, list []byte, cache *hashCache, 
 	extra := func() { say("%s: on disk but not in the file list", w.rel) }
 	// toward advances the walk to path, reporting what it passes as extra.
 	toward := func(path []byte) {
-		for w != nil && w.rel != string(path) && pathLessBytes(w.rel, path) {
+		for w != nil && w.rel != string(path) && repository.PathLessBytes(w.rel, path) {
 			extra()
 			nextW()
 		}

@@ -80,21 +80,3 @@ func parseSum[H string | []byte](h H) (sha256Sum, bool) {
 	}
 	return sum, bad&0xf0 == 0
 }
-
-// pathLessBytes is repository.PathLess for a path held as bytes.
-func pathLessBytes(a string, b []byte) bool {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
-		if ca == '/' {
-			return true
-		}
-		if cb == '/' {
-			return false
-		}
-		return ca < cb
-	}
-	return len(a) < len(b)
-}

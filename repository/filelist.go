@@ -78,7 +78,12 @@ func (e Entry) IsSymlink() bool { return e.Mode&modeType == modeSymlink }
 
 // PathLess orders paths as the file list does: component by component, which is
 // bytewise order with '/' below every other byte.
-func PathLess(a, b string) bool {
+func PathLess(a, b string) bool { return pathLess(a, b) }
+
+// PathLessBytes is PathLess for a second path held as bytes.
+func PathLessBytes(a string, b []byte) bool { return pathLess(a, b) }
+
+func pathLess[B string | []byte](a string, b B) bool {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		ca, cb := a[i], b[i]
 		if ca == cb {
