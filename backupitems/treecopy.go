@@ -95,9 +95,9 @@ func readNames(dir string, n int) ([]string, error) {
 }
 
 // copyMethod is what plan says of a first copy by the copier.
-const copyMethod = "depot's own copier over the whole tree (a first copy on this machine; rsync -aHAX --numeric-ids --relative " +
-	"would make the same): each file is read once, hashed for the file list as it is written; " +
-	"rsync copies instead if it meets an xattr outside user.* and trusted.* (or an unknown ACL)"
+const copyMethod = "depot's own copier over the whole tree (a first copy on this machine): it makes what rsync would, " +
+	"reading each file once and hashing it for the file list as it writes it; " +
+	"if it meets an xattr it does not copy exactly (security.*, system.* but the POSIX ACLs), rsync copies instead"
 
 // copyTree makes the first copy of the walked tree q into env.Dir with the
 // copier. An error wrapping errCopierCannot leaves env.Dir empty.

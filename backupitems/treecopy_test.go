@@ -43,16 +43,6 @@ func TestCopierMatchesRsync(t *testing.T) {
 			base, byCopier, byRsync := t.TempDir(), t.TempDir(), t.TempDir()
 			src := filepath.Join(base, "src")
 			makeRichTree(t, src)
-			// rsync sets the times of the directories above a path when it
-			// makes them, and again at the end only if they differ in the
-			// second: ones changed in the second of the copy would keep
-			// the copy's time.
-			for _, d := range []string{base, filepath.Dir(base)} {
-				old := time.Date(2021, 5, 6, 7, 8, 9, 123456789, time.UTC)
-				if err := os.Chtimes(d, old, old); err != nil {
-					t.Fatal(err)
-				}
-			}
 			f := &Filesystem{Paths: []string{src}, ACLs: &tc.acls, Xattrs: &tc.xattrs}
 
 			var logs bytes.Buffer
@@ -73,13 +63,7 @@ func TestCopierMatchesRsync(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, want := readCopy(t, byCopier), readCopy(t, byRsync)
-			// What other processes may change meanwhile: the times of the
-			// directories above the test's own.
-			for dir := filepath.Dir(filepath.Dir(base)); dir != "/"; dir = filepath.Dir(dir) {
-				rel := strings.TrimPrefix(dir, "/")
-				delete(got, rel+" mtime")
-				delete(want, rel+" mtime")
-			}
+			dropSharedTimes(src, got, want)
 			compareCopies(t, got, want)
 			if want[strings.TrimPrefix(src, "/")+"/acl-file xattrs"] == "" && tc.acls {
 				t.Errorf("rsync copied no ACL: the tree does not test ACLs")
@@ -89,6 +73,9 @@ func TestCopierMatchesRsync(t *testing.T) {
 		})
 	}
 }
+
+// oldTime is a time long past, with nanoseconds.
+var oldTime = time.Date(2021, 5, 6, 7, 8, 9, 123456789, time.UTC)
 
 // requireRoot skips a test that needs root: owners, trusted xattrs.
 func requireRoot(t testing.TB) {
@@ -165,17 +152,43 @@ func makeRichTree(t testing.TB, src string) {
 	must(unix.Chmod(filepath.Join(src, "a/setuid"), 0o4755))
 	must(unix.Chmod(filepath.Join(src, "sticky"), 0o1777))
 	must(unix.Chmod(filepath.Join(src, "a/b/c"), 0o2750))
-	// Times last, deepest first, each its own nanoseconds.
+	setTreeTimes(t, src)
+}
+
+// setTreeTimes gives every path under src (and src) a time long past, each
+// its own nanoseconds, deepest first. rsync leaves the time of its copy on
+// a path whose time is within the second of its copy, so recent ones would
+// differ between two copies. The directories above src are the test's own
+// too: their times are set as well, but those above them, shared with
+// other processes, are left out by dropSharedTimes.
+func setTreeTimes(t testing.TB, src string) {
+	t.Helper()
 	var paths []string
-	must(filepath.WalkDir(src, func(p string, _ os.DirEntry, err error) error {
+	if err := filepath.WalkDir(src, func(p string, _ os.DirEntry, err error) error {
 		paths = append(paths, p)
 		return err
-	}))
-	slices.Reverse(paths)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, filepath.Dir(src), filepath.Dir(filepath.Dir(src)))
+	slices.Reverse(paths[:len(paths)-2])
 	for i, p := range paths {
-		ts := []unix.Timespec{unix.NsecToTimespec(time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() + int64(i)*1_000_000_123)}
+		ts := []unix.Timespec{unix.NsecToTimespec(oldTime.UnixNano() + int64(i)*1_000_000_123)}
 		ts = append(ts, ts[0])
-		must(unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW))
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dropSharedTimes leaves out of two copies of src (made by makeRichTree in
+// a t.TempDir) the times of the directories above the test's own, which
+// other processes change.
+func dropSharedTimes(src string, copies ...map[string]string) {
+	for dir := filepath.Dir(filepath.Dir(filepath.Dir(src))); dir != "/"; dir = filepath.Dir(dir) {
+		for _, c := range copies {
+			delete(c, strings.TrimPrefix(dir, "/")+" mtime")
+		}
 	}
 }
 
