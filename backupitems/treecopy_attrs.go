@@ -30,8 +30,8 @@ func (c *treeCopier) copyEntry(e sourceEntry, buf []byte) error {
 
 // copyFile copies the regular file e: its data, hashed as it is read, then
 // owner, xattrs, mode (after chown, which clears set-user-ID) and times;
-// then it starts the write-out and records the hash with what the copy's
-// fstat says, for the file list to check.
+// then it records the hash with what the copy's fstat says, for the file
+// list to check.
 func (c *treeCopier) copyFile(e sourceEntry, buf []byte) error {
 	name := "/" + e.path
 	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -75,8 +75,6 @@ func (c *treeCopier) copyFile(e sourceEntry, buf []byte) error {
 	if err := c.setTimes(e); err != nil {
 		return err
 	}
-	// Only a head start for the sync before the manifest, which decides.
-	_ = unix.SyncFileRange(ofd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	var done unix.Stat_t
 	if err := unix.Fstat(ofd, &done); err != nil {
 		return fmt.Errorf("copy into %s: fstat %s: %w", c.dstName, e.path, err)
