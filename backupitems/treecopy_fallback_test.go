@@ -92,17 +92,8 @@ func TestCopierFallsBack(t *testing.T) {
 // TestCopierVanished: a file gone between the walk and its copy is a
 // warning, as rsync's exit 24 is; the rest is copied.
 func TestCopierVanished(t *testing.T) {
-	requireRoot(t)
-	base, dir := t.TempDir(), t.TempDir()
-	src := filepath.Join(base, "src")
-	makeRichTree(t, src)
-	f := &Filesystem{Paths: []string{src}}
-	env := Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: dir, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
-	q, err := f.walk(context.Background(), env, TreeEnv{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.spill.close()
+	f, env, q, src := walkedRichTree(t)
+	dir := env.Dir
 	for _, gone := range []string{"a/plain", "a/rel-link", "a/linked"} {
 		if err := os.Remove(filepath.Join(src, gone)); err != nil {
 			t.Fatal(err)
@@ -131,20 +122,28 @@ func TestCopierVanished(t *testing.T) {
 
 // TestCopierCancelled: a cancelled copy stops with ctx's error.
 func TestCopierCancelled(t *testing.T) {
-	requireRoot(t)
-	base, dir := t.TempDir(), t.TempDir()
-	src := filepath.Join(base, "src")
-	makeRichTree(t, src)
-	f := &Filesystem{Paths: []string{src}}
-	env := Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: dir, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
-	q, err := f.walk(context.Background(), env, TreeEnv{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.spill.close()
+	f, env, q, _ := walkedRichTree(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := f.copyTree(ctx, env, q); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
+}
+
+// walkedRichTree makes a rich tree (see makeRichTree) at src and walks it
+// for a first copy by f into env.Dir, as BackupTree does before copying.
+func walkedRichTree(t *testing.T) (f *Filesystem, env Env, q *quickWalk, src string) {
+	t.Helper()
+	requireRoot(t)
+	base, dir := t.TempDir(), t.TempDir()
+	src = filepath.Join(base, "src")
+	makeRichTree(t, src)
+	f = &Filesystem{Paths: []string{src}}
+	env = Env{Source: hosts.Local{}, Repo: hosts.Local{}, Dir: dir, Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
+	q, err := f.walk(context.Background(), env, TreeEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.spill.close)
+	return f, env, q, src
 }
