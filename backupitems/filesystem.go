@@ -182,7 +182,7 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
 		copied := false
 		if q != nil {
-			copied, out, list, err = f.firstCopy(ctx, env, tree, q)
+			copied, out, list, err = f.firstCopy(ctx, env, tree, q, err)
 		}
 		if !copied {
 			env.Log.Info("copying with rsync's own walk", "why", err)
@@ -322,17 +322,18 @@ func (f *Filesystem) planDir(env Env, tree TreeEnv) string {
 	return env.Dir
 }
 
-// firstCopy makes the copy with depot's copier when copierRefusal allows
-// it after the walk q; copied is false when it did not copy, and rsync is
-// to: err then says why.
-func (f *Filesystem) firstCopy(ctx context.Context, env Env, tree TreeEnv, q *quickWalk) (copied bool, out Result, list TreeListing, err error) {
+// firstCopy makes the copy with depot's copier, when copierRefusal allows
+// it after the walk q, instead of the quick path, which could not copy
+// (why); copied is false when it did not copy, and rsync is to: err then
+// says why.
+func (f *Filesystem) firstCopy(ctx context.Context, env Env, tree TreeEnv, q *quickWalk, why error) (copied bool, out Result, list TreeListing, err error) {
 	if refusal := f.copierRefusal(env, tree, env.Dir, q.spill.sparse, q.spill.special); refusal != "" {
 		if env.Base == "" {
 			env.Log.Info("not depot's copier", "why", refusal)
 		}
-		return false, Result{}, TreeListing{}, q.err
+		return false, Result{}, TreeListing{}, why
 	}
-	env.Log.Info("copying with depot's copier", "why", q.err)
+	env.Log.Info("copying with depot's copier", "why", why)
 	out, list, err = f.copyTree(ctx, env, q)
 	if errors.Is(err, errCopierCannot) {
 		env.Log.Info("depot's copier stopped; rsync copies instead", "why", err)
@@ -341,7 +342,7 @@ func (f *Filesystem) firstCopy(ctx context.Context, env Env, tree TreeEnv, q *qu
 	return true, out, list, err
 }
 
-// errSparseSeen ends planSparse's walk at the first file that may have holes.
+// errSparseSeen ends planFirstCopy's walk at the first file that may have holes.
 var errSparseSeen = errors.New("a file may have holes")
 
 // hashesWhileCopying says whether a copy with rsync's own walk hashes the
