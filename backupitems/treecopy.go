@@ -32,9 +32,10 @@ import (
 // directories above the configured paths with their own attributes, mode,
 // numeric owner and group, mtime to the nanosecond (symlinks too), symlink
 // targets, hard links among the copied files, the xattrs rsync -X copies as
-// root (all but system.*) when Xattrs is on and the POSIX ACLs
-// (system.posix_acl_*) when ACLs is on, directory attributes set after their
-// contents. It is used only where it is certain to match (copierRefusal):
+// root (user.* and trusted.*: see copiesXattr for the others) when Xattrs is
+// on and the POSIX ACLs (system.posix_acl_*) when ACLs is on, directory
+// attributes set after their contents (and default ACLs with them, so that
+// no copy inherits one). It is used only where it is certain to match (copierRefusal):
 // otherwise, and whenever it meets what it does not reproduce (an xattr in
 // the security namespace, say: rsync's order of chown and setxattr decides
 // what survives of a file capability), rsync copies, as before.
@@ -54,8 +55,9 @@ func copyWorkers() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
 
 // copierRefusal says why the copier may not make the first copy of the item
 // in env into dir, after a walk of the source that found sparse files that
-// may have holes and special special files, or "" when it may. plan and run
-// both decide here.
+// may have holes and special devices, fifos or sockets, or "" when it may.
+// plan and run both decide here. Running as root is required: rsync run by
+// another user keeps what it can of owners and xattrs, silently.
 func (f *Filesystem) copierRefusal(env Env, tree TreeEnv, dir string, sparse, special int) string {
 	switch {
 	case isRemote(env.Source) || isRemote(env.Repo) || tree.Remote:
