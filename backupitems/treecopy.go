@@ -40,6 +40,11 @@ import (
 // the security namespace, say: rsync's order of chown and setxattr decides
 // what survives of a file capability), rsync copies, as before.
 //
+// One difference from rsync 3.5.0 is known: rsync leaves its copy's own
+// time on a directory whose source time falls within the second of the copy
+// (it compares whole seconds before setting a directory's time again after
+// filling it); the copier always gives the source's.
+//
 // Attributes are those the walk before the copy saw (as rsync's file list
 // holds them), the data what the file holds when it is read. Memory stays
 // bounded: the walk is read back from its spill, and only files with more
