@@ -130,9 +130,18 @@ func (f *Filesystem) PlanTree(ctx context.Context, env Env, tree TreeEnv) Plan {
 	}
 	_, _, err := f.quickReady(env, tree)
 	if err != nil {
-		p.Method = "rsync over the whole tree: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
+		why := strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
+		sparse, refusal := f.planFirstCopy(ctx, env, tree)
+		if refusal == "" {
+			p.Method = copyMethod
+			return p
+		}
+		p.Method = "rsync over the whole tree: " + why
+		if env.Base == "" {
+			p.Method += "; not depot's copier: " + refusal
+		}
 		o := f.rsyncOptions(env, tree)
-		o.Sparse = f.planSparse(ctx, env)
+		o.Sparse = sparse
 		if f.hashesWhileCopying(env, tree) {
 			o.Sent = func(string, int64) {} // as the run, which hashes what rsync says it sent: the same argv
 		}
@@ -171,8 +180,14 @@ func (f *Filesystem) BackupTree(ctx context.Context, env Env, tree TreeEnv) (Res
 		out, list, err = f.quick(ctx, env, tree, q)
 	}
 	if errors.Is(err, errNoQuickWalk) || errors.Is(err, ErrNoTreeLink) {
-		env.Log.Info("copying with rsync's own walk", "why", err)
-		out, list, err = f.rsyncWalk(ctx, env, tree, q == nil || needsSparse(env, q.spill.sparse))
+		copied := false
+		if q != nil {
+			copied, out, list, err = f.firstCopy(ctx, env, tree, q, err)
+		}
+		if !copied {
+			env.Log.Info("copying with rsync's own walk", "why", err)
+			out, list, err = f.rsyncWalk(ctx, env, tree, q == nil || needsSparse(env, q.spill.sparse))
+		}
 		if q != nil {
 			// The walk before the copy tells the next run what is
 			// unchanged (see treequick.go); paths it missed stay unknown.
@@ -273,28 +288,61 @@ func needsSparse(env Env, sparse int) bool {
 	return isRemote(env.Source) || sparse > 0
 }
 
-// planSparse is what a run's needsSparse will say, from a walk of its own:
-// -S unless the source is on this machine and has no file that may have
-// holes. A source no walk can see (see walkable) keeps -S, as in the run.
-func (f *Filesystem) planSparse(ctx context.Context, env Env) bool {
+// planFirstCopy is what a run decides after its walk, from a walk of its
+// own: whether rsync keeps -S (see needsSparse), and why the copier may not
+// copy (see copierRefusal), "" when it may. A source no walk can see (see
+// walkable) keeps rsync and -S, as in the run.
+func (f *Filesystem) planFirstCopy(ctx context.Context, env Env, tree TreeEnv) (sparse bool, refusal string) {
 	if isRemote(env.Source) {
-		return true
+		return true, f.copierRefusal(env, tree, f.planDir(env, tree), 1, 0)
 	}
-	sparse := 0
+	nSparse, special := 0, 0
 	_, err := f.walkSourceEach(ctx, env, func(e sourceEntry) error {
 		if e.mayBeSparse() {
-			sparse++
+			nSparse++
 			return errSparseSeen
+		}
+		if e.isSpecial() {
+			special++
 		}
 		return nil
 	})
-	if err != nil {
-		return true
+	if err != nil && !errors.Is(err, errSparseSeen) {
+		return true, "rsync's own walk: " + strings.TrimPrefix(err.Error(), errNoQuickWalk.Error()+": ")
 	}
-	return needsSparse(env, sparse)
+	return needsSparse(env, nSparse), f.copierRefusal(env, tree, f.planDir(env, tree), nSparse, special)
 }
 
-// errSparseSeen ends planSparse's walk at the first file that may have holes.
+// planDir is the item directory a run will copy into: an interrupted run's
+// that it resumes, or its own new one.
+func (f *Filesystem) planDir(env Env, tree TreeEnv) string {
+	if tree.Resumes != "" {
+		return tree.Resumes
+	}
+	return env.Dir
+}
+
+// firstCopy makes the copy with depot's copier, when copierRefusal allows
+// it after the walk q, instead of the quick path, which could not copy
+// (why); copied is false when it did not copy, and rsync is to: err then
+// says why.
+func (f *Filesystem) firstCopy(ctx context.Context, env Env, tree TreeEnv, q *quickWalk, why error) (copied bool, out Result, list TreeListing, err error) {
+	if refusal := f.copierRefusal(env, tree, env.Dir, q.spill.sparse, q.spill.special); refusal != "" {
+		if env.Base == "" {
+			env.Log.Info("not depot's copier", "why", refusal)
+		}
+		return false, Result{}, TreeListing{}, why
+	}
+	env.Log.Info("copying with depot's copier", "why", why)
+	out, list, err = f.copyTree(ctx, env, q)
+	if errors.Is(err, errCopierCannot) {
+		env.Log.Info("depot's copier stopped; rsync copies instead", "why", err)
+		return false, Result{}, TreeListing{}, err
+	}
+	return true, out, list, err
+}
+
+// errSparseSeen ends planFirstCopy's walk at the first file that may have holes.
 var errSparseSeen = errors.New("a file may have holes")
 
 // hashesWhileCopying says whether a copy with rsync's own walk hashes the

@@ -28,6 +28,10 @@ type TreeEnv struct {
 	// Prev is the base snapshot's copy of the tree, or nil when there is
 	// no base or it has no file list.
 	Prev PrevTree
+	// Resumes, for plan, is the item's directory in an interrupted run's
+	// .partial that the run will continue in Dir ("" for none): what the
+	// run finds in Dir.
+	Resumes string
 }
 
 // PrevTree is the base snapshot's copy of a tree item, on the repository

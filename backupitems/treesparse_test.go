@@ -19,11 +19,14 @@ func TestFirstCopySparseFlag(t *testing.T) {
 		name    string
 		sparse  bool     // the source has a file with a hole
 		exclude []string // one no walk of depot's can interpret: no walk
+		fifo    bool     // the source has a fifo: rsync copies, not depot's copier
+		copier  bool     // depot's copier copies: no rsync
 		wantS   bool
 	}{
-		{name: "dense", wantS: false},
+		{name: "dense", fifo: true, wantS: false},
 		{name: "sparse file", sparse: true, wantS: true},
 		{name: "no walk", exclude: []string{"**/cache"}, wantS: true},
+		{name: "dense, copier", copier: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -44,10 +47,21 @@ func TestFirstCopySparseFlag(t *testing.T) {
 			if tc.sparse {
 				makeHoled(t, holed)
 			}
+			if tc.fifo {
+				if err := syscall.Mkfifo(filepath.Join(src, "fifo"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			env := localItemEnv(t, dir)
 			item := env.Dir
 			f := &Filesystem{Paths: []string{src}, Exclude: tc.exclude}
 			p := f.PlanTree(context.Background(), env, TreeEnv{})
+			if tc.copier {
+				if len(p.Commands) != 0 || p.Method != copyMethod || os.Geteuid() != 0 {
+					t.Fatalf("plan: %+v", p)
+				}
+				return
+			}
 			if len(p.Commands) != 1 || len(p.Commands[0]) < 2 {
 				t.Fatalf("plan: %+v", p)
 			}

@@ -22,8 +22,9 @@ type walkSpill struct {
 	n    int
 	buf  []byte
 	// sparse counts the regular files added that may have holes (see
-	// sourceEntry.mayBeSparse).
-	sparse int
+	// sourceEntry.mayBeSparse), special the devices, fifos and sockets:
+	// either keeps a first copy with rsync (see copierRefusal).
+	sparse, special int
 }
 
 // spillLinked marks a record whose path is hard-linked to the base's copy.
@@ -61,6 +62,9 @@ func (s *walkSpill) add(e sourceEntry, flags byte) error {
 	s.n++
 	if e.mayBeSparse() {
 		s.sparse++
+	}
+	if e.isSpecial() {
+		s.special++
 	}
 	_, err := s.bw.Write(b)
 	return err

@@ -39,6 +39,15 @@ func (e sourceEntry) mayBeSparse() bool {
 
 func (e sourceEntry) isDir() bool { return e.mode&unix.S_IFMT == unix.S_IFDIR }
 
+// isSpecial says whether e is a device, a fifo or a socket.
+func (e sourceEntry) isSpecial() bool {
+	switch e.mode & unix.S_IFMT {
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
+		return true
+	}
+	return false
+}
+
 // errNoQuickWalk means a tree cannot be walked the way rsync would copy it:
 // an exclude pattern or a path this walk does not interpret exactly as rsync
 // does. The caller copies with plain rsync instead.

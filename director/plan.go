@@ -102,6 +102,9 @@ func (d *Director) Plan(ctx context.Context, names []string) ([]SetPlan, error) 
 		for _, it := range set.Items {
 			h := it.Header()
 			env, tree := d.itemEnv(repo, set, h, p.BuildDir, copies[h.Name])
+			if p.Resumes != "" {
+				tree.Resumes = filepath.Join(p.Resumes, h.Name)
+			}
 			ip := planItem(ctx, it.Item, env, tree)
 			p.Items = append(p.Items, ItemPlan{Name: h.Name, Type: h.Type, Sources: ip.Sources, Target: filepath.Join(p.PublishDir, h.Name), Base: env.Base, Method: ip.Method, Commands: ip.Commands})
 			if len(ip.Commands) > 0 {
