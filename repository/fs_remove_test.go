@@ -2,12 +2,15 @@ package repository
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // removableTree writes a tree with what snapshots hold: nested and deep
@@ -108,4 +111,95 @@ func TestRemoveTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestRemoveTreeLargeDirectory removes a directory whose listing takes
+// many getdents reads, with subdirectories among its files, so that every
+// read after the first one matters.
+func TestRemoveTreeLargeDirectory(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "tree")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("n", 100)
+	for i := range 3000 {
+		p := filepath.Join(root, fmt.Sprintf("%s%05d", long, i))
+		var err error
+		if i%500 == 0 {
+			err = os.Mkdir(p, 0o755)
+		} else {
+			err = os.WriteFile(p, nil, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size := 3000 * (19 + len(long) + 6); size < 4*direntBufSize {
+		t.Fatalf("%d bytes of entries fit in %d reads at most: make the names longer", size, size/direntBufSize+1)
+	}
+	if err := removeTree(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(root); !os.IsNotExist(err) {
+		t.Fatalf("tree still there: %v", err)
+	}
+}
+
+func TestParseDirent(t *testing.T) {
+	// record builds a linux_dirent64 of reclen bytes (0: the length the
+	// kernel would give, the name and its NUL padded to 8 bytes).
+	record := func(ino uint64, typ byte, name string, reclen int) []byte {
+		if reclen == 0 {
+			reclen = (19 + len(name) + 1 + 7) &^ 7
+		}
+		b := make([]byte, max(reclen, 19+len(name)+1))
+		binary.NativeEndian.PutUint64(b, ino)
+		binary.NativeEndian.PutUint16(b[16:], uint16(reclen))
+		b[18] = typ
+		copy(b[19:], name)
+		return b
+	}
+	for _, tc := range []struct {
+		name     string
+		in       []byte
+		wantName string
+		wantLen  int
+	}{
+		{"file", record(42, unix.DT_REG, "a file", 0), "a file", 32},
+		{"name fills the record", record(7, unix.DT_DIR, "abcd", 24), "abcd", 24},
+		{"two records, the first read", append(record(1, unix.DT_REG, "x", 0), record(2, unix.DT_REG, "y", 0)...), "x", 24},
+		{"shorter than a header", record(1, unix.DT_REG, "x", 0)[:10], "", 0},
+		{"record longer than the read", record(1, unix.DT_REG, "x", 64)[:40], "", 0},
+		{"record without room for a name", record(1, unix.DT_REG, "", 19), "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ino, typ, name, n := parseDirent(tc.in)
+			if name != tc.wantName || n != tc.wantLen {
+				t.Fatalf("parseDirent = %q, %d bytes; want %q, %d", name, n, tc.wantName, tc.wantLen)
+			}
+			if n > 0 && (ino != binary.NativeEndian.Uint64(tc.in) || typ != tc.in[18]) {
+				t.Fatalf("parseDirent = inode %d type %d; want %d %d", ino, typ, binary.NativeEndian.Uint64(tc.in), tc.in[18])
+			}
+		})
+	}
+}
+
+// TestIsDirUnknownType checks the lstat fallback for file systems whose
+// getdents gives no type: a symlink to a directory is no directory.
+func TestIsDirUnknownType(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "dir"), 0o755)
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	os.Symlink("dir", filepath.Join(dir, "link"))
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(dfd) })
+	for name, want := range map[string]bool{"dir": true, "file": false, "link": false, "gone": false} {
+		got, err := isDir(dfd, name, unix.DT_UNKNOWN)
+		if err != nil || got != want {
+			t.Errorf("isDir(%s) = %v, %v; want %v", name, got, err, want)
+		}
+	}
 }
