@@ -58,7 +58,7 @@ func (d *Director) Drill(ctx context.Context, names []string, o DrillOptions) er
 	if err != nil {
 		return err
 	}
-	repo, lock, err := d.lockRuns(ctx, o.Wait)
+	repo, lock, err := d.lockRuns(ctx, o.Wait, true)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (d *Director) Forget(ctx context.Context, target string, opts RunOptions) (
 	if _, err := repository.ParseStamp(stamp); err != nil {
 		return repository.Snapshot{}, &UsageError{Msg: fmt.Sprintf("forget %s: %q is not a stamp such as 2026-01-01T020000Z (see depot list %s)", target, stamp, set)}
 	}
-	repo, lock, err := d.lock(ctx, opts.Wait)
+	repo, lock, err := d.lock(ctx, opts.Wait, true)
 	if err != nil {
 		return repository.Snapshot{}, err
 	}

@@ -58,7 +58,7 @@ func (d *Director) retain(ctx context.Context, names []string, opts RunOptions, 
 	if err != nil {
 		return nil, err
 	}
-	repo, lock, err := d.lock(ctx, opts.Wait)
+	repo, lock, err := d.lock(ctx, opts.Wait, !opts.LeaveTrash)
 	if err != nil {
 		return nil, err
 	}
@@ -120,21 +120,25 @@ func (d *Director) EmptyTrash(ctx context.Context) {
 
 // lockRuns takes the repository's lock as a run does: shared with other
 // runs where the repository allows (see repository.Repo.LockRuns), each set
-// then taking its own; first, when no one else is at work, it finishes the
-// deletions a killed run left.
-func (d *Director) lockRuns(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
+// then taking its own; first, when no one else is at work and tidy is set,
+// it finishes the deletions a killed run left. The daemon's runs do not
+// tidy: the daemon empties the trash after each job's turn, and a backup
+// must not wait for that.
+func (d *Director) lockRuns(ctx context.Context, wait time.Duration, tidy bool) (repository.Repo, repository.Unlocker, error) {
 	repo, err := d.openRepo(ctx)
 	if err != nil {
 		return repository.Repo{}, nil, err
 	}
 	if !repo.RunsShareLock() {
-		return d.lock(ctx, wait)
+		return d.lock(ctx, wait, tidy)
 	}
-	if alone, err := repo.Lock(ctx, 0); err == nil {
-		if err := repo.EmptyTrash(ctx); err != nil {
-			d.Log.Warn("could not finish earlier deletions", "err", err)
+	if tidy {
+		if alone, err := repo.Lock(ctx, 0); err == nil {
+			if err := repo.EmptyTrash(ctx); err != nil {
+				d.Log.Warn("could not finish earlier deletions", "err", err)
+			}
+			alone.Unlock()
 		}
-		alone.Unlock()
 	}
 	lock, err := repo.LockRuns(ctx, wait)
 	if err != nil {
@@ -148,8 +152,9 @@ func (d *Director) lockRuns(ctx context.Context, wait time.Duration) (repository
 }
 
 // lock connects to the repository host, if it is remote, and takes the
-// repository's lock, then finishes the deletions a killed run left.
-func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Repo, repository.Unlocker, error) {
+// repository's lock, then (with tidy) finishes the deletions a killed run
+// left.
+func (d *Director) lock(ctx context.Context, wait time.Duration, tidy bool) (repository.Repo, repository.Unlocker, error) {
 	repo, err := d.openRepo(ctx)
 	if err != nil {
 		return repository.Repo{}, nil, err
@@ -161,6 +166,9 @@ func (d *Director) lock(ctx context.Context, wait time.Duration) (repository.Rep
 	if err := step(ctx, "locked"); err != nil {
 		lock.Unlock()
 		return repository.Repo{}, nil, err
+	}
+	if !tidy {
+		return repo, lock, nil
 	}
 	if err := repo.EmptyTrash(ctx); err != nil {
 		d.Log.Warn("could not finish earlier deletions", "err", err)

@@ -43,7 +43,7 @@ func (d *Director) Run(ctx context.Context, names []string, opts RunOptions) err
 	}
 	sets, ctx, cancel := d.stopContext(ctx, sets, opts)
 	defer cancel()
-	repo, lock, err := d.lockRuns(ctx, opts.Wait)
+	repo, lock, err := d.lockRuns(ctx, opts.Wait, !opts.LeaveTrash)
 	if err != nil {
 		d.notifyUnrun(ctx, sets, err)
 		return err
