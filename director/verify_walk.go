@@ -1,12 +1,11 @@
 package director
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"slices"
 	"strings"
 
+	"github.com/depot-backup/depot/internal/fsat"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,16 +186,10 @@ func readDirents(fd int, buf []byte, prefix string, names *[]byte, out []dirent)
 		if n <= 0 {
 			break
 		}
-		for off := 0; off+19 <= n; {
-			ino := binary.NativeEndian.Uint64(buf[off:])
-			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
-			if reclen == 0 || off+reclen > n {
+		for off := 0; off < n; {
+			ino, typ, name, reclen := fsat.ParseDirent(buf[off:n])
+			if reclen == 0 {
 				break
-			}
-			typ := buf[off+18]
-			name := buf[off+19 : off+reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
 			}
 			off += reclen
 			if string(name) == "." || string(name) == ".." {

@@ -3,7 +3,6 @@ package repository
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/depot-backup/depot/internal/fsat"
 	"golang.org/x/sys/unix"
 )
 
@@ -188,11 +188,12 @@ func (r *remover) empty(d *rmDir, buf []byte) error {
 		}
 		files = files[:0]
 		for off := 0; off < n; {
-			ino, typ, name, next := parseDirent(buf[off:n])
+			ino, typ, raw, next := fsat.ParseDirent(buf[off:n])
 			if next <= 0 {
 				return &os.PathError{Op: "readdir", Path: d.path, Err: errors.New("malformed directory entry")}
 			}
 			off += next
+			name := string(raw)
 			if name == "." || name == ".." {
 				continue
 			}
@@ -220,25 +221,6 @@ func (r *remover) empty(d *rmDir, buf []byte) error {
 			}
 		}
 	}
-}
-
-// parseDirent reads the linux_dirent64 at the start of b: its inode
-// number, type and name, and the length of the record (0 when b does not
-// hold a whole one).
-func parseDirent(b []byte) (ino uint64, typ byte, name string, reclen int) {
-	const nameOff = 19 // d_ino 8, d_off 8, d_reclen 2, d_type 1
-	if len(b) < nameOff {
-		return 0, 0, "", 0
-	}
-	reclen = int(binary.NativeEndian.Uint16(b[16:]))
-	if reclen <= nameOff || reclen > len(b) {
-		return 0, 0, "", 0
-	}
-	raw := b[nameOff:reclen]
-	if i := slices.Index(raw, 0); i >= 0 {
-		raw = raw[:i]
-	}
-	return binary.NativeEndian.Uint64(b), b[18], string(raw), reclen
 }
 
 // isDir says whether name in the directory dfd is a directory (not a
