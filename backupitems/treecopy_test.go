@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/depot-backup/depot/hosts"
+	"github.com/depot-backup/depot/internal/testenv"
 	"github.com/depot-backup/depot/rsync"
 )
 
@@ -81,7 +83,7 @@ var oldTime = time.Date(2021, 5, 6, 7, 8, 9, 123456789, time.UTC)
 func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testenv.Need(t, "root (the copier copies owners only as root)", errors.New("not running as root"))
 	}
 }
 

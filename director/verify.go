@@ -260,22 +260,11 @@ func readFileInto(name string, buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.Size() < 1<<30 {
-		buf = slices.Grow(buf, int(info.Size())+512)
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(f); err != nil {
+		return nil, err
 	}
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 1<<20)
-		}
-	}
+	return b.Bytes(), nil
 }
 
 // incomplete says why s is not a complete snapshot, or "" when it is.
